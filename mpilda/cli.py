@@ -1,0 +1,149 @@
+"""The command line: ``python -m mpilda COMMAND CONFIG [--set section.key=value ...]``.
+
+Each sub-command parses its arguments, loads the config once, and calls one
+function.  Under mpirun every rank runs the same command; an error on any rank
+ends the whole job with that rank's message (no rank is left waiting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .grid import Grid, GridError
+from .log import log, setup_logging
+from .output import OutputError
+from .parallel import Decomposition, DecompositionError, run_guarded, world
+
+#: Errors whose message says all a user needs: printed without a traceback, exit status 2.
+USER_ERRORS = (ConfigError, GridError, DecompositionError, OutputError)
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="the run's INI config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config key (repeatable); validated like the file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mpilda",
+                                     description="mpilda: MPI-parallel land data assimilation.")
+    parser.add_argument("--version", action="version", version=f"mpilda {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on rank 0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check-config", help="validate a config file and print it with all defaults filled in")
+    _config_args(p)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("decompose", help="show how the grid's tiles are spread over N ranks")
+    _config_args(p)
+    p.add_argument("--ranks", type=int, required=True, help="number of MPI ranks")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the tiles coloured by rank")
+    p.set_defaults(func=cmd_decompose)
+
+    p = sub.add_parser("grid", help="write the grid, land mask and decomposition to <output>/grid.nc "
+                                    "(run under mpirun: each rank writes its own cells)")
+    _config_args(p)
+    p.set_defaults(func=cmd_grid)
+    return parser
+
+
+def load_config_everywhere(args, comm) -> Config:
+    """Load the config on every rank; if any rank fails, all raise the same error (one collective)."""
+    error = None
+    cfg = None
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        error = exc
+    errors = comm.allgather(None if error is None else str(error))
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise error if error is not None else ConfigError(str(args.config), "-", None, None, first)
+    return cfg
+
+
+def cmd_check_config(args, comm) -> int:
+    cfg = load_config_everywhere(args, comm)
+    if comm.rank == 0:
+        sys.stdout.write(cfg.to_ini())
+    return 0
+
+
+def cmd_decompose(args, comm) -> int:
+    cfg = load_config_everywhere(args, comm)
+    if comm.rank != 0:
+        return 0
+    grid = Grid.from_config(cfg.domain)
+    dec = Decomposition.build(grid, cfg.domain.tile_size, args.ranks)
+    summary = dec.summary()
+    if args.plot:
+        from .plots import plot_decomposition
+
+        plot_decomposition(dec, args.plot)
+        summary["plot"] = str(args.plot)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['land_cells']} land cells in {summary['tiles']} tiles of "
+              f"{cfg.domain.tile_size}x{cfg.domain.tile_size} on {summary['ranks']} ranks: "
+              f"{summary['min_cells']}..{summary['max_cells']} cells per rank "
+              f"(mean {summary['mean_cells']:.1f}, imbalance {summary['imbalance']:.3f})")
+    return 0
+
+
+def cmd_grid(args, comm) -> int:
+    import numpy as np
+
+    from .output import GridWriter, Variable, resolve_io_mode, standard_attributes
+
+    cfg = load_config_everywhere(args, comm)
+    grid = Grid.from_config(cfg.domain)
+    dec = Decomposition.build(grid, cfg.domain.tile_size, comm.size)
+    local = dec.local(comm.rank)
+    mode = resolve_io_mode(cfg.output.io_mode, comm)
+    variables = [Variable("cell_id", "1", "global cell id (row-major index in the grid window)", dtype="i4",
+                          static=True),
+                 Variable("rank", "1", "MPI rank owning the cell", dtype="i4", static=True),
+                 Variable("tile", "1", "tile index (Hilbert-curve order)", dtype="i4", static=True)]
+    path = cfg.output.directory / "grid.nc"
+    attrs = standard_attributes(comm, "mpilda grid and decomposition", cfg.to_ini())
+    tile_of_cell = np.repeat(local.tiles, [dec.tile_land[k] for k in local.tiles])
+    order = np.argsort(np.concatenate([_tile_land_ids(dec, k) for k in local.tiles]))
+    with GridWriter(path, local, comm, variables, start=cfg.time.start, n_times=0, mode=mode,
+                    compression=cfg.output.compression, attrs=attrs) as writer:
+        writer.write_static({"cell_id": local.cell_ids, "rank": np.full(local.n_cells, comm.rank),
+                             "tile": tile_of_cell[order]})
+    log.info("wrote %s (%d land cells, %d tiles, %d ranks, io_mode %s)", path, grid.n_land, dec.n_tiles,
+             comm.size, mode)
+    return 0
+
+
+def _tile_land_ids(dec: Decomposition, k: int):
+    land = dec.grid.land[dec.tile_row0[k]:dec.tile_row0[k] + dec.tile_rows[k],
+                         dec.tile_col0[k]:dec.tile_col0[k] + dec.tile_cols[k]]
+    rows, cols = land.nonzero()
+    return (rows + dec.tile_row0[k]) * dec.grid.shape[1] + cols + dec.tile_col0[k]
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    comm = world()
+    setup_logging(comm.rank, comm.size, args.verbose)
+    try:
+        return run_guarded(comm, args.func, args, comm, user_errors=USER_ERRORS, passthrough=(ConfigError,))
+    except ConfigError as exc:
+        # Config errors are agreed on by all ranks (load_config_everywhere): all stop, rank 0 says why.
+        if comm.rank == 0:
+            print(f"mpilda: error: {exc}", file=sys.stderr)
+        return 2

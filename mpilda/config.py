@@ -1,0 +1,451 @@
+"""Run configuration: an INI file turned into typed, frozen dataclasses, validated once.
+
+Every key is declared exactly once, as a dataclass field whose metadata carries
+its default, documentation, units and allowed range.  The loader, the
+``check-config`` printer and the reference page ``docs/config.md`` are all
+derived from those declarations, so they cannot drift apart.
+
+Relative paths in a config file are resolved against the directory of that
+file (also for ``--set`` overrides), so a config file can be run from anywhere.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import datetime as dt
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Mapping, Optional, Sequence
+
+UTC = dt.timezone.utc
+
+#: The experiments of the paper's Table 1, plus the unperturbed truth run of the twin experiment.
+EXPERIMENTS = ("truth", "OL", "DA_SSM", "DA_LAI", "DA_VOD", "DA_SSM+LAI", "DA_SSM+VOD")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, malformed, out of range or inconsistent.
+
+    The message names the file, the section, the key, the offending value and
+    what was expected.
+    """
+
+    def __init__(self, source: str, section: str, key: str | None, value: Any, expected: str):
+        self.source, self.section, self.key, self.value, self.expected = source, section, key, value, expected
+        where = f"[{section}]" if key is None else f"[{section}] {key}"
+        shown = "" if value is None else f" = {value!r}"
+        super().__init__(f"{source}: {where}{shown}: {expected}")
+
+
+class _Invalid(Exception):
+    """Raised by a section's cross-key checks; the loader adds file and section."""
+
+    def __init__(self, key: str, value: Any, expected: str):
+        super().__init__(expected)
+        self.key, self.value, self.expected = key, value, expected
+
+
+_REQUIRED = object()
+
+
+def option(default: Any = _REQUIRED, *, doc: str, units: str | None = None,
+           lo: float | None = None, hi: float | None = None,
+           choices: Sequence[str] | None = None, must_exist: bool = False) -> Any:
+    """Declare one config key.
+
+    ``lo``/``hi`` are inclusive bounds; ``choices`` the allowed strings (matched
+    case-insensitively and stored in their canonical spelling); ``must_exist``
+    requires a path to exist when the config is loaded.
+    """
+    return field(metadata=dict(default=default, doc=doc, units=units, lo=lo, hi=hi,
+                               choices=tuple(choices) if choices else None, must_exist=must_exist))
+
+
+class Section:
+    """Base of all config sections: a frozen dataclass with a ``NAME``."""
+
+    NAME: ClassVar[str]
+
+    def check(self) -> None:
+        """Cross-key rules within the section; raise ``_Invalid``."""
+
+
+# ---------------------------------------------------------------------------
+# The sections
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Domain(Section):
+    """The regular latitude/longitude window of the model grid."""
+
+    NAME: ClassVar[str] = "domain"
+    south: float = option(29.875, units="degrees_north", lo=-90, hi=90,
+                          doc="Latitude of the centre of the southernmost row of cells.")
+    north: float = option(71.625, units="degrees_north", lo=-90, hi=90,
+                          doc="Latitude of the centre of the northernmost row of cells.")
+    west: float = option(-11.375, units="degrees_east", lo=-180, hi=360,
+                         doc="Longitude of the centre of the westernmost column of cells.")
+    east: float = option(40.125, units="degrees_east", lo=-180, hi=360,
+                         doc="Longitude of the centre of the easternmost column of cells.")
+    resolution: float = option(0.25, units="degrees", lo=1e-4, hi=10,
+                               doc="Grid spacing in latitude and longitude.")
+    tile_size: int = option(4, units="cells", lo=1, hi=1024,
+                            doc="Side of the square tiles the grid is cut into; tiles are spread over MPI ranks.")
+    landmask_file: Optional[Path] = option(None, must_exist=True,
+                                           doc="Optional netCDF land mask overriding the built-in one: 1-D `lat`/`lon` "
+                                               "(or `latitude`/`longitude`) and a 2-D variable `landmask`, `land_mask`, "
+                                               "`lsm` or `mask`; land where the value is > 0.5. It must hold every "
+                                               "cell centre of the grid.")
+
+    def check(self) -> None:
+        if self.north < self.south:
+            raise _Invalid("north", self.north, f"a latitude >= south ({self.south})")
+        if self.east < self.west:
+            raise _Invalid("east", self.east, f"a longitude >= west ({self.west})")
+        if self.east - self.west >= 360:
+            raise _Invalid("east", self.east, "east - west < 360 degrees")
+        for key, span in (("north", self.north - self.south), ("east", self.east - self.west)):
+            steps = span / self.resolution
+            if abs(steps - round(steps)) > 1e-6:
+                raise _Invalid(key, getattr(self, key),
+                               f"a whole number of resolution steps ({self.resolution}) from "
+                               f"{'south' if key == 'north' else 'west'}; got {steps:.6g} steps")
+        half = self.resolution / 2
+        if self.south - half < -90 - 1e-9 or self.north + half > 90 + 1e-9:
+            raise _Invalid("north" if self.north + half > 90 else "south", self.north,
+                           "cells (centre +- resolution/2) within -90..90 degrees")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the grid."""
+        return (round((self.north - self.south) / self.resolution) + 1,
+                round((self.east - self.west) / self.resolution) + 1)
+
+
+@dataclass(frozen=True)
+class Time(Section):
+    """The simulated period and the model time step."""
+
+    NAME: ClassVar[str] = "time"
+    start: dt.datetime = option(doc="First instant of the run, ISO 8601 UTC, at 00:00 (e.g. 2015-04-01).")
+    end: dt.datetime = option(doc="Instant the run stops (exclusive), ISO 8601 UTC, at 00:00; "
+                                  "the paper's period 1 Apr 2015 - 31 Dec 2022 is start = 2015-04-01, end = 2023-01-01.")
+    timestep: int = option(900, units="s", lo=1, hi=3600,
+                           doc="Model time step; must divide one hour (forcing interval) exactly.")
+
+    def check(self) -> None:
+        if 3600 % self.timestep:
+            raise _Invalid("timestep", self.timestep, "a divisor of 3600 s (e.g. 300, 600, 900, 1800, 3600)")
+        for key in ("start", "end"):
+            t = getattr(self, key)
+            if (t.hour, t.minute, t.second, t.microsecond) != (0, 0, 0, 0):
+                raise _Invalid(key, t, "a time at 00:00 UTC (daily-mean output covers whole UTC days)")
+        if self.end <= self.start:
+            raise _Invalid("end", self.end, f"a time after start ({format_value(self.start)})")
+
+    @property
+    def n_days(self) -> int:
+        """Number of simulated days."""
+        return (self.end - self.start).days
+
+    @property
+    def n_steps(self) -> int:
+        """Number of model time steps."""
+        return int((self.end - self.start).total_seconds()) // self.timestep
+
+
+@dataclass(frozen=True)
+class Ensemble(Section):
+    """Size of the ensemble."""
+
+    NAME: ClassVar[str] = "ensemble"
+    members: int = option(24, lo=0, hi=10000,
+                          doc="Number of perturbed members (the paper: 24); 0 runs one unperturbed column per cell.")
+
+
+@dataclass(frozen=True)
+class Random(Section):
+    """The seed of every random number in a run."""
+
+    NAME: ClassVar[str] = "random"
+    seed: int = option(1, lo=0, hi=2**63 - 1,
+                       doc="Seed of the counter-based random numbers (perturbations, synthetic world); "
+                           "results depend on it and on nothing else random.")
+
+
+@dataclass(frozen=True)
+class Experiment(Section):
+    """Which experiment of the paper's Table 1 a run is."""
+
+    NAME: ClassVar[str] = "experiment"
+    name: str = option("OL", choices=EXPERIMENTS,
+                       doc="truth (unperturbed run on the truth forcing of the twin world), OL (open loop), or one of "
+                           "the DA experiments of the paper's Table 1.")
+
+
+@dataclass(frozen=True)
+class Output(Section):
+    """Where and how a run writes its files."""
+
+    NAME: ClassVar[str] = "output"
+    directory: Path = option(Path("output"), doc="Directory of all output files of the run; created if absent.")
+    io_mode: str = option("auto", choices=("auto", "mpio", "gather"),
+                          doc="mpio: every rank writes its own cells through parallel HDF5 (h5py built with MPI); "
+                              "gather: cells are gathered to rank 0, which writes; auto: mpio when h5py has MPI, "
+                              "else gather. Both give identical files.")
+    compression: int = option(4, lo=0, hi=9,
+                              doc="Deflate level of output variables (0 = none).")
+
+
+SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated run configuration: one attribute per section."""
+
+    domain: Domain
+    time: Time
+    ensemble: Ensemble
+    random: Random
+    experiment: Experiment
+    output: Output
+    source: str = "<config>"
+
+    def to_ini(self) -> str:
+        """The resolved configuration, every key with its value, as INI text."""
+        lines = [f"# mpilda configuration resolved from {self.source}"]
+        for cls in SECTIONS:
+            section = getattr(self, _attr(cls))
+            lines.append(f"\n[{cls.NAME}]")
+            for f in dataclasses.fields(section):
+                lines.append(f"{f.name} = {format_value(getattr(section, f.name))}")
+        return "\n".join(lines) + "\n"
+
+
+def _attr(cls: type[Section]) -> str:
+    return cls.NAME.replace(".", "_")
+
+
+# ---------------------------------------------------------------------------
+# Parsing values
+# ---------------------------------------------------------------------------
+
+def format_value(value: Any) -> str:
+    """Format a typed value the way the INI parser reads it back."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Parse an ISO 8601 time that is in UTC (naive, ``Z`` or ``+00:00``)."""
+    text = text.strip()
+    value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    if value.tzinfo is not None and value.utcoffset() != dt.timedelta(0):
+        raise ValueError("not UTC")
+    return value.replace(tzinfo=UTC)
+
+
+def _base_type(annotation: Any) -> tuple[type, bool]:
+    """(type, optional) of a field annotation such as ``Optional[Path]``."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return annotation, False
+
+
+def _parse(f: dataclasses.Field, annotation: Any, raw: str, base_dir: Path) -> Any:
+    """Turn the text of one key into its typed value, or raise ValueError with what was expected."""
+    typ, optional = _base_type(annotation)
+    meta = f.metadata
+    text = raw.strip()
+    if optional and text.lower() in ("", "none"):
+        return None
+    if typ is bool:
+        states = configparser.ConfigParser.BOOLEAN_STATES
+        if text.lower() not in states:
+            raise ValueError("a boolean (yes/no, true/false, on/off, 1/0)")
+        return states[text.lower()]
+    if typ is int:
+        try:
+            value: Any = int(text)
+        except ValueError:
+            raise ValueError("an integer") from None
+    elif typ is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("a number") from None
+        if not math.isfinite(value):
+            raise ValueError("a finite number")
+    elif typ is dt.datetime:
+        try:
+            value = parse_time(text)
+        except ValueError:
+            raise ValueError("an ISO 8601 UTC time such as 2015-04-01 or 2015-04-01T00:00:00Z") from None
+    elif typ is Path:
+        if not text:
+            raise ValueError("a path")
+        value = Path(text).expanduser()
+        if not value.is_absolute():
+            value = (base_dir / value).resolve()
+        if meta["must_exist"] and not value.exists():
+            raise ValueError(f"an existing file; {value} does not exist")
+    elif typ is str:
+        value = text
+        if meta["choices"]:
+            canonical = {c.lower(): c for c in meta["choices"]}
+            if text.lower() not in canonical:
+                raise ValueError(f"one of {', '.join(meta['choices'])}{_suggest(text, meta['choices'])}")
+            value = canonical[text.lower()]
+    else:  # pragma: no cover - a declaration error, not a user error
+        raise TypeError(f"unsupported config type {typ!r}")
+    lo, hi = meta["lo"], meta["hi"]
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        unit = f" {meta['units']}" if meta["units"] else ""
+        raise ValueError(f"a value in [{lo}, {hi}]{unit}")
+    return value
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest candidate (compared case-insensitively), or ''."""
+    by_lower = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[match[0]]!r}?)" if match else ""
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+def parse_overrides(items: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Split ``section.key=value`` overrides; the section may itself hold dots (``obs.smap.error``)."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        section, dot, key = name.strip().rpartition(".")
+        if not sep or not dot or not section or not key:
+            raise ConfigError("--set", "?", None, item, "an override of the form section.key=value")
+        out.append((section, key, value))
+    return out
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a config file."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(source, "-", None, None, "an existing config file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "-", None, None, f"a readable UTF-8 text file ({exc})") from None
+    return config_from_text(text, source=source, base_dir=path.resolve().parent, overrides=overrides)
+
+
+def config_from_text(text: str, source: str = "<config>", base_dir: Path | None = None,
+                     overrides: Sequence[str] = ()) -> Config:
+    """Validate INI text; ``overrides`` are ``section.key=value`` strings applied on top."""
+    parser = configparser.ConfigParser(interpolation=None, default_section="__no_default__")
+    parser.optionxform = str  # keys are case-sensitive lower_snake_case
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        raise ConfigError(source, "-", None, None, f"valid INI syntax ({exc.message.splitlines()[0]})") from None
+    raw: dict[str, dict[str, tuple[str, str]]] = {}
+    for section in parser.sections():
+        raw[section] = {k: (v, source) for k, v in parser.items(section)}
+    for section, key, value in parse_overrides(overrides):
+        raw.setdefault(section, {})[key] = (value, f"{source} (--set {section}.{key})")
+    return config_from_mapping(raw, source, base_dir or Path.cwd())
+
+
+def config_from_mapping(raw: Mapping[str, Mapping[str, tuple[str, str]]], source: str, base_dir: Path) -> Config:
+    """Build the Config from ``{section: {key: (text, where it came from)}}``."""
+    known = {cls.NAME: cls for cls in SECTIONS}
+    for section in raw:
+        if section not in known:
+            raise ConfigError(source, section, None, None, f"unknown section{_suggest(section, known)}; "
+                                                           f"the sections are {', '.join(known)}")
+    built: dict[str, Section] = {}
+    for cls in SECTIONS:
+        given = dict(raw.get(cls.NAME, {}))
+        hints = typing.get_type_hints(cls)
+        values = {}
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key, (_, where) in given.items():
+            if key not in names:
+                raise ConfigError(where, cls.NAME, key, None,
+                                  f"unknown key{_suggest(key, names)}; the keys of [{cls.NAME}] are {', '.join(names)}")
+        for f in dataclasses.fields(cls):
+            if f.name in given:
+                text, where = given[f.name]
+                try:
+                    values[f.name] = _parse(f, hints[f.name], text, base_dir)
+                except ValueError as exc:
+                    raise ConfigError(where, cls.NAME, f.name, text, f"expected {exc}") from None
+            elif f.metadata["default"] is _REQUIRED:
+                raise ConfigError(source, cls.NAME, f.name, None, "a value is required (no default)")
+            else:
+                values[f.name] = f.metadata["default"]
+                if isinstance(values[f.name], Path) and not values[f.name].is_absolute():
+                    values[f.name] = (base_dir / values[f.name]).resolve()
+        section = cls(**values)
+        try:
+            section.check()
+        except _Invalid as exc:
+            where = given.get(exc.key, ("", source))[1]
+            raise ConfigError(where, cls.NAME, exc.key, format_value(exc.value), f"expected {exc.expected}") from None
+        built[_attr(cls)] = section
+    return Config(source=source, **built)
+
+
+# ---------------------------------------------------------------------------
+# Reference documentation
+# ---------------------------------------------------------------------------
+
+def reference_markdown() -> str:
+    """The reference page of all config keys (``docs/config.md``)."""
+    out = ["# Configuration reference", "",
+           "<!-- Generated by `python -m mpilda.config` from the declarations in mpilda/config.py; "
+           "do not edit by hand (a test fails when this page is stale). -->", "",
+           "A run is configured by one INI file. Every key below may also be given on the command line as "
+           "`--set section.key=value`. Relative paths are resolved against the directory of the config file. "
+           "Times are ISO 8601 in UTC.", ""]
+    for cls in SECTIONS:
+        out += [f"## [{cls.NAME}]", "", (cls.__doc__ or "").strip().splitlines()[0], "",
+                "| key | type | default | units | allowed | meaning |", "|---|---|---|---|---|---|"]
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            typ, optional = _base_type(hints[f.name])
+            meta = f.metadata
+            default = "*required*" if meta["default"] is _REQUIRED else f"`{format_value(meta['default'])}`"
+            if meta["default"] is None:
+                default = "*none*"
+            allowed = ""
+            if meta["choices"]:
+                allowed = ", ".join(f"`{c}`" for c in meta["choices"])
+            elif meta["lo"] is not None or meta["hi"] is not None:
+                allowed = f"{meta['lo']} .. {meta['hi']}"
+            tname = {dt.datetime: "time", Path: "path"}.get(typ, typ.__name__)
+            if optional:
+                tname += " (optional)"
+            out.append(f"| `{f.name}` | {tname} | {default} | {meta['units'] or ''} | {allowed} | {meta['doc']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(reference_markdown(), end="")

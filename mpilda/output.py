@@ -1,0 +1,307 @@
+"""Gridded CF netCDF-4 output, written by all ranks at once.
+
+One writer interface, two modes that produce the same file:
+
+* ``mpio``: parallel HDF5 (h5py built with MPI).  Each rank writes the union of
+  its tiles (land values, fill over sea) with one collective write per
+  variable and time; ranks never skip a collective call.
+* ``gather``: the land values are gathered to rank 0, which writes the whole
+  grid.  For an h5py without MPI, and for one rank.
+
+The file structure (dimensions, coordinates, attributes) is created through
+h5netcdf, so the result follows the netCDF-4 data model and opens in xarray,
+ncview and Panoply; the data are then written through h5py.  Files are written
+under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from . import __version__
+from .parallel import LocalDomain
+
+#: netCDF's default fill values (netcdf.h NC_FILL_*), used as _FillValue.
+FILL = {"f4": np.float32(9.9692099683868690e36), "f8": np.float64(9.9692099683868690e36),
+        "i4": np.int32(-2147483647), "i2": np.int16(-32767), "i1": np.int8(-127)}
+INCOMPLETE = ".incomplete"
+
+
+class OutputError(RuntimeError):
+    """An output file cannot be written as configured."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One output variable on the grid.
+
+    ``member`` adds the ensemble member dimension; ``static`` drops the time
+    dimension.  ``dtype`` is a numpy type code of FILL.
+    """
+
+    name: str
+    units: str
+    long_name: str
+    standard_name: str | None = None
+    dtype: str = "f4"
+    member: bool = False
+    static: bool = False
+
+
+def h5py_has_mpi() -> bool:
+    """True when the installed h5py was built against an MPI-enabled HDF5."""
+    import h5py
+
+    return bool(h5py.get_config().mpi)
+
+
+def resolve_io_mode(requested: str, comm) -> str:
+    """'mpio' or 'gather' for the ``[output] io_mode`` value on this communicator."""
+    if requested == "mpio":
+        if not h5py_has_mpi():
+            raise OutputError("[output] io_mode = mpio, but h5py was built without MPI support "
+                              "(h5py.get_config().mpi is False): run `make setup` to build the parallel h5py, "
+                              "or set io_mode = gather")
+        return "mpio"
+    if requested == "gather":
+        return "gather"
+    return "mpio" if comm.size > 1 and h5py_has_mpi() else "gather"
+
+
+def git_commit() -> str:
+    """The git commit of the mpilda source tree, or 'unknown'."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown" if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def standard_attributes(comm, title: str, config_text: str) -> dict[str, str]:
+    """Global attributes every output file carries; equal on all ranks (from rank 0)."""
+    attrs = None
+    if comm.rank == 0:
+        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        attrs = {"Conventions": "CF-1.8", "title": title, "institution": "mpilda",
+                 "source": f"mpilda {__version__}", "mpilda_version": __version__, "git_commit": git_commit(),
+                 "history": f"{now} created by mpilda {__version__}", "date_created": now,
+                 "config": config_text}
+    return comm.bcast(attrs, root=0)
+
+
+def _chunk_side(tile_size: int, n: int) -> int:
+    """Chunk side in cells: a multiple of the tile size, about 32 cells, at most the dimension."""
+    return min(n, tile_size * max(1, -(-32 // tile_size)))
+
+
+class GridWriter:
+    """Write daily fields of a rank's cells into one CF netCDF-4 file (collective).
+
+    Args:
+        path: final file name; written as ``path + '.incomplete'`` until closed.
+        local: the rank's part of the grid.
+        comm: communicator of all ranks writing the file.
+        variables: the variables of the file.
+        start: start of the first daily interval (UTC midnight).
+        n_times: number of daily intervals (length of the time dimension); 0 for a file of
+            static variables only.
+        n_members: size of the member dimension (for variables with ``member``).
+        mode: 'mpio' or 'gather' (see ``resolve_io_mode``).
+        compression: deflate level, 0 for none.
+        attrs: global attributes (see ``standard_attributes``).
+
+    ``write(t, fields)`` takes, per variable, an array (n_cells,) or
+    (n_members, n_cells) of the rank's land cells in ``local.cell_ids`` order.
+    Every rank must call ``write``, ``write_static`` and ``close`` with the same
+    arguments apart from the data.
+    """
+
+    def __init__(self, path: str | Path, local: LocalDomain, comm, variables: Sequence[Variable], *,
+                 start: dt.datetime, n_times: int, n_members: int = 0, mode: str = "gather",
+                 compression: int = 0, attrs: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + INCOMPLETE)
+        self.local, self.comm, self.mode = local, comm, mode
+        self.variables = {v.name: v for v in variables}
+        self.n_members = n_members
+        self.ny, self.nx = local.grid.shape
+        if any(v.member for v in variables) and n_members < 1:
+            raise OutputError(f"{self.path}: member variables need n_members >= 1")
+        if mode not in ("mpio", "gather"):
+            raise OutputError(f"{self.path}: io mode {mode!r}; expected 'mpio' or 'gather'")
+        self._create(start, n_times, compression, dict(attrs or {}))
+        self._open_data()
+
+    # -- structure ---------------------------------------------------------
+    def _create(self, start: dt.datetime, n_times: int, compression: int, attrs: dict) -> None:
+        """Create dimensions, coordinates and empty variables (collective in mpio mode)."""
+        import h5netcdf
+
+        if self.comm.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.comm.Barrier()
+        grid = self.local.grid
+        kwargs = dict(driver="mpio", comm=self.comm) if self.mode == "mpio" else {}
+        if self.mode == "gather" and self.comm.rank != 0:
+            return
+        side = _chunk_side(self.local.decomposition.tile_size, self.ny), \
+            _chunk_side(self.local.decomposition.tile_size, self.nx)
+        with h5netcdf.File(self.tmp, "w", **kwargs) as f:
+            dims = {"time": n_times, "bnds": 2, "lat": self.ny, "lon": self.nx} if n_times else \
+                {"bnds": 2, "lat": self.ny, "lon": self.nx}
+            if self.n_members:
+                dims["member"] = self.n_members
+            f.dimensions = dims
+            coords = {}
+            lat = f.create_variable("lat", ("lat",), "f8")
+            lat.attrs.update(units="degrees_north", standard_name="latitude", long_name="latitude of cell centre",
+                             axis="Y", bounds="lat_bnds")
+            lon = f.create_variable("lon", ("lon",), "f8")
+            lon.attrs.update(units="degrees_east", standard_name="longitude", long_name="longitude of cell centre",
+                             axis="X", bounds="lon_bnds")
+            half = grid.resolution / 2
+            coords["lat"] = grid.lat
+            coords["lon"] = grid.lon
+            coords["lat_bnds"] = np.stack([grid.lat - half, grid.lat + half], axis=1)
+            coords["lon_bnds"] = np.stack([grid.lon - half, grid.lon + half], axis=1)
+            f.create_variable("lat_bnds", ("lat", "bnds"), "f8")
+            f.create_variable("lon_bnds", ("lon", "bnds"), "f8")
+            if n_times:
+                time = f.create_variable("time", ("time",), "f8")
+                time.attrs.update(units=f"days since {start:%Y-%m-%d %H:%M:%S}", calendar="proleptic_gregorian",
+                                  standard_name="time", long_name="time (middle of the daily averaging interval)",
+                                  axis="T", bounds="time_bnds")
+                f.create_variable("time_bnds", ("time", "bnds"), "f8")
+                coords["time"] = np.arange(n_times) + 0.5
+                coords["time_bnds"] = np.stack([np.arange(n_times), np.arange(n_times) + 1.0], axis=1)
+            if self.n_members:
+                member = f.create_variable("member", ("member",), "i4")
+                member.attrs.update(long_name="ensemble member", standard_name="realization")
+                coords["member"] = np.arange(self.n_members, dtype=np.int32)
+            for v in self.variables.values():
+                vdims = (() if v.static else ("time",)) + (("member",) if v.member else ()) + ("lat", "lon")
+                chunks = (() if v.static else (1,)) + ((self.n_members,) if v.member else ()) + side
+                extra = dict(compression="gzip", compression_opts=compression, shuffle=True) if compression else {}
+                var = f.create_variable(v.name, vdims, v.dtype, fillvalue=FILL[v.dtype], chunks=chunks, **extra)
+                var.attrs["units"] = v.units
+                var.attrs["long_name"] = v.long_name
+                if v.standard_name:
+                    var.attrs["standard_name"] = v.standard_name
+                if not v.static:
+                    var.attrs["cell_methods"] = "time: mean"
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            if self.comm.rank == 0:  # small contiguous coordinates: independent writes by one rank
+                for name, values in coords.items():
+                    f.variables[name][...] = values
+
+    def _open_data(self) -> None:
+        import h5py
+
+        self.comm.Barrier()
+        if self.mode == "mpio":
+            self.file = h5py.File(self.tmp, "r+", driver="mpio", comm=self.comm)
+            from h5py import h5fd, h5p
+
+            self._dxpl = h5p.create(h5p.DATASET_XFER)
+            self._dxpl.set_dxpl_mpio(h5fd.MPIO_COLLECTIVE)
+        elif self.comm.rank == 0:
+            self.file = h5py.File(self.tmp, "r+")
+        else:
+            self.file = None
+        if self.mode == "gather":
+            counts = np.array(self.comm.allgather(self.local.n_cells), dtype=np.int64)
+            ids = self.comm.gather(self.local.cell_ids, root=0)
+            self._counts = counts
+            self._all_ids = np.concatenate(ids) if self.comm.rank == 0 else None
+
+    # -- data --------------------------------------------------------------
+    def _check(self, v: Variable, values: np.ndarray) -> np.ndarray:
+        want = ((self.n_members,) if v.member else ()) + (self.local.n_cells,)
+        values = np.asarray(values)
+        if values.shape != want:
+            raise OutputError(f"{self.path}: variable {v.name} given shape {values.shape}; expected {want}")
+        return values.astype(v.dtype, copy=False)
+
+    def write(self, t: int, fields: Mapping[str, np.ndarray]) -> None:
+        """Write the daily values of interval ``t`` for the variables in ``fields`` (collective)."""
+        for name, v in self.variables.items():
+            if name in fields:
+                if v.static:
+                    raise OutputError(f"{self.path}: {name} is static; use write_static")
+                self._write(v, t, self._check(v, fields[name]))
+
+    def write_static(self, fields: Mapping[str, np.ndarray]) -> None:
+        """Write variables without a time dimension (collective)."""
+        for name, v in self.variables.items():
+            if name in fields:
+                self._write(v, None, self._check(v, fields[name]))
+
+    def _write(self, v: Variable, t: int | None, values: np.ndarray) -> None:
+        lead = (() if t is None else (t,))
+        mshape = (self.n_members,) if v.member else ()
+        if self.mode == "gather":
+            width = self.n_members if v.member else 1
+            # Cells are gathered rank after rank, each cell with its `width` member values.
+            send = np.ascontiguousarray(values.reshape(width, -1).T)
+            recv = np.empty((int(self._counts.sum()), width), dtype=v.dtype) if self.comm.rank == 0 else None
+            self.comm.Gatherv(send, None if recv is None else (recv, self._counts * width), root=0)
+            if self.comm.rank == 0:
+                full = np.full((width, self.ny * self.nx), FILL[v.dtype], dtype=v.dtype)
+                full[:, self._all_ids] = recv.T
+                self.file[v.name][lead] = full.reshape(mshape + (self.ny, self.nx))
+            return
+        from h5py import h5s
+
+        ds = self.file[v.name]
+        space = ds.id.get_space()
+        space.select_none()
+        for row0, col0, rows, cols in self.local.boxes:
+            space.select_hyperslab(lead + (0,) * len(mshape) + (row0, col0),
+                                   (1,) * len(lead) + mshape + (rows, cols), op=h5s.SELECT_OR)
+        box = np.full(mshape + (self.local.box_ids.size,), FILL[v.dtype], dtype=v.dtype)
+        box[..., self.local.box_land] = values
+        mspace = h5s.create_simple((box.size,))
+        ds.id.write(mspace, space, box.reshape(-1), dxpl=self._dxpl)
+
+    # -- closing -----------------------------------------------------------
+    def close(self) -> Path:
+        """Close the file everywhere, then rename it to its final name (collective)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.comm.Barrier()
+        if self.comm.rank == 0:
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, self.path)
+        self.comm.Barrier()
+        return self.path
+
+    def abandon(self) -> None:
+        """Close without renaming: the ``.incomplete`` file stays (after an error)."""
+        if getattr(self, "file", None) is not None:
+            try:
+                self.file.close()
+            finally:
+                self.file = None
+
+    def __enter__(self) -> "GridWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()

@@ -1,0 +1,28 @@
+"""MPI test helpers: every assertion is agreed on by all ranks, so one failing rank fails all and none hangs."""
+
+import pytest
+from mpi4py import MPI
+
+
+@pytest.fixture
+def comm():
+    return MPI.COMM_WORLD
+
+
+def assert_all(comm, ok, message=""):
+    """Assert on every rank that ``ok`` holds on every rank; the message says which ranks failed."""
+    flags = comm.allgather(bool(ok))
+    failed = [r for r, f in enumerate(flags) if not f]
+    assert not failed, f"failed on ranks {failed}: {message}"
+
+
+def on_root(comm, check):
+    """Run ``check()`` on rank 0 only (e.g. reading a whole file) and share its outcome with all ranks."""
+    error = None
+    if comm.rank == 0:
+        try:
+            check()
+        except AssertionError as exc:
+            error = str(exc) or "assertion failed"
+    error = comm.bcast(error, root=0)
+    assert error is None, f"rank 0: {error}"

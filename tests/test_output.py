@@ -1,0 +1,91 @@
+"""The CF netCDF writer on one rank: both modes, CF metadata, fill over sea, atomic rename."""
+
+import warnings
+
+import h5py
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+from mpi4py import MPI
+
+from mpilda import output
+from mpilda.output import FILL, GridWriter, OutputError, resolve_io_mode, standard_attributes
+from mpilda.parallel import Decomposition
+
+from . import output_cases as oc
+
+
+def write(path, mode, compression=4):
+    g = oc.grid()
+    local = Decomposition.build(g, 3, 1).local(0)
+    comm = MPI.COMM_SELF
+    attrs = standard_attributes(comm, "test file", "[time]\nstart = 2015-04-01\n")
+    with GridWriter(path, local, comm, oc.VARIABLES, start=oc.START, n_times=oc.N_TIMES,
+                    n_members=oc.N_MEMBERS, mode=mode, compression=compression, attrs=attrs) as w:
+        oc.write_all(w, local.cell_ids)
+    return g
+
+
+@pytest.mark.parametrize("mode", ["gather", "mpio"])
+def test_values_fill_and_cf_metadata(tmp_path, mode):
+    path = tmp_path / "out.nc"
+    g = write(path, mode)
+    assert path.exists() and not (tmp_path / "out.nc.incomplete").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_dataset(path)
+    with ds:
+        assert dict(ds.sizes) == {"time": 3, "lat": g.shape[0], "lon": g.shape[1], "member": 4, "bnds": 2}
+        assert ds.ssm.dims == ("time", "lat", "lon") and ds.lai_ens.dims == ("time", "member", "lat", "lon")
+        assert ds.elev.dims == ("lat", "lon")
+        for t in range(3):
+            np.testing.assert_array_equal(ds.ssm[t].values, oc.expected_grid("ssm", g, t))
+            np.testing.assert_array_equal(ds.lai_ens[t].values, oc.expected_grid("lai_ens", g, t))
+        np.testing.assert_array_equal(ds.elev.values, oc.expected_grid("elev", g))
+        # time: the middle of each UTC day
+        assert str(ds.time.values[0]) == "2015-04-01T12:00:00.000000000"
+        assert ds.ssm.attrs["units"] == "m3 m-3" and ds.ssm.attrs["standard_name"].startswith("volume_fraction")
+        assert ds.ssm.attrs["cell_methods"] == "time: mean"
+        assert ds.lat.attrs["standard_name"] == "latitude" and ds.lon.attrs["units"] == "degrees_east"
+        assert ds.attrs["Conventions"] == "CF-1.8" and "start = 2015-04-01" in ds.attrs["config"]
+        assert ds.attrs["mpilda_version"]
+        np.testing.assert_array_equal(ds.lat.values, g.lat)
+    # raw storage: netCDF's default fill over sea, readable by the netCDF-C library too
+    with netCDF4.Dataset(path) as nc:
+        var = nc["count"]
+        assert var._FillValue == FILL["i4"]
+        raw = var[1]
+        assert np.array_equal(raw.mask, ~g.land)
+        assert np.array_equal(raw.data[g.land], oc.field("count", g.land_ids, 1))
+    with h5py.File(path) as f:
+        # chunks: one day, all members, a multiple of the 3-cell tiles near 32 cells (or the whole axis)
+        assert f["ssm"].chunks == (1, 33, 33) and f["lai_ens"].chunks == (1, 4, 33, 33)
+
+
+def test_both_modes_store_identical_data(tmp_path):
+    write(tmp_path / "a.nc", "gather")
+    write(tmp_path / "b.nc", "mpio", compression=0)
+    with h5py.File(tmp_path / "a.nc") as a, h5py.File(tmp_path / "b.nc") as b:
+        for name in [v.name for v in oc.VARIABLES] + ["lat", "lon", "time", "time_bnds", "member"]:
+            assert a[name][...].tobytes() == b[name][...].tobytes(), name
+
+
+def test_failed_write_leaves_no_final_file(tmp_path):
+    g = oc.grid()
+    local = Decomposition.build(g, 3, 1).local(0)
+    path = tmp_path / "out.nc"
+    with pytest.raises(OutputError, match=r"ssm given shape \(5,\); expected"):
+        with GridWriter(path, local, MPI.COMM_SELF, oc.VARIABLES, start=oc.START, n_times=3,
+                        n_members=4) as w:
+            w.write(0, {"ssm": np.zeros(5)})
+    assert not path.exists() and (tmp_path / "out.nc.incomplete").exists()
+
+
+def test_io_mode_resolution(monkeypatch):
+    comm = MPI.COMM_SELF
+    assert resolve_io_mode("gather", comm) == "gather"
+    assert resolve_io_mode("auto", comm) == "gather"   # one rank: no MPI-IO needed
+    monkeypatch.setattr(output, "h5py_has_mpi", lambda: False)
+    with pytest.raises(OutputError, match=r"io_mode = mpio, but h5py was built without MPI"):
+        resolve_io_mode("mpio", comm)
