@@ -1,7 +1,18 @@
 """MPI test helpers: every assertion is agreed on by all ranks, so one failing rank fails all and none hangs."""
 
+import os
+import tempfile
+
 import pytest
 from mpi4py import MPI
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Give each rank its own pytest temporary root, so ranks do not clean up each other's directories."""
+    if config.option.basetemp is None and MPI.COMM_WORLD.size > 1:
+        config.option.basetemp = os.path.join(tempfile.gettempdir(),
+                                              f"mpilda-pytest-{os.getuid()}-rank{MPI.COMM_WORLD.rank}")
 
 
 @pytest.fixture
