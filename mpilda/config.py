@@ -202,7 +202,64 @@ class Output(Section):
                               doc="Deflate level of output variables (0 = none).")
 
 
-SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output)
+@dataclass(frozen=True)
+class ForcingSection(Section):
+    """The meteorological forcing of the model."""
+
+    NAME: ClassVar[str] = "forcing"
+    source: str = option("synthetic", choices=("synthetic", "era5"),
+                         doc="synthetic: the synthetic world's ERA5-layout files in [synthetic] directory (made first "
+                             "if absent); era5: ERA5 files found by era5_files.")
+    era5_files: Optional[Path] = option(None,
+                                        doc="Pattern of the ERA5 netCDF files: strftime codes (%Y, %m, %d) select the "
+                                            "file of a time, `{var}` the ERA5 short name when each file holds one "
+                                            "variable; e.g. /data/era5/ERA5_%Y-%m-%d_{var}.nc (daily files) or "
+                                            "/data/era5/era5_%Y%m.nc (monthly files, all variables). Required when "
+                                            "source = era5.")
+    snow_temperature: float = option(274.66, units="K", lo=263.15, hi=283.15,
+                                     doc="Precipitation falls as snow below this air temperature, as rain above; the "
+                                         "default is the middle of the Jordan (1991) transition used by Noah-MP "
+                                         "(T_f + 0.5 K all snow .. T_f + 2.5 K all rain).")
+
+
+@dataclass(frozen=True)
+class SyntheticSection(Section):
+    """The synthetic world: land cover, soils and truth/model forcing made from the seed."""
+
+    NAME: ClassVar[str] = "synthetic"
+    directory: Path = option(Path("synthetic"),
+                             doc="Directory of the synthetic world (maps, forcing files, climate summary).")
+    margin: float = option(1.0, units="degrees", lo=0.5, hi=10.0,
+                           doc="The ERA5-layout forcing files cover the domain plus this margin on every side.")
+    precip_bias_std: float = option(0.25, lo=0.0, hi=1.0,
+                                    doc="Standard deviation of the log of the per-cell multiplicative bias of the "
+                                        "model forcing's precipitation against the truth forcing.")
+    radiation_bias_std: float = option(0.05, lo=0.0, hi=0.5,
+                                       doc="Standard deviation of the log of the per-cell multiplicative bias of the "
+                                           "model forcing's shortwave radiation against the truth forcing.")
+    weather_error: float = option(0.15, lo=0.0, hi=1.0,
+                                  doc="Fraction of the variance of the weather anomalies (storms, clouds, synoptic "
+                                      "temperature) that the model forcing gets wrong: its weather fields have a "
+                                      "correlation of sqrt(1 - weather_error) with the truth's.")
+
+
+@dataclass(frozen=True)
+class ModelSection(Section):
+    """Static inputs of the land surface model."""
+
+    NAME: ClassVar[str] = "model"
+    landcover_file: Optional[Path] = option(None, must_exist=True,
+                                            doc="netCDF map of MODIS-IGBP land-cover classes (1..20, variable "
+                                                "`landcover`) on lat/lon; default: the synthetic world's map when "
+                                                "[forcing] source = synthetic (required otherwise).")
+    soil_file: Optional[Path] = option(None, must_exist=True,
+                                       doc="netCDF map of STATSGO soil-texture classes (1..19, variable `soil`) on "
+                                           "lat/lon; default: the synthetic world's map when [forcing] source = "
+                                           "synthetic (required otherwise).")
+
+
+SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
+                                       SyntheticSection, ModelSection)
 
 
 @dataclass(frozen=True)
@@ -215,7 +272,20 @@ class Config:
     random: Random
     experiment: Experiment
     output: Output
+    forcing: ForcingSection
+    synthetic: SyntheticSection
+    model: ModelSection
     source: str = "<config>"
+
+    @property
+    def landcover_file(self) -> Path:
+        """The land-cover map of the run (the synthetic world's unless given)."""
+        return self.model.landcover_file or self.synthetic.directory / "landcover.nc"
+
+    @property
+    def soil_file(self) -> Path:
+        """The soil-texture map of the run (the synthetic world's unless given)."""
+        return self.model.soil_file or self.synthetic.directory / "soil.nc"
 
     def to_ini(self) -> str:
         """The resolved configuration, every key with its value, as INI text."""
@@ -229,6 +299,7 @@ class Config:
 
 
 def _attr(cls: type[Section]) -> str:
+    """The Config attribute of a section (its name, dots as underscores)."""
     return cls.NAME.replace(".", "_")
 
 
@@ -409,7 +480,25 @@ def config_from_mapping(raw: Mapping[str, Mapping[str, tuple[str, str]]], source
             where = given.get(exc.key, ("", source))[1]
             raise ConfigError(where, cls.NAME, exc.key, format_value(exc.value), f"expected {exc.expected}") from None
         built[_attr(cls)] = section
-    return Config(source=source, **built)
+    cfg = Config(source=source, **built)
+    _check_across_sections(cfg, raw, source)
+    return cfg
+
+
+def _check_across_sections(cfg: Config, raw, source: str) -> None:
+    """Rules that tie keys of different sections together."""
+    def where(section: str, key: str) -> str:
+        return raw.get(section, {}).get(key, ("", source))[1]
+
+    if cfg.forcing.source == "era5":
+        if cfg.forcing.era5_files is None:
+            raise ConfigError(where("forcing", "source"), "forcing", "era5_files", None,
+                              "a file pattern is required when [forcing] source = era5")
+        for key in ("landcover_file", "soil_file"):
+            if getattr(cfg.model, key) is None:
+                raise ConfigError(where("forcing", "source"), "model", key, None,
+                                  "a map is required when [forcing] source = era5 (the synthetic world's maps "
+                                  "are the default only with source = synthetic)")
 
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "real"
+#: Unmodified copies of real sample files of the input formats (provenance in tests/data/real/README.md).
+REAL_DATA = REPO / "tests" / "data" / "real"
 
 
 @pytest.fixture
