@@ -14,13 +14,14 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .errors import InputError
 from .grid import Grid, GridError
 from .log import log, setup_logging
 from .output import OutputError
 from .parallel import Decomposition, DecompositionError, run_guarded, world
 
 #: Errors whose message says all a user needs: printed without a traceback, exit status 2.
-USER_ERRORS = (ConfigError, GridError, DecompositionError, OutputError)
+USER_ERRORS = (ConfigError, GridError, DecompositionError, OutputError, InputError)
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
