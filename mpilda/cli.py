@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the tiles coloured by rank")
     p.set_defaults(func=cmd_decompose)
 
+    p = sub.add_parser("make-synthetic", help="make the synthetic world: land-cover and soil maps, truth and model "
+                                              "forcing in ERA5 layout, climate summary (run under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_make_synthetic)
+
+    p = sub.add_parser("inspect", help="what mpilda sees in an input file: format, variables in SI units, times")
+    p.add_argument("path", type=Path, help="an input file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_inspect)
+
     p = sub.add_parser("grid", help="write the grid, land mask and decomposition to <output>/grid.nc "
                                     "(run under mpirun: each rank writes its own cells)")
     _config_args(p)
@@ -96,6 +106,30 @@ def cmd_decompose(args, comm) -> int:
               f"{cfg.domain.tile_size}x{cfg.domain.tile_size} on {summary['ranks']} ranks: "
               f"{summary['min_cells']}..{summary['max_cells']} cells per rank "
               f"(mean {summary['mean_cells']:.1f}, imbalance {summary['imbalance']:.3f})")
+    return 0
+
+
+def cmd_make_synthetic(args, comm) -> int:
+    from .world import make_world
+
+    cfg = load_config_everywhere(args, comm)
+    make_world(cfg, comm)
+    return 0
+
+
+def cmd_inspect(args, comm) -> int:
+    from .inspect import inspect_path
+
+    if comm.rank != 0:
+        return 0
+    result = inspect_path(args.path)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.path}: {result['format']}, {result.get('time_start')} .. {result.get('time_end')}")
+        for name, v in result["variables"].items():
+            print(f"  {name:14s} [{v['units']}] n={v['count']} mean={v['mean']:.6g} min={v['min']:.6g} "
+                  f"max={v['max']:.6g}")
     return 0
 
 
