@@ -1,0 +1,220 @@
+"""Recognise the format of an input file and summarise what it holds (the ``inspect`` command).
+
+A small registry of detectors: each input reader adds one ``Detector`` with a name
+(e.g. "era5-netcdf"), a cheap ``detect(path) -> bool`` that never raises, and a
+``summarise(path) -> dict`` giving at least
+
+* ``variables``: {name: {"units", "count" (valid values), "mean", "min", "max"}} after
+  conversion to the model's SI units, named as the model names them where the mapping is
+  direct;
+* ``time_start``, ``time_end``: ISO 8601 UTC ("2020-01-01T00:00:00Z"), or None.
+
+``inspect_path`` tries the detectors in order and returns ``{"format": name, **summary}``,
+a JSON-ready dict (plain ints, floats, strings, lists; None for "no value").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError
+from .forcing import era5
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One input format: its name, how to recognise a file of it and how to summarise one."""
+
+    name: str
+    detect: Callable[[Path], bool]
+    summarise: Callable[[Path], dict]
+
+
+#: The known formats, tried in order.
+DETECTORS: list[Detector] = []
+
+
+def register(name: str, detect: Callable[[Path], bool], summarise: Callable[[Path], dict]) -> None:
+    """Add a format to the registry (a later reader adds its own with one call)."""
+    if any(d.name == name for d in DETECTORS):
+        raise ValueError(f"format {name!r} is already registered")
+    DETECTORS.append(Detector(name, detect, summarise))
+
+
+def inspect_path(path: str | Path) -> dict:
+    """Detect the format of the input file ``path`` and summarise it (a JSON-ready dict).
+
+    Raises:
+        InputError: no such file, a file of no known format (the message lists the known
+            formats), or a file of a known format holding something it should not.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    for detector in DETECTORS:
+        if detector.detect(path):
+            return {"format": detector.name, **detector.summarise(path)}
+    raise InputError(f"{path}: not a file of a known format; the known formats are "
+                     f"{', '.join(d.name for d in DETECTORS)}")
+
+
+class Stats:
+    """Running count, mean, minimum and maximum of the finite values of many arrays."""
+
+    def __init__(self) -> None:
+        self.count, self.total = 0, 0.0
+        self.min, self.max = np.inf, -np.inf
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size:
+            self.count += int(values.size)
+            self.total += float(values.sum())
+            self.min = min(self.min, float(values.min()))
+            self.max = max(self.max, float(values.max()))
+
+    def summary(self, units: str | None) -> dict:
+        if not self.count:
+            return {"units": units, "count": 0, "mean": None, "min": None, "max": None}
+        return {"units": units, "count": self.count, "mean": self.total / self.count, "min": self.min, "max": self.max}
+
+
+# ---------------------------------------------------------------------------
+# ERA5 netCDF (legacy and new CDS)
+# ---------------------------------------------------------------------------
+
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
+
+#: ERA5 parameter -> (model name, expected units, factor to the model's SI units, SI units, clip at 0).
+#: Units and conversions as in mpilda.forcing.era5 (data-formats.md section 4); model-level
+#: parameters (q, t, u, v) are reported on the lowest level.
+_ERA5_MODEL_NAMES = {
+    "t2m": ("tair", "K", 1.0, "K", False),
+    "sp": ("psurf", "Pa", 1.0, "Pa", False),
+    "d2m": ("dewpoint", "K", 1.0, "K", False),
+    "u10": ("wind_u", "m s-1", 1.0, "m s-1", False),
+    "v10": ("wind_v", "m s-1", 1.0, "m s-1", False),
+    "tp": ("precipitation", "m", 1000.0 / era5.HOUR, "kg m-2 s-1", True),
+    "mtpr": ("precipitation", "kg m-2 s-1", 1.0, "kg m-2 s-1", True),
+    "ssrd": ("swdown", "J m-2", 1.0 / era5.HOUR, "W m-2", True),
+    "msdwswrf": ("swdown", "W m-2", 1.0, "W m-2", True),
+    "strd": ("lwdown", "J m-2", 1.0 / era5.HOUR, "W m-2", True),
+    "msdwlwrf": ("lwdown", "W m-2", 1.0, "W m-2", True),
+    "q": ("qair", "kg kg-1", 1.0, "kg kg-1", False),
+    "t": ("tair", "K", 1.0, "K", False),
+    "u": ("wind_u", "m s-1", 1.0, "m s-1", False),
+    "v": ("wind_v", "m s-1", 1.0, "m s-1", False),
+}
+#: Short names that mark a netCDF file with latitude/longitude/time as ERA5 (with grib_to_netcdf or GRIB_ attributes).
+_ERA5_NAMES = set(_ERA5_MODEL_NAMES) | {"swvl1", "swvl2", "swvl3", "swvl4", "lsm", "msdwswrfcs", "msdrswrf",
+                                        "msdrswrfcs", "skt", "stl1", "sd", "e", "ro", "z"}
+#: The lowest of ERA5's 137 model levels (ECMWF L137 model-level definitions).
+_LOWEST_MODEL_LEVEL = 137
+#: Values held in memory at once while computing statistics.
+_CHUNK_VALUES = 4_000_000
+
+
+def _is_era5(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if not f.read(8).startswith(_NETCDF_MAGIC):
+                return False
+        import netCDF4
+
+        with netCDF4.Dataset(path) as ds:
+            names = set(ds.variables)
+            if not ({"latitude", "longitude"} <= names and names & {"time", "valid_time"}):
+                return False
+            grib = "grib_to_netcdf" in str(getattr(ds, "history", "")) or any(
+                a.startswith("GRIB_") for v in ds.variables.values() for a in v.ncattrs())
+            return grib or bool(names & _ERA5_NAMES)
+    except Exception:  # detect never raises: a file it cannot read is simply not this format
+        return False
+
+
+def _level_choice(file: era5.Era5File, field: era5.Field) -> tuple[dict[str, int], dict]:
+    """Index of the lowest level of every extra dimension longer than 1, and what to say about it."""
+    select, notes = {}, {}
+    for dim, n in field.extra_dims().items():
+        if n == 1 or dim == "expver":
+            continue
+        coordinate = file.ds.variables.get(dim)
+        values = np.asarray(coordinate[:]) if coordinate is not None else np.arange(n)
+        # model levels count down from the top (1) to the surface (137); pressure levels (hPa)
+        # grow downwards too: the lowest level is the largest value either way
+        k = int(np.flatnonzero(values == _LOWEST_MODEL_LEVEL)[0]) if np.any(values == _LOWEST_MODEL_LEVEL) \
+            else int(np.argmax(values))
+        select[dim] = k
+        value = values[k].item()
+        notes[dim] = value
+        kind = str(getattr(coordinate, "long_name", dim)) if coordinate is not None else dim
+        notes["note"] = (f"{kind} {value} only (the lowest in the file"
+                         + ("; 137 is ERA5's lowest model level)" if value == _LOWEST_MODEL_LEVEL else ")"))
+    return select, notes
+
+
+def _summarise_era5(path: Path) -> dict:
+    file = era5.Era5File(path)
+    try:
+        return _era5_summary(file)
+    finally:
+        file.close()
+
+
+def _era5_summary(file: era5.Era5File) -> dict:
+    names = file.data_names()
+    ny, nx = file.lat.size, file.lon.size
+    step = max(1, _CHUNK_VALUES // max(1, ny * nx))
+    everything = slice(None)
+    variables: dict[str, dict] = {}
+
+    def statistics(read, convert) -> Stats:
+        stats = Stats()
+        for t0 in range(0, file.times.size, step):
+            stats.add(convert(read(slice(t0, t0 + step))))
+        return stats
+
+    for name in names:
+        field = file.field(name)
+        select, notes = _level_choice(file, field)
+        known = _ERA5_MODEL_NAMES.get(name)
+        if known is not None and known[0] not in variables:
+            model, expected, factor, units, clip = known
+            field.check_units(expected)
+
+            def convert(x, factor=factor, clip=clip):
+                return (np.maximum(x, 0.0) if clip else x) * factor
+        else:
+            model, units = name, (era5.normalise_units(field.units) if field.units is not None else None)
+
+            def convert(x):
+                return x
+        stats = statistics(lambda t, f=field, s=select: f.read(t, everything, everything, s), convert)
+        variables[model] = {**stats.summary(units), "source": name, **notes}
+
+    if "d2m" in names and "sp" in names and "qair" not in variables:
+        d2m, sp = file.field("d2m"), file.field("sp")
+        d2m.check_units(era5.UNITS["d2m"])
+        sp.check_units(era5.UNITS["sp"])
+        stats = statistics(lambda t: era5.specific_humidity(d2m.read(t, everything, everything),
+                                                            sp.read(t, everything, everything)), lambda x: x)
+        variables["qair"] = {**stats.summary("kg kg-1"), "source": "d2m, sp"}
+
+    return {
+        "path": str(file.path),
+        "dialect": file.dialect,
+        "time_start": era5.iso(file.times[0]) if file.times.size else None,
+        "time_end": era5.iso(file.times[-1]) if file.times.size else None,
+        "times": int(file.times.size),
+        "grid": {"latitude": [round(float(file.lat.min()), 6), round(float(file.lat.max()), 6)],
+                 "longitude": [round(float(file.lon[0]), 6), round(float(file.lon[-1]), 6)], "shape": [ny, nx]},
+        "variables": variables,
+    }
+
+
+register("era5-netcdf", _is_era5, _summarise_era5)

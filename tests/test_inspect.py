@@ -1,0 +1,132 @@
+"""`inspect`: format detection and summaries of input files."""
+
+import datetime as dt
+import json
+
+import netCDF4
+import numpy as np
+import pytest
+
+from mpilda import inspect
+from mpilda.errors import InputError
+from mpilda.inspect import inspect_path
+
+from .conftest import REAL_DATA
+from .era5_files import UTC, hours, write_new_cds
+
+ERA5 = REAL_DATA / "era5"
+
+
+def nc(path, name):
+    """A whole variable read by netCDF4 (its own unpacking), float64 with NaN where masked."""
+    with netCDF4.Dataset(path) as ds:
+        return np.ma.filled(np.ma.asarray(ds[name][:], dtype=np.float64), np.nan)
+
+
+def stats(values, units):
+    values = values[np.isfinite(values)]
+    return {"units": units, "count": values.size, "mean": values.mean(), "min": values.min(), "max": values.max()}
+
+
+def iso_times(path, name="time"):
+    with netCDF4.Dataset(path) as ds:
+        t = netCDF4.num2date(ds[name][[0, -1]], ds[name].units, getattr(ds[name], "calendar", "standard"),
+                             only_use_cftime_datetimes=False, only_use_python_datetimes=True)
+    return [x.strftime("%Y-%m-%dT%H:%M:%SZ") for x in t]
+
+
+# Expected summaries written out by hand: model name, conversion to SI, SI units.
+def hour_mean(x):
+    return np.maximum(x, 0.0) / 3600.0          # J m-2 over one hour -> W m-2, clipped at 0
+
+
+EXPECTED = {
+    "ERA5_2020-01-01_d2m.nc": {"dewpoint": ("d2m", lambda x: x, "K")},
+    "ERA5_2020-01-01_sp.nc": {"psurf": ("sp", lambda x: x, "Pa")},
+    "ERA5_2020-01-01_tp.nc": {"precipitation": ("tp", lambda x: np.maximum(x, 0.0) * 1000.0 / 3600.0, "kg m-2 s-1")},
+    "ERA5_2020-01-01_u10.nc": {"wind_u": ("u10", lambda x: x, "m s-1")},
+    "ERA5_2020-01-01_v10.nc": {"wind_v": ("v10", lambda x: x, "m s-1")},
+    "ERA5_2022-08-31_ml_q.nc": {"qair": ("q", lambda x: x[:, 21], "kg kg-1")},     # level index 21 = 137
+    "example_downloaded_raw.nc": {"swvl1": ("swvl1", lambda x: x, "m3 m-3"), "lsm": ("lsm", lambda x: x, "1")},
+}
+for _name in ("era5_testfile.nc", "era5_testfile_1day.nc"):
+    EXPECTED[_name] = {"tair": ("t2m", lambda x: x, "K"), "wind_u": ("u10", lambda x: x, "m s-1"),
+                       "wind_v": ("v10", lambda x: x, "m s-1"), "psurf": ("sp", lambda x: x, "Pa"),
+                       "swdown": ("msdwswrf", lambda x: np.maximum(x, 0.0), "W m-2"),
+                       "msdwswrfcs": ("msdwswrfcs", lambda x: x, "W m-2"),
+                       "msdrswrf": ("msdrswrf", lambda x: x, "W m-2"),
+                       "msdrswrfcs": ("msdrswrfcs", lambda x: x, "W m-2")}
+
+
+def test_every_real_era5_sample_is_covered():
+    assert sorted(EXPECTED) == sorted(p.name for p in ERA5.glob("*.nc"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_era5_files(name):
+    path = ERA5 / name
+    result = inspect_path(path)
+    json.dumps(result, allow_nan=False)
+    assert result["format"] == "era5-netcdf" and result["dialect"] == "legacy-cds"
+    assert [result["time_start"], result["time_end"]] == iso_times(path)
+    assert set(result["variables"]) == set(EXPECTED[name])
+    for model, (era5_name, convert, units) in EXPECTED[name].items():
+        got = result["variables"][model]
+        want = stats(convert(nc(path, era5_name)), units)
+        assert got["units"] == units and got["count"] == want["count"] and got["source"] == era5_name
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12), (model, key)
+    if name.endswith("ml_q.nc"):
+        assert result["variables"]["qair"]["level"] == 137 and "137" in result["variables"]["qair"]["note"]
+
+
+def test_new_cds_file_with_humidity_and_accumulations(tmp_path):
+    lat, lon = np.arange(40.0, 41.01, 0.5), np.arange(-1.0, 1.01, 0.5)
+    rng = np.random.default_rng(3)
+    shape = (5, lat.size, lon.size)
+    fields = {"d2m": rng.uniform(260, 290, shape), "sp": rng.uniform(9e4, 1.03e5, shape),
+              "tp": rng.uniform(-1e-7, 2e-3, shape), "ssrd": rng.uniform(0, 3e6, shape)}
+    fields["sp"][2, 1, 1] = np.nan
+    path = tmp_path / "data_stream-oper.nc"
+    write_new_cds(path, hours(dt.datetime(2024, 7, 1, 6, tzinfo=UTC), 5), lat, lon, fields)
+    result = inspect_path(path)
+    json.dumps(result, allow_nan=False)
+    assert result["format"] == "era5-netcdf" and result["dialect"] == "new-cds"
+    assert (result["time_start"], result["time_end"]) == ("2024-07-01T06:00:00Z", "2024-07-01T10:00:00Z")
+    assert [result["time_start"], result["time_end"]] == iso_times(path, "valid_time")
+    d2m, sp = nc(path, "d2m")[0], nc(path, "sp")[0]
+    e = 611.2 * np.exp(17.67 * (d2m - 273.15) / (d2m - 29.65))
+    expected = {"qair": stats(0.622 * e / (sp - 0.378 * e), "kg kg-1"),
+                "psurf": stats(sp, "Pa"), "dewpoint": stats(d2m, "K"),
+                "precipitation": stats(np.maximum(nc(path, "tp")[0], 0) * 1000.0 / 3600.0, "kg m-2 s-1"),
+                "swdown": stats(nc(path, "ssrd")[0] / 3600.0, "W m-2")}
+    assert set(result["variables"]) == set(expected)
+    assert result["variables"]["qair"]["count"] == 5 * 3 * 5 - 1
+    for model, want in expected.items():
+        got = result["variables"][model]
+        assert got["units"] == want["units"] and got["count"] == want["count"]
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-9), (model, key)
+
+
+def test_unknown_formats_and_missing_files(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    for path in (text, REAL_DATA / "ease_grid" / "NSIDC0772_LatLon_EASE2_M36km_v1.0.nc"):
+        with pytest.raises(InputError, match=rf"{path.name}: not a file of a known format; the known formats are "
+                                             r".*era5-netcdf"):
+            inspect_path(path)
+    with pytest.raises(InputError, match=r"nothing\.nc: no such file"):
+        inspect_path(tmp_path / "nothing.nc")
+
+
+def test_a_reader_adds_its_own_detector(tmp_path, monkeypatch):
+    monkeypatch.setattr(inspect, "DETECTORS", list(inspect.DETECTORS))
+    inspect.register("greeting-text", lambda p: p.read_bytes().startswith(b"hello"),
+                     lambda p: {"variables": {}, "time_start": None, "time_end": None})
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    assert inspect_path(path) == {"format": "greeting-text", "variables": {}, "time_start": None, "time_end": None}
+    assert inspect_path(ERA5 / "ERA5_2020-01-01_sp.nc")["format"] == "era5-netcdf"
+    with pytest.raises(ValueError, match="already registered"):
+        inspect.register("greeting-text", lambda p: False, lambda p: {})
