@@ -128,8 +128,8 @@ def cmd_inspect(args, comm) -> int:
     else:
         print(f"{args.path}: {result['format']}, {result.get('time_start')} .. {result.get('time_end')}")
         for name, v in result["variables"].items():
-            print(f"  {name:14s} [{v['units']}] n={v['count']} mean={v['mean']:.6g} min={v['min']:.6g} "
-                  f"max={v['max']:.6g}")
+            stats = " ".join(f"{k}={v[k]:.6g}" for k in ("mean", "min", "max") if v.get(k) is not None)
+            print(f"  {name:14s} [{v['units']}] n={v['count']} {stats}")
     return 0
 
 

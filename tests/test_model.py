@@ -1,0 +1,170 @@
+"""The land surface model against theory, published cases and stated climatological ranges."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from mpilda.model import canopy, soil_water
+from mpilda.model.constants import DZ
+from mpilda.model.noahmp import ColumnParameters, NoahMP
+from mpilda.model.parameters import read_mptable, read_soilparm
+
+from .model_forcing import UTC, DiurnalForcing, run
+
+LOAM, GRASS, CROP, DBF, ENF = 6, 10, 12, 4, 1
+
+
+def params(landcover=GRASS, soil=LOAM, n=1):
+    return ColumnParameters(np.full(n, landcover), np.full(n, soil), read_mptable(), read_soilparm())
+
+
+def test_soil_column_reaches_the_free_drainage_steady_state():
+    p = params()
+    q = 1.0e-8                                   # 0.86 mm/day entering the top, no evapotranspiration
+    slope = 0.1
+    sh2o = np.full((4, 1, 1), 0.2)
+    sice = np.zeros_like(sh2o)
+    for _ in range(20000):
+        sh2o, drainage, excess = soil_water.richards_step(sh2o, sice, np.full((1, 1), q), np.zeros_like(sh2o),
+                                                          3600.0, p, slope)
+    # steady state: the drainage carries the input, and slope * K(theta_4) = q gives theta_4 (Clapp-Hornberger)
+    assert drainage[0, 0] == pytest.approx(q, rel=1e-6)
+    theta4 = p.smcmax[0] * (q / (slope * p.satdk[0])) ** (1.0 / (2 * p.bexp[0] + 3))
+    assert sh2o[3, 0, 0] == pytest.approx(theta4, rel=1e-4)
+    # every interface carries the same flux q: D grad + K of the upper layer
+    k, d = soil_water.hydraulics(sh2o, sice, p)
+    fluxes = d[:-1, 0, 0] * 2 * (sh2o[:-1, 0, 0] - sh2o[1:, 0, 0]) / (DZ[:-1] + DZ[1:]) + k[:-1, 0, 0]
+    assert np.allclose(fluxes, q, rtol=1e-4)
+    assert excess[0, 0] == 0.0
+
+
+def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
+    p = params(soil=12)                          # clay: Ks = 9.74e-7 m/s
+    smc = np.full((4, 1, 1), 0.35)
+    sice = np.zeros_like(smc)
+    k1, _ = soil_water.hydraulics(smc[:1], sice[:1], p)
+    gentle = np.full((1, 1), 0.2 * k1[0, 0, 0])
+    infil, runoff = soil_water.infiltration(gentle, smc, sice, k1[0], 900.0, p)
+    assert runoff[0, 0] == 0.0 and infil[0, 0] == gentle[0, 0]
+    storm = np.full((1, 1), 50.0 / 3600.0 / 1000.0)   # 50 mm/h on clay
+    infil, runoff = soil_water.infiltration(storm, smc, sice, k1[0], 900.0, p)
+    assert runoff[0, 0] > 0.5 * storm[0, 0] and infil[0, 0] + runoff[0, 0] == pytest.approx(storm[0, 0])
+    # frozen ground takes in less
+    frozen = np.full((4, 1, 1), 0.2)
+    infil_f, _ = soil_water.infiltration(storm, smc, frozen, k1[0], 900.0, p)
+    assert infil_f[0, 0] < infil[0, 0]
+
+
+def test_interception_store_fills_to_its_capacity_and_no_further():
+    wmax = canopy.capacity(np.array([3.0]), np.array([0.5]), 0.1)      # 0.35 mm
+    w = np.zeros(1)
+    for _ in range(20):                                                # 20 mm/h for 5 h
+        w, through = canopy.intercept(np.array([20.0 / 3600]), w, wmax, np.array([0.9]), 900.0)
+        assert 0.0 <= w[0] <= wmax[0] + 1e-15 and through[0] >= 0
+    assert w[0] == pytest.approx(wmax[0], rel=1e-3)
+    assert canopy.wet_fraction(w, wmax)[0] == pytest.approx(1.0, rel=1e-3)
+    w2, _ = canopy.intercept(np.array([0.0]), w, wmax * 0.5, np.array([0.9]), 900.0)   # capacity shrinks: drip
+    assert w2[0] == pytest.approx(wmax[0] * 0.5)
+
+
+def _model(classes, soils, lat, lon):
+    return NoahMP(np.array(classes), np.array(soils), np.array(lat, float), np.array(lon, float))
+
+
+def test_drydown_without_rain_is_monotonic_and_slows():
+    m = _model([GRASS, CROP], [LOAM, LOAM], [45.0, 45.0], [5.0, 5.0])
+    f = DiurnalForcing(m.lat, m.lon, tmin=285.0, tmax=299.0, rh=0.5, wind=3.0)
+    start = dt.datetime(2015, 6, 15, tzinfo=UTC)
+    s = m.cold_start(1, f.at(start), start)
+    s.smc[:] = s.sh2o[:] = m.p.smcmax[None, None, :] * 0.9
+    out = run(m, s, f, start, 40)
+    sm1 = out["sm1"][:, 0, :]
+    rz = out["rzsm"][:, 0, :]
+    assert np.all(np.diff(rz, axis=0) < 0)                         # root zone dries every day
+    assert np.all(np.diff(sm1[3:], axis=0) <= 1e-12)              # surface dries (no rain, no capillary rise)
+    early = rz[0] - rz[5]
+    late = rz[-6] - rz[-1]
+    assert np.all(late < 0.5 * early)                              # ... and ever more slowly
+
+
+def test_fao56_brussels_6_july_reference_evapotranspiration():
+    # FAO-56 (Allen et al. 1998) Example 18: Brussels, 50 deg 48' N, 6 July: Tmax 21.5, Tmin 12.3 deg C,
+    # ea = 1.409 kPa, u2 = 2.078 m/s, Rs = 22.07 MJ m-2 d-1, net longwave 3.71 MJ m-2 d-1 -> ET0 = 3.9 mm/day.
+    et0 = 3.9
+    lat, lon = 50.8, 4.35
+    m = _model([GRASS], [LOAM], [lat], [lon])
+    u10 = 2.078 * np.log(67.8 * 10 - 5.42) / 4.87                 # FAO-56 eq. 47 inverted: 10 m wind
+    ea = 1409.0
+
+    class Brussels(DiurnalForcing):
+        def at(self, time):
+            f = super().at(time)
+            f["qair"] = np.full(1, 0.622 * ea / (101325 - 0.378 * ea))
+            f["lwdown"] = 5.67e-8 * f["tair"] ** 4 - 3.71e6 / 86400.0   # net longwave of the example
+            return f
+
+    f = Brussels([lat], [lon], tmin=285.45, tmax=294.65, wind=u10, sw_daily=22.07e6)
+    start = dt.datetime(2015, 7, 1, tzinfo=UTC)
+    s = m.cold_start(1, f.at(start), start)
+    s.smc[:] = s.sh2o[:] = m.p.smcref[None, None, :]                 # well watered: field capacity
+    s.lai[:], s.lfmass[:] = 2.88, 2.88 / (m.p.sla * 1e-3)              # FAO reference grass: LAI 2.88
+    out = run(m, s, f, start, 5)
+    et = out["et"][-1, 0, 0]
+    assert abs(et - et0) <= 0.25 * et0, f"ET {et:.2f} mm/day vs FAO-56 ET0 {et0}"
+
+
+@pytest.fixture(scope="module")
+def one_year():
+    """One year of four columns: deciduous broadleaf and crop at 50 N, needleleaf and grass at 65 N."""
+    lat = np.array([50.0, 50.0, 65.0, 65.0])
+    lon = np.array([10.0, 10.0, 25.0, 25.0])
+    m = _model([DBF, CROP, ENF, GRASS], [LOAM, LOAM, 3, 3], lat, lon)
+    # seasonal cycle: coldest mid-January, warmest mid-July; 65 N winters well below freezing
+    mean = np.array([282.0, 282.0, 274.0, 274.0])
+    amp = np.array([9.0, 9.0, 14.0, 14.0])
+
+    def t_at(doy, offset):
+        return mean + amp * -np.cos(2 * np.pi * (doy - 15) / 365.0) + offset
+    f = DiurnalForcing(lat, lon, tmin=lambda d: t_at(d, -4.0), tmax=lambda d: t_at(d, 4.0), rh=0.75,
+                       wind=3.0, rain_mm_day=2.2)
+    start = dt.datetime(2015, 1, 1, tzinfo=UTC)
+    s = m.cold_start(1, f.at(start), start)
+    out = run(m, s, f, start, 365)
+    return m, s, out
+
+
+def test_deciduous_forest_grows_leaves_in_spring_and_loses_them_in_autumn(one_year):
+    _, _, out = one_year
+    lai = out["lai"][:, 0, 0]
+    march, july, december = lai[59:90].mean(), lai[181:212].mean(), lai[334:].mean()
+    assert july > 3 * march, (march, july)           # spring green-up
+    # autumn: cold death (T_v < TDLEF) and turnover shed leaves month after month; Noah-MP's DVEG = 2
+    # sheds slowly (its cold-death rate scales with LFMASS^2), so December keeps part of the summer LAI
+    monthly = [lai[d:d + 30].mean() for d in (243, 273, 304, 334)]   # Sep, Oct, Nov, Dec
+    assert np.all(np.diff(monthly) < 0) and december < 0.6 * july, monthly
+    assert 2.0 < lai.max() < 7.0
+    assert np.argmax(lai) in range(120, 270)        # peak in the growing season
+
+
+def test_snow_accumulates_in_winter_and_melts_in_spring_in_the_north(one_year):
+    _, _, out = one_year
+    swe = out["swe"][:, 0, 2]
+    assert swe[31:59].mean() > 30.0                  # a pack in February (mm)
+    assert swe[160:250].max() == 0.0                 # gone by June, none in summer
+    melt = out["snowmelt"][:, 0, 2]
+    assert melt[60:160].sum() > 20.0                 # a melt season in spring
+    assert out["swe"][:, 0, 0].max() < swe.max()     # less snow at the milder site
+
+
+def test_annual_water_and_carbon_budgets_are_plausible(one_year):
+    m, s, out = one_year
+    p_year = 2.2 * 365
+    et = out["et"].sum(axis=0)[0]
+    runoff = (out["qs"] + out["qsb"]).sum(axis=0)[0]
+    # temperate sites: ET/P 0.3..1 (noahmp-physics.md s.12.1: 400-650 mm in central Europe)
+    assert np.all((et[:2] / p_year > 0.3) & (et[:2] / p_year < 1.0) & (et[:2] > 400)), et
+    assert np.all(et[2:] > 100) and np.all(runoff > 0)
+    gpp_peak = out["gpp"][:, 0, :].max(axis=0) * 1000        # g C m-2 d-1
+    assert 5.0 <= gpp_peak[0] <= 15.0 and 5.0 <= gpp_peak[1] <= 20.0 and gpp_peak[2] > 2.0, gpp_peak
+    assert np.all(s.smc >= m.p.smcdry[None, None, :] - 1e-9) and np.all(s.smc <= m.p.smcmax[None, None, :] + 1e-9)
