@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the tiles coloured by rank")
     p.set_defaults(func=cmd_decompose)
 
+    p = sub.add_parser("run", help="run an experiment: spin-up, then the run period, writing daily means and "
+                                   "restarts (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("make-synthetic", help="make the synthetic world: land-cover and soil maps, truth and model "
                                               "forcing in ERA5 layout, climate summary (run under mpirun)")
     _config_args(p)
@@ -106,6 +111,14 @@ def cmd_decompose(args, comm) -> int:
               f"{cfg.domain.tile_size}x{cfg.domain.tile_size} on {summary['ranks']} ranks: "
               f"{summary['min_cells']}..{summary['max_cells']} cells per rank "
               f"(mean {summary['mean_cells']:.1f}, imbalance {summary['imbalance']:.3f})")
+    return 0
+
+
+def cmd_run(args, comm) -> int:
+    from .experiment import run
+
+    cfg = load_config_everywhere(args, comm)
+    run(cfg, comm)
     return 0
 
 

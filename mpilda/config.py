@@ -200,6 +200,9 @@ class Output(Section):
                               "else gather. Both give identical files.")
     compression: int = option(4, lo=0, hi=9,
                               doc="Deflate level of output variables (0 = none).")
+    checkpoint_days: int = option(30, units="days", lo=0, hi=100000,
+                                  doc="Write a restart every this many simulated days (0: only at the end); a "
+                                      "run continues from the newest with `run --resume`.")
 
 
 @dataclass(frozen=True)
@@ -256,10 +259,46 @@ class ModelSection(Section):
                                        doc="netCDF map of STATSGO soil-texture classes (1..19, variable `soil`) on "
                                            "lat/lon; default: the synthetic world's map when [forcing] source = "
                                            "synthetic (required otherwise).")
+    mptable_file: Optional[Path] = option(None, must_exist=True,
+                                          doc="Noah-MP vegetation table (MPTABLE.TBL, MODIS-IGBP block); default: "
+                                              "the copy shipped with mpilda (Noah-MP 4.0.1 as in LIS).")
+    soilparm_file: Optional[Path] = option(None, must_exist=True,
+                                           doc="Noah-MP soil table (SOILPARM.TBL, STAS block); default: the copy "
+                                               "shipped with mpilda.")
+    drainage_slope: float = option(0.1, lo=0.0, hi=1.0,
+                                   doc="Free drainage at the bottom of the soil column is this factor times the "
+                                       "conductivity of layer 4 (Noah-MP SLOPE; 0.1 = slope type 1).")
+    soil_substeps: int = option(1, lo=1, hi=12,
+                                doc="Implicit Richards-equation sub-steps per model step.")
+
+
+@dataclass(frozen=True)
+class Spinup(Section):
+    """Spin-up: cycling a forcing period before the run."""
+
+    NAME: ClassVar[str] = "spinup"
+    cycles: int = option(0, lo=0, hi=1000,
+                         doc="Number of times the spin-up period is run before the run period (0: none; the "
+                             "paper spins up for 30 years).")
+    start: Optional[dt.datetime] = option(None, doc="First day of the cycled period (default: [time] start).")
+    end: Optional[dt.datetime] = option(None, doc="End of the cycled period, exclusive (default: [time] end).")
+    tolerance: float = option(0.0, lo=0.0, hi=1.0,
+                              doc="Stop cycling early when, from one cycle to the next, no cell's cycle-mean soil "
+                                  "moisture, LAI and total carbon change by more than this relative amount "
+                                  "(0: always run all cycles).")
+    restart_file: Optional[Path] = option(None, must_exist=True,
+                                          doc="Start from this restart file (written by an earlier run or spin-up) "
+                                              "instead of a cold start.")
+
+    def check(self) -> None:
+        if (self.start is None) != (self.end is None):
+            raise _Invalid("end" if self.end is None else "start", None, "both start and end, or neither")
+        if self.start is not None and self.end <= self.start:
+            raise _Invalid("end", self.end, f"a time after start ({format_value(self.start)})")
 
 
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
-                                       SyntheticSection, ModelSection)
+                                       SyntheticSection, ModelSection, Spinup)
 
 
 @dataclass(frozen=True)
@@ -275,6 +314,7 @@ class Config:
     forcing: ForcingSection
     synthetic: SyntheticSection
     model: ModelSection
+    spinup: Spinup
     source: str = "<config>"
 
     @property
@@ -490,6 +530,15 @@ def _check_across_sections(cfg: Config, raw, source: str) -> None:
     def where(section: str, key: str) -> str:
         return raw.get(section, {}).get(key, ("", source))[1]
 
+    sp = cfg.spinup
+    if sp.start is not None:
+        for key, t in (("start", sp.start), ("end", sp.end)):
+            if (t.hour, t.minute, t.second) != (0, 0, 0):
+                raise ConfigError(where("spinup", key), "spinup", key, format_value(t), "expected a time at 00:00 UTC")
+        if cfg.forcing.source == "synthetic" and (sp.start < cfg.time.start or sp.end > cfg.time.end):
+            raise ConfigError(where("spinup", "start"), "spinup", "start", format_value(sp.start),
+                              f"expected a period within [time] ({format_value(cfg.time.start)} .. "
+                              f"{format_value(cfg.time.end)}): the synthetic world holds forcing for that period only")
     if cfg.forcing.source == "era5":
         if cfg.forcing.era5_files is None:
             raise ConfigError(where("forcing", "source"), "forcing", "era5_files", None,

@@ -49,11 +49,13 @@ class Progress:
         interval: seconds between plain lines (batch logs).
         enabled: False on ranks other than 0.
         clock: time source (seconds), replaceable in tests.
+        unit: what is counted, for the rate (steps, days).
     """
 
     def __init__(self, total: int, label: str = "", stream: TextIO | None = None, interval: float = 30.0,
-                 enabled: bool = True, clock=time.monotonic):
+                 enabled: bool = True, clock=time.monotonic, unit: str = "steps"):
         self.total, self.label, self.interval, self.enabled, self.clock = total, label, interval, enabled, clock
+        self.unit = unit
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = clock()
@@ -67,7 +69,7 @@ class Progress:
         eta_text = _fmt_seconds(eta) if eta != float("inf") else "?"
         pct = 100.0 * done / self.total if self.total else 100.0
         text = (f"{self.label + ' ' if self.label else ''}{sim_time:%Y-%m-%d %H:%M} "
-                f"{pct:5.1f}% {rate:8.1f} steps/s ETA {eta_text}")
+                f"{pct:5.1f}% {rate:8.1f} {self.unit}/s ETA {eta_text}")
         if self.tty:
             width = 30
             filled = int(width * done / self.total) if self.total else width

@@ -122,7 +122,7 @@ def make_world(cfg: Config, comm) -> Path:
     writer = Era5DayWriter(lat, lon, rows, comm, mode=mode, compression=1)
     stats = {r: _ClimateStats(plat.size) for r in ("truth", "model")}
     days = _days(cfg)
-    progress = Progress(len(days), "make-synthetic", enabled=comm.rank == 0)
+    progress = Progress(len(days), "make-synthetic", enabled=comm.rank == 0, unit="days")
     for i, day in enumerate(days):
         truth, model = gen.hourly(hours_since_1900(day), 24)
         for realisation, fields in (("truth", truth), ("model", model)):
