@@ -128,7 +128,10 @@ def _position_id(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def synthetic_landcover(seed: int, lat, lon) -> np.ndarray:
-    """MODIS-IGBP land-cover class (1..20, never 15 or 17) of land points at ``lat``, ``lon`` (n,) [degrees]: (n,) int."""
+    """MODIS-IGBP land-cover class (1..20, never 15 or 17) of land points at ``lat``, ``lon`` (n,) [degrees].
+
+    Returns (n,) int64.
+    """
     lat, lon = _points(lat, lon)
     if lat.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -183,7 +186,10 @@ def _soil_weights(z: dict[str, np.ndarray], landcover: np.ndarray) -> dict[int, 
 
 
 def synthetic_soil(seed: int, lat, lon, landcover) -> np.ndarray:
-    """STATSGO soil texture class (1..13) of land points at ``lat``, ``lon`` (n,) with their land cover (n,): (n,) int."""
+    """STATSGO soil texture class (1..13) of land points at ``lat``, ``lon`` (n,) [degrees] with their land cover (n,).
+
+    Returns (n,) int64; 13 (organic) only in boreal wetlands, 14..19 never.
+    """
     lat, lon = _points(lat, lon)
     landcover = np.asarray(landcover).ravel()
     if landcover.shape != lat.shape:

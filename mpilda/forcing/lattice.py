@@ -12,8 +12,11 @@ cut into any number of ranks or time chunks agree bit for bit.
 
 The lattice lives in the sinusoidal (equal-area) projection
 ``x = R lambda cos(phi), y = R phi`` [km], so a lattice spacing is roughly the
-same distance at 30 and at 70 degrees north.  Interpolation uses smoothstep
-weights (``3f^2 - 2f^3``) in x, y and time: 4 nodes in space, 2 knots in time.
+same distance at 30 and at 70 degrees north (the projection has a seam at the
+180th meridian, far from any domain of mpilda).  Interpolation uses quadratic
+B-spline weights in x and y (9 nodes: a smooth field without the square plateaus
+of bilinear or smoothstep weights) and smoothstep weights (``3f^2 - 2f^3``)
+between 2 time knots.
 A field may drift eastwards (``drift_kmh``): the pattern of knot k is displaced by
 ``drift * (t - t_k)``, so weather systems travel from west to east while they
 grow and decay.

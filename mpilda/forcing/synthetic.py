@@ -98,14 +98,16 @@ RADIATION_BIAS = Scale(61, 300.0)
 STEFAN_BOLTZMANN = 5.670374419e-8   # W m-2 K-4 (CODATA 2018)
 T_FREEZE = 273.15                   # K
 _WEIBULL_SHAPE = 0.75               # hourly intensities: shape < 1 (heavier tail than exponential), chosen so
-_WEIBULL_MEAN = 1.190639348         # that daily maxima reach ~5-10x the mean wet-day amount; Gamma(1 + 1/0.75)
+_WEIBULL_MEAN = 1.190639348         # that the 99th percentile of wet-day amounts is ~6x their mean (central
+#                                     Europe: mean ~6 mm, p99 ~35-40 mm); Gamma(1 + 1/0.75)
 # Wet-hour probability per wet-day frequency (days >= 1 mm): calibrated by simulation with the latent storm
 # field above, so that the simulated wet-day frequency matches the target of the rate (see _wet_hour_probability).
 _CALIB_WETDAY = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.65])
 _CALIB_WETHOUR = np.array([0.0, 0.0117, 0.031, 0.062, 0.118, 0.167, 0.216, 0.268, 0.348])
 _CLOUD_GAIN = 1.8      # steepness of cloud fraction against the storm field: chosen so that fair and rainy
-_CLOUD_OFFSET = 1.4    # days differ clearly; the offset gives mean cloud ~0.55 in central Europe, ~0.7 on
-#                       Atlantic coasts, ~0.1-0.15 in the Sahara (ISCCP-like figures)
+_CLOUD_OFFSET = 1.4    # days differ clearly; the offset gives annual mean cloud ~0.65 in central Europe, ~0.7
+#                       on Atlantic coasts, ~0.5 in Iberia, ~0.15 in the northern Sahara (ISCCP/CLARA-like)
+_CLOUD_SUBTROPICS = 0.6  # less cloud where the summer drought rules (the subtropical high): Iberia ~0.5
 _CLOUD_OWN = 0.5       # weight of the cloud field's own pattern
 
 
@@ -200,7 +202,8 @@ class WeatherGenerator:
         b["wet_mean"] = rate / p_wet                                  # mean rate when wet [mm h-1]
         # climatological mean cloud fraction: E[Phi(g (W - q + o + a V))] for independent standard normals
         spread = np.sqrt(1.0 / _CLOUD_GAIN ** 2 + 1.0 + _CLOUD_OWN ** 2)
-        b["cloud_mean"] = ndtr((_CLOUD_OFFSET - b["threshold"]) / spread)
+        b["cloud_offset"] = _CLOUD_OFFSET - _CLOUD_SUBTROPICS * clim.summer_drought[None, :]
+        b["cloud_mean"] = ndtr((b["cloud_offset"] - b["threshold"]) / spread)
         # sun: noon elevation and day length for the diurnal temperature cycle
         b["sun_noon"] = np.maximum(np.cos(np.radians(self.lat)[None, :] - dec), 0.0)   # sin of noon elevation
         day = 24.0 / np.pi * sunset_hour_angle(self.lat[None, :], dec)
@@ -232,7 +235,7 @@ class WeatherGenerator:
         depth = b["log_p_wet"][wet] - log_ndtr(-w[wet])                     # -log(u) >= 0
         rate[wet] = b["wet_mean"][wet] * depth ** (1.0 / _WEIBULL_SHAPE) / _WEIBULL_MEAN
         rate = rate * precip_bias[None, :]
-        cloud = ndtr(_CLOUD_GAIN * (w - q + _CLOUD_OFFSET + _CLOUD_OWN * z["cloud"]))
+        cloud = ndtr(_CLOUD_GAIN * (w - q + b["cloud_offset"] + _CLOUD_OWN * z["cloud"]))
         cloud_anomaly = cloud - b["cloud_mean"]
 
         # temperature [K]
