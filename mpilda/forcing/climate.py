@@ -10,6 +10,9 @@ package on a fixed 0.5 degree grid:
 * ``d_atlantic``: to the open North Atlantic and its marginal seas (Bay of
   Biscay, Channel, North Sea, Norwegian and Barents Seas) -- the source of
   maritime air; the continentality is ``1 - exp(-d_atlantic / 1500 km)``;
+* ``d_windward``: to the open ocean that faces the westerlies (west of Iberia,
+  Ireland, Scotland, the western Channel and Norway) -- where the Atlantic rains
+  are heaviest; the sheltered North Sea, Irish Sea and Kattegat coasts get less;
 * ``d_med``: to the Mediterranean and the Black Sea -- the source of the
   winter rains of the south;
 * ``d_sea``: to any sea -- the coastal moderation of temperature, humidity and wind.
@@ -52,9 +55,20 @@ def _atlantic(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
             | ((lat > 68.5)))                                     # Norwegian coast north of 68.5 N, Barents Sea
 
 
+def _windward(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Which Atlantic sea points face the westerlies: boxes chosen to take the open ocean off Iberia,
+    Ireland and the Hebrides, the western Channel and Bristol Channel, the northern North Sea off Norway
+    and the Norwegian Sea, and to leave out the southern North Sea, the Irish Sea and the Kattegat."""
+    return ((lon < -6.0)
+            | ((lon < -4.0) & (lat > 48.0) & (lat < 51.6))
+            | ((lon < 5.5) & (lat > 58.0))
+            | ((lon < 13.0) & (lat > 62.0))
+            | (lat > 68.5))
+
+
 @lru_cache(maxsize=1)
-def _sea_trees() -> tuple[cKDTree, cKDTree, cKDTree]:
-    """KD-trees (unit vectors) of the sea points: Atlantic, Mediterranean + Black Sea, any sea."""
+def _sea_trees() -> tuple[cKDTree, ...]:
+    """KD-trees (unit vectors) of the sea points: Atlantic, windward Atlantic, Mediterranean + Black Sea, any sea."""
     from global_land_mask import globe
 
     s, n, w, e = _REGION
@@ -63,11 +77,12 @@ def _sea_trees() -> tuple[cKDTree, cKDTree, cKDTree]:
     sea = np.asarray(globe.is_ocean(lat, lon), dtype=bool)
     atl = sea & _atlantic(lat, lon)
     med = sea & ~atl & (lat > 30.0) & (lat < 47.5) & (lon > -6.0) & (lon < 42.0)
-    return tuple(cKDTree(_unit_vectors(lat[m], lon[m])) for m in (atl, med, sea))
+    windward = atl & _windward(lat, lon)
+    return tuple(cKDTree(_unit_vectors(lat[m], lon[m])) for m in (atl, windward, med, sea))
 
 
-def sea_distances(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Great-circle distances [km] (n,) to the Atlantic, to the Mediterranean/Black Sea and to any sea."""
+def sea_distances(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Great-circle distances [km] (n,) to the Atlantic, its windward part, the Mediterranean/Black Sea, any sea."""
     v = _unit_vectors(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
     out = []
     for tree in _sea_trees():
@@ -96,7 +111,7 @@ class Climate:
 
     Attributes:
         lat, lon: degrees.
-        d_atlantic, d_med, d_sea: distances [km] (module docstring).
+        d_atlantic, d_windward, d_med, d_sea: distances [km] (module docstring).
         continentality: 1 - exp(-d_atlantic / 1500 km) [0..1].
         coast: exp(-d_sea / 150 km) [0..1], 1 on a coast.
         t_mean: annual mean 2 m air temperature [K].
@@ -113,6 +128,7 @@ class Climate:
     lat: np.ndarray
     lon: np.ndarray
     d_atlantic: np.ndarray
+    d_windward: np.ndarray
     d_med: np.ndarray
     d_sea: np.ndarray
     continentality: np.ndarray
@@ -133,7 +149,7 @@ class Climate:
         """The climate of points at ``lat``, ``lon`` (n,) [degrees]."""
         lat = np.asarray(lat, dtype=np.float64).ravel()
         lon = np.asarray(lon, dtype=np.float64).ravel()
-        d_atl, d_med, d_sea = sea_distances(lat, lon)
+        d_atl, d_wind, d_med, d_sea = sea_distances(lat, lon)
         c = 1.0 - np.exp(-d_atl / 1500.0)           # e-folding chosen so that Moscow (~1600 km) has c ~ 0.65
         m = np.exp(-d_sea / 150.0)                  # coastal influence fades over ~150 km (sea breeze, fog)
 
@@ -157,7 +173,10 @@ class Climate:
         south = _logistic((lat - 37.0) / 2.0)       # subtropical aridity south of ~37 N (Sahara < 50 mm)
         coast_p = np.interp(lat, _COAST_LAT, _COAST_P)
         inland_p = 350.0 * south                     # frontal rain far inland: Warsaw, Moscow, Kyiv ~ 350 + summer
-        p_atl = inland_p + (coast_p - inland_p) * np.exp(-d_atl / 250.0)   # Paris ~750, Berlin ~600
+        # the full coastal amount only on windward coasts; a third of it on sheltered ones (Amsterdam 850,
+        # Hamburg 770, Gothenburg 900 against Bergen's 2250); Paris ~600, Berlin ~550
+        reach = 0.35 * np.exp(-d_atl / 250.0) + 0.65 * np.exp(-d_wind / 250.0)
+        p_atl = inland_p + (coast_p - inland_p) * reach
         # Mediterranean winter rains: Algiers 650, Rome 800, Tripoli 250, Alexandria 190, Cairo 25
         p_med = 450.0 * np.exp(-d_med / 250.0) * _logistic((lat - 33.0) / 1.5)
         # Continental summer showers: Moscow, Kyiv and Warsaw get ~30-40 % of their rain in JJA; none south of
@@ -172,7 +191,7 @@ class Climate:
             + 0.6 * static_field(seed, Stream.WEATHER, PATTERN_SCALES[1], x, y)
         # std of log 0.2: local wet and dry spots of +-20 % (chosen well below the regional contrasts)
         pattern = np.exp(0.2 * z - 0.02)
-        clim = cls(lat, lon, d_atl, d_med, d_sea, c, m, t_mean, t_amp, t_coldest, p_atl, p_med, p_conv,
+        clim = cls(lat, lon, d_atl, d_wind, d_med, d_sea, c, m, t_mean, t_amp, t_coldest, p_atl, p_med, p_conv,
                    atl_season, drought, pattern, np.zeros_like(lat))
         yf = (np.arange(73) + 0.5) / 73.0            # 5-day steps are exact enough for the annual sum
         annual = clim.precip_rate(yf).mean(axis=0) * 24.0 * 365.25
