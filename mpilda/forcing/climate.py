@@ -35,6 +35,7 @@ from .lattice import R_EARTH_KM, Scale, project, static_field
 #: Offset from degrees Celsius to kelvin.
 T0 = 273.15
 _GRID_STEP = 0.5                     # degrees: resolution of the sea points (fine enough for distances >~ 50 km)
+_HALF_STEP_KM = 25.0                 # about half of 0.5 degree of latitude (27.8 km), a little less in longitude
 _REGION = (20.0, 80.0, -60.0, 70.0)  # south, north, west, east of the sea points: the domain plus >= 10 degrees
 
 
@@ -87,7 +88,10 @@ def sea_distances(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, ...]:
     out = []
     for tree in _sea_trees():
         chord, _ = tree.query(v)
-        out.append(2.0 * R_EARTH_KM * np.arcsin(np.minimum(chord / 2.0, 1.0)))
+        centre = 2.0 * R_EARTH_KM * np.arcsin(np.minimum(chord / 2.0, 1.0))
+        # each sea point stands for a 0.5 degree cell: measure to the cell's edge (half a step, ~25 km),
+        # so that all sea is at distance 0 instead of a dotted pattern of distances to cell centres
+        out.append(np.maximum(centre - _HALF_STEP_KM, 0.0))
     return tuple(out)
 
 
