@@ -21,7 +21,7 @@ Every value is a pure function of (seed, the point's latitude and longitude,
 the hour): the weather comes from standard-normal "latent" fields of
 :mod:`mpilda.forcing.lattice` (keyed on a fixed global lattice and fixed time
 knots), the climate from :mod:`mpilda.forcing.climate`, the sun from
-:mod:`mpilda.forcing.solar`.  Accumulations over an hour use the instantaneous
+:mod:`mpilda.solar`.  Accumulations over an hour use the instantaneous
 states at both ends of the hour (trapezoid), so a call computes one extra hour
 before ``hour0``; nothing carries over between calls.
 
@@ -70,7 +70,7 @@ from scipy.special import log_ndtr, ndtr, ndtri
 from ..random import Stream
 from .climate import Climate
 from .lattice import Scale, project, space_time_field, static_field
-from .solar import SOLAR_CONSTANT, declination, eccentricity, sunset_hour_angle, local_solar_hour, \
+from ..solar import SOLAR_CONSTANT, declination, eccentricity, sunset_hour_angle, local_solar_hour, \
     toa_hourly, year_fraction
 
 #: ERA5 raw variables produced, with units.

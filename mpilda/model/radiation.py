@@ -25,6 +25,8 @@ import datetime as dt
 
 import numpy as np
 
+from ..solar import declination
+
 #: Fractions of SW down: visible/near-infrared halves, 70 % direct (Noah-MP ATM).
 VIS_FRACTION = 0.5
 DIRECT_FRACTION = 0.7
@@ -35,16 +37,14 @@ PAR_PHOTONS = 4.6
 def cos_zenith(lat: np.ndarray, lon: np.ndarray, time: dt.datetime) -> np.ndarray:
     """Cosine of the solar zenith angle at ``time`` (UTC) for cells at lat/lon [degrees].
 
-    Declination from the day of year (Spencer 1971 series); hour angle from local
+    Declination of the Spencer (1971) series (``mpilda.solar``); hour angle from local
     solar time = UTC + lon/15 h (SPEC section 1, no equation of time).
     """
-    doy = time.timetuple().tm_yday
+    year_start = dt.datetime(time.year, 1, 1, tzinfo=time.tzinfo)
+    year_length = (dt.datetime(time.year + 1, 1, 1, tzinfo=time.tzinfo) - year_start).total_seconds()
+    decl = declination((time - year_start).total_seconds() / year_length)
     hours = time.hour + time.minute / 60.0 + time.second / 3600.0
-    gamma = 2.0 * np.pi * (doy - 1 + (hours - 12.0) / 24.0) / 365.0
-    decl = (0.006918 - 0.399912 * np.cos(gamma) + 0.070257 * np.sin(gamma) - 0.006758 * np.cos(2 * gamma)
-            + 0.000907 * np.sin(2 * gamma) - 0.002697 * np.cos(3 * gamma) + 0.00148 * np.sin(3 * gamma))
-    solar_hours = hours + np.asarray(lon) / 15.0
-    hour_angle = np.deg2rad(15.0 * (solar_hours - 12.0))
+    hour_angle = np.deg2rad(15.0 * (hours + np.asarray(lon) / 15.0 - 12.0))
     phi = np.deg2rad(lat)
     return np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.cos(hour_angle)
 
