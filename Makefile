@@ -23,7 +23,7 @@ test-serial:
 
 # Each MPI test session runs under a timeout so that a hang fails instead of blocking CI.
 test-mpi:
-	@set -e; for k in 1 2 4; do \
+	@set -e; for k in 1 2 3 4; do \
 	  echo "== MPI tests on $$k ranks =="; \
 	  timeout 900 $(MPIRUN) -n $$k $(PY) -m pytest -q -p no:cacheprovider --with-mpi tests/mpi; \
 	done

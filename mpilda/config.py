@@ -55,15 +55,16 @@ _REQUIRED = object()
 
 def option(default: Any = _REQUIRED, *, doc: str, units: str | None = None,
            lo: float | None = None, hi: float | None = None,
-           choices: Sequence[str] | None = None, must_exist: bool = False) -> Any:
+           choices: Sequence[str] | None = None, must_exist: bool = False, length: int | None = None) -> Any:
     """Declare one config key.
 
     ``lo``/``hi`` are inclusive bounds; ``choices`` the allowed strings (matched
     case-insensitively and stored in their canonical spelling); ``must_exist``
-    requires a path to exist when the config is loaded.
+    requires a path to exist when the config is loaded; ``length`` is the number of
+    comma-separated numbers of a tuple key (each within lo..hi).
     """
     return field(metadata=dict(default=default, doc=doc, units=units, lo=lo, hi=hi,
-                               choices=tuple(choices) if choices else None, must_exist=must_exist))
+                               choices=tuple(choices) if choices else None, must_exist=must_exist, length=length))
 
 
 class Section:
@@ -200,6 +201,8 @@ class Output(Section):
                               "else gather. Both give identical files.")
     compression: int = option(4, lo=0, hi=9,
                               doc="Deflate level of output variables (0 = none).")
+    members: bool = option(False, doc="Also write every member's daily means (daily_members.nc, with a member "
+                                      "dimension) in ensemble runs.")
     checkpoint_days: int = option(30, units="days", lo=0, hi=100000,
                                   doc="Write a restart every this many simulated days (0: only at the end); a "
                                       "run continues from the newest with `run --resume`.")
@@ -272,6 +275,67 @@ class ModelSection(Section):
                                 doc="Implicit Richards-equation sub-steps per model step.")
 
 
+#: The 5 x 5 correlation of the state perturbations SM1..SM4, LAI (SPEC section 3 / paper Table 2).
+STATE_CORRELATION = (1.0, 0.6, 0.4, 0.2, 0.08,
+                     0.6, 1.0, 0.6, 0.4, 0.13,
+                     0.4, 0.6, 1.0, 0.6, 0.19,
+                     0.2, 0.4, 0.6, 1.0, 0.10,
+                     0.08, 0.13, 0.19, 0.10, 1.0)
+
+
+@dataclass(frozen=True)
+class Perturbations(Section):
+    """Forcing and state perturbations of the ensemble (paper Table 2) and the Ryu et al. (2009) correction."""
+
+    NAME: ClassVar[str] = "perturbations"
+    forcing_interval: int = option(3600, units="s", lo=60, hi=86400,
+                                   doc="Forcing perturbations are drawn anew at this interval (LIS: 1 h); a "
+                                       "multiple of the model time step.")
+    time_correlation: float = option(86400.0, units="s", lo=0.0, hi=1e8,
+                                     doc="e-folding time of the AR(1) time correlation of the forcing "
+                                         "perturbations (0: white).")
+    sw_std: float = option(0.3, lo=0.0, hi=2.0,
+                           doc="Standard deviation of the multiplicative (lognormal, mean 1) shortwave perturbation.")
+    lw_std: float = option(50.0, units="W m-2", lo=0.0, hi=500.0,
+                           doc="Standard deviation of the additive (normal) longwave perturbation.")
+    precip_std: float = option(0.5, lo=0.0, hi=3.0,
+                               doc="Standard deviation of the multiplicative (lognormal, mean 1) precipitation "
+                                   "perturbation; snowfall takes the same multiplier.")
+    sw_lw_correlation: float = option(-0.5, lo=-1.0, hi=1.0, doc="Correlation of SW and LW perturbations.")
+    sw_precip_correlation: float = option(-0.8, lo=-1.0, hi=1.0, doc="Correlation of SW and P perturbations.")
+    lw_precip_correlation: float = option(0.5, lo=-1.0, hi=1.0, doc="Correlation of LW and P perturbations.")
+    state_interval: int = option(10800, units="s", lo=60, hi=864000,
+                                 doc="State perturbations are applied at this interval (LIS: 3 h); a multiple "
+                                     "of the model time step.")
+    sm_std: tuple[float, ...] = option((0.004, 0.00007, 0.00004, 0.00002), units="m3 m-3", lo=0.0, hi=0.1,
+                                       length=4,
+                                       doc="Standard deviations of the additive perturbations of SM1..SM4.")
+    lai_std: float = option(0.01, units="m2 m-2", lo=0.0, hi=2.0,
+                            doc="Standard deviation of the additive LAI perturbation.")
+    state_correlation: tuple[float, ...] = option(STATE_CORRELATION, lo=-1.0, hi=1.0, length=25,
+                                                  doc="Correlation matrix (row by row, 5 x 5) of the state "
+                                                      "perturbations of SM1, SM2, SM3, SM4, LAI.")
+    truncation: float = option(2.5, units="standard deviations", lo=0.5, hi=10.0,
+                               doc="Perturbation normals are cut at this many standard deviations.")
+    ryu_correction: bool = option(True, doc="Shift the ensemble every step so that its mean follows the "
+                                            "unperturbed control run (Ryu et al. 2009).")
+
+    def check(self) -> None:
+        import numpy as np
+
+        c = np.array(self.state_correlation).reshape(5, 5)
+        if not np.allclose(c, c.T) or not np.allclose(np.diag(c), 1.0):
+            raise _Invalid("state_correlation", self.state_correlation, "a symmetric matrix with a unit diagonal")
+        if np.linalg.eigvalsh(c).min() <= 0:
+            raise _Invalid("state_correlation", self.state_correlation, "a positive definite matrix")
+        f = np.array([[1.0, self.sw_lw_correlation, self.sw_precip_correlation],
+                      [self.sw_lw_correlation, 1.0, self.lw_precip_correlation],
+                      [self.sw_precip_correlation, self.lw_precip_correlation, 1.0]])
+        if np.linalg.eigvalsh(f).min() <= 0:
+            raise _Invalid("lw_precip_correlation", self.lw_precip_correlation,
+                           "correlations of SW, LW and P forming a positive definite matrix")
+
+
 @dataclass(frozen=True)
 class Spinup(Section):
     """Spin-up: cycling a forcing period before the run."""
@@ -298,7 +362,7 @@ class Spinup(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
-                                       SyntheticSection, ModelSection, Spinup)
+                                       SyntheticSection, ModelSection, Spinup, Perturbations)
 
 
 @dataclass(frozen=True)
@@ -315,6 +379,7 @@ class Config:
     synthetic: SyntheticSection
     model: ModelSection
     spinup: Spinup
+    perturbations: Perturbations
     source: str = "<config>"
 
     @property
@@ -357,6 +422,8 @@ def format_value(value: Any) -> str:
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, tuple):
+        return ", ".join(repr(float(v)) for v in value)
     return str(value)
 
 
@@ -384,6 +451,17 @@ def _parse(f: dataclasses.Field, annotation: Any, raw: str, base_dir: Path) -> A
     text = raw.strip()
     if optional and text.lower() in ("", "none"):
         return None
+    if typing.get_origin(typ) is tuple:
+        try:
+            values = tuple(float(t) for t in text.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(f"{meta['length']} comma-separated numbers") from None
+        if len(values) != meta["length"] or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{meta['length']} comma-separated finite numbers; got {len(values)}")
+        lo, hi = meta["lo"], meta["hi"]
+        if any((lo is not None and v < lo) or (hi is not None and v > hi) for v in values):
+            raise ValueError(f"numbers in [{lo}, {hi}]")
+        return values
     if typ is bool:
         states = configparser.ConfigParser.BOOLEAN_STATES
         if text.lower() not in states:
@@ -530,6 +608,14 @@ def _check_across_sections(cfg: Config, raw, source: str) -> None:
     def where(section: str, key: str) -> str:
         return raw.get(section, {}).get(key, ("", source))[1]
 
+    for key in ("forcing_interval", "state_interval"):
+        value = getattr(cfg.perturbations, key)
+        if value % cfg.time.timestep:
+            raise ConfigError(where("perturbations", key), "perturbations", key, str(value),
+                              f"expected a multiple of [time] timestep ({cfg.time.timestep} s)")
+    if 3600 % cfg.perturbations.forcing_interval and cfg.perturbations.forcing_interval % 3600:
+        raise ConfigError(where("perturbations", "forcing_interval"), "perturbations", "forcing_interval",
+                          str(cfg.perturbations.forcing_interval), "expected a divisor or multiple of 3600 s")
     sp = cfg.spinup
     if sp.start is not None:
         for key, t in (("start", sp.start), ("end", sp.end)):
@@ -577,7 +663,9 @@ def reference_markdown() -> str:
                 allowed = ", ".join(f"`{c}`" for c in meta["choices"])
             elif meta["lo"] is not None or meta["hi"] is not None:
                 allowed = f"{meta['lo']} .. {meta['hi']}"
-            tname = {dt.datetime: "time", Path: "path"}.get(typ, typ.__name__)
+            tname = {dt.datetime: "time", Path: "path"}.get(typ, getattr(typ, "__name__", "numbers"))
+            if typing.get_origin(typ) is tuple:
+                tname = f"{meta['length']} numbers"
             if optional:
                 tname += " (optional)"
             out.append(f"| `{f.name}` | {tname} | {default} | {meta['units'] or ''} | {allowed} | {meta['doc']} |")

@@ -47,13 +47,15 @@ OUTPUT_VARIABLES = [
     Variable("hfx", "W m-2", "sensible heat flux", "surface_upward_sensible_heat_flux"),
     Variable("lh", "W m-2", "latent heat flux", "surface_upward_latent_heat_flux"),
     Variable("ghf", "W m-2", "ground heat flux into the soil", "downward_heat_flux_in_soil"),
+    Variable("precip", "kg m-2 s-1", "precipitation (rain and snow) of the forcing", "precipitation_flux"),
 ]
 _FLUX_NAMES = ("gpp", "et", "nee", "qs", "qsb", "swnet", "lwnet", "hfx", "lh", "ghf")
 
 
-def output_fields(state, fluxes) -> dict[str, np.ndarray]:
+def output_fields(state, fluxes, forcing) -> dict[str, np.ndarray]:
     """The daily_mean.nc variables of one step, (n_ens, n_cells) each."""
     out = {f"sm{k + 1}": state.smc[k] for k in range(4)}
+    out["precip"] = np.broadcast_to(forcing["rainf"] + forcing["snowf"], state.tv.shape)
     out.update(ssm=state.smc[0], rzsm=state.rzsm, lai=state.lai, swe=state.sneqv, tsoil1=state.stc[0])
     out.update({name: fluxes[name] for name in _FLUX_NAMES})
     return out
@@ -78,6 +80,14 @@ class DailyMeans:
         """Daily mean of each field over the day's steps and the given ensemble members: (n_cells,)."""
         return {name: s[members].mean(axis=0) / self.steps for name, s in self.sums.items()}
 
+    def spread(self, members: slice) -> dict[str, np.ndarray]:
+        """Ensemble spread of the daily means: max - min over the members, (n_cells,)."""
+        return {name: (s[members].max(axis=0) - s[members].min(axis=0)) / self.steps for name, s in self.sums.items()}
+
+    def member_means(self, members: slice) -> dict[str, np.ndarray]:
+        """Daily means of every member, (n_members, n_cells)."""
+        return {name: s[members] / self.steps for name, s in self.sums.items()}
+
     def reset(self) -> None:
         self.sums, self.steps = {}, 0
 
@@ -94,6 +104,7 @@ class Budget:
     max_energy_residual: float = 0.0
     storage_start: float | None = None
     storage_end: float = 0.0
+    external: float = 0.0        # water added by state perturbations, corrections and analyses [kg m-2 summed]
     columns: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -111,15 +122,16 @@ class Budget:
         from mpi4py import MPI
 
         sums = np.array([self.precip, self.et, self.runoff, self.drainage, self.storage_start or 0.0,
-                         self.storage_end, self.columns], dtype=np.float64)
+                         self.storage_end, self.columns, self.external], dtype=np.float64)
         total = np.empty_like(sums)
         comm.Allreduce(sums, total, op=MPI.SUM)
         worst = comm.allreduce(max(self.max_water_error, 0.0), op=MPI.MAX)
         worst_e = comm.allreduce(self.max_energy_residual, op=MPI.MAX)
         n = max(total[6], 1.0)
         p, et, qs, qsb, s0, s1 = (total[:6] / n).tolist()
+        ext = total[7] / n
         return dict(precipitation_mm=p, evapotranspiration_mm=et, surface_runoff_mm=qs, drainage_mm=qsb,
-                    storage_change_mm=s1 - s0, residual_mm=(s1 - s0) - (p - et - qs - qsb),
+                    storage_change_mm=s1 - s0, increments_mm=ext, residual_mm=(s1 - s0) - (p - et - qs - qsb) - ext,
                     max_water_error_kg_m2_per_step=worst, max_canopy_energy_residual_w_m2=worst_e)
 
 
@@ -156,9 +168,15 @@ def build_model(cfg: Config, local: LocalDomain):
 
 
 class Runner:
-    """Everything one rank needs to run an experiment."""
+    """Everything one rank needs to run an experiment.
+
+    Ensemble columns: ``members`` perturbed members, then (if members > 0) the
+    unperturbed control run as the last column of every cell.
+    """
 
     def __init__(self, cfg: Config, comm):
+        from .perturb import Perturber
+
         self.cfg, self.comm = cfg, comm
         if cfg.forcing.source == "synthetic":
             from .world import make_world
@@ -171,8 +189,11 @@ class Runner:
         self.model = build_model(cfg, self.local)
         self.forcing = open_forcing(cfg, self.local)
         self.dt = cfg.time.timestep
-        self.n_ens = max(cfg.ensemble.members, 1)
-        self.members = slice(0, self.n_ens)
+        self.n_members = cfg.ensemble.members
+        self.n_ens = self.n_members + 1 if self.n_members else 1
+        self.members = slice(0, max(self.n_members, 1))
+        self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, self.n_members) \
+            if self.n_members else None
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
 
@@ -184,37 +205,70 @@ class Runner:
         if path is not None:
             arrays, meta = read_restart(path, self.local)
             state = State.from_arrays(arrays)
-            if state.shape[0] != self.n_ens:
+            if state.shape[0] == 1 and self.n_ens > 1:
+                # a single (e.g. spun-up deterministic) state starts every member and the control
+                state = State.from_arrays({k: np.repeat(v, self.n_ens, axis=-2) for k, v in state.arrays().items()})
+            elif state.shape[0] != self.n_ens:
                 raise InputError(f"{path}: the restart holds {state.shape[0]} ensemble columns per cell; this run "
-                                 f"needs {self.n_ens}")
+                                 f"needs {self.n_ens} ([ensemble] members = {self.n_members}, plus the control)")
+            elif self.perturber is not None:
+                self.perturber.load(arrays)
             log.info("starting from restart %s (written at %s)", path, meta.get("time"))
             return state
         return self.model.cold_start(self.n_ens, self.forcing.at(time), time)
 
     def save(self, state, path: Path, time: dt.datetime, extra: dict | None = None) -> Path:
         meta = dict(time=f"{time:%Y-%m-%dT%H:%M:%SZ}", experiment=self.cfg.experiment.name,
-                    members=self.cfg.ensemble.members, seed=self.cfg.random.seed, **(extra or {}))
-        return write_restart(path, self.local, self.comm, state.arrays(), meta, self.mode)
+                    members=self.n_members, seed=self.cfg.random.seed, **(extra or {}))
+        arrays = state.arrays()
+        if self.perturber is not None:
+            arrays.update(self.perturber.arrays())
+        return write_restart(path, self.local, self.comm, arrays, meta, self.mode)
 
     # -- stepping ------------------------------------------------------------------
-    def integrate(self, state, start: dt.datetime, days: int, label: str, writer=None, budget=None,
+    def step(self, state, t: dt.datetime, budget=None):
+        """One model step of every ensemble column from ``t``, with perturbations and the Ryu correction."""
+        from .perturb import ryu_correct
+
+        forcing = self.forcing.at(t)
+        if self.perturber is not None:
+            forcing = self.perturber.forcing(forcing, _epoch_seconds(t))
+        fluxes = self.model.step(state, forcing, t)
+        if self.perturber is not None:
+            before = state.water() if budget is not None else None
+            end = _epoch_seconds(t) + self.dt
+            interval = self.cfg.perturbations.state_interval
+            if end % interval == 0:
+                self.perturber.perturb_state(self.model, state, end // interval)
+            if self.cfg.perturbations.ryu_correction:
+                ryu_correct(self.model, state, self.n_members)
+            if budget is not None:
+                budget.external += float((state.water() - before).sum())
+        if budget is not None:
+            budget.add(forcing, fluxes, self.dt, self.n_ens)
+        return forcing, fluxes
+
+    def integrate(self, state, start: dt.datetime, days: int, label: str, writers=None, budget=None,
                   on_day=None):
-        """Run ``days`` days from ``start``; write daily means to ``writer`` if given."""
+        """Run ``days`` days from ``start``; daily means of the members, their spread and the members
+        go to ``writers`` ({'mean': w, 'spread': w, 'members': w}, each optional)."""
         steps = 86400 // self.dt
         progress = Progress(days * steps, label, enabled=self.comm.rank == 0)
         daily = DailyMeans()
+        writers = writers or {}
         for day in range(days):
             day_start = start + dt.timedelta(days=day)
             for i in range(steps):
                 t = day_start + dt.timedelta(seconds=i * self.dt)
-                forcing = self.forcing.at(t)
-                fluxes = self.model.step(state, forcing, t)
-                daily.add(output_fields(state, fluxes))
-                if budget is not None:
-                    budget.add(forcing, fluxes, self.dt, self.n_ens)
+                forcing, fluxes = self.step(state, t, budget)
+                daily.add(output_fields(state, fluxes, forcing))
                 progress.update(day * steps + i + 1, t + dt.timedelta(seconds=self.dt))
-            if writer is not None:
-                writer.write(day, daily.ensemble_mean(self.members))
+            if "mean" in writers:
+                writers["mean"].write(day, daily.ensemble_mean(self.members))
+            if "spread" in writers:
+                writers["spread"].write(day, daily.spread(self.members))
+            if "members" in writers:
+                writers["members"].write(day, daily.member_means(self.members))
             if on_day is not None:
                 on_day(day, day_start + dt.timedelta(days=1), daily)
             daily.reset()
@@ -260,38 +314,77 @@ class Runner:
                 break
         return state
 
+    def _writer(self, name: str, title: str, start, days, member_dim: bool = False) -> GridWriter:
+        variables = OUTPUT_VARIABLES
+        if member_dim:
+            variables = [Variable(v.name, v.units, v.long_name, v.standard_name, member=True) for v in variables]
+        attrs = dict(self.attrs, title=f"{self.attrs['title']}: {title}")
+        return GridWriter(self.out_dir / name, self.local, self.comm, variables, start=start, n_times=days,
+                          n_members=max(self.n_members, 1) if member_dim else 0, mode=self.mode,
+                          compression=self.cfg.output.compression, attrs=attrs)
+
     def run(self) -> dict:
         cfg = self.cfg
         start, days = cfg.time.start, cfg.time.n_days
         state = self.initial_state(start)
         state = self.spinup(state)
         budget = Budget(columns=self.local.n_cells * self.n_ens)
-        budget.storage_start = float(state.water()[self.members].sum())
+        budget.storage_start = float(state.water().sum())
         checkpoints = cfg.output.checkpoint_days
         restart_dir = self.out_dir / "restart"
         last = {"path": None}
+        spread_log = {"month": None}
 
-        def checkpoint(day, time, daily):
+        def on_day(day, time, daily):
             if (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days:
                 path = self.save(state, restart_dir / f"restart_{time:%Y%m%d}.nc", time)
                 if self.comm.rank == 0 and last["path"] is not None and last["path"] != path:
                     last["path"].unlink(missing_ok=True)   # the previous one goes only once the new one is whole
                 last["path"] = path
-        with GridWriter(self.out_dir / "daily_mean.nc", self.local, self.comm, OUTPUT_VARIABLES, start=start,
-                        n_times=days, mode=self.mode, compression=cfg.output.compression, attrs=self.attrs) as w:
-            self.integrate(state, start, days, cfg.experiment.name, writer=w, budget=budget, on_day=checkpoint)
-        budget.storage_end = float(state.water()[self.members].sum())
+            if self.n_members and (time.day == 1 or day + 1 == days):
+                self._log_spread(daily, time)
+
+        writers = {"mean": self._writer("daily_mean.nc", "daily means (ensemble mean)", start, days)}
+        if self.n_members:
+            writers["spread"] = self._writer("daily_spread.nc", "ensemble spread (max - min over members) "
+                                                                "of the daily means", start, days)
+            if cfg.output.members:
+                writers["members"] = self._writer("daily_members.nc", "daily means of every member", start, days,
+                                                  member_dim=True)
+        try:
+            self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day)
+        except BaseException:
+            for w in writers.values():
+                w.abandon()
+            raise
+        for w in writers.values():
+            w.close()
+        budget.storage_end = float(state.water().sum())
         summary = budget.summary(self.comm)
         if self.comm.rank == 0:
             _write_json(self.out_dir / "balance.json", summary)
             log.info("water balance over the run (domain mean, mm): P %.1f, ET %.1f, surface runoff %.1f, "
-                     "drainage %.1f, storage change %.1f, residual %.2e; worst step error %.1e kg m-2; worst "
-                     "canopy energy residual %.1e W m-2", summary["precipitation_mm"],
+                     "drainage %.1f, storage change %.1f, increments %.2f, residual %.2e; worst step error "
+                     "%.1e kg m-2; worst canopy energy residual %.1e W m-2", summary["precipitation_mm"],
                      summary["evapotranspiration_mm"], summary["surface_runoff_mm"], summary["drainage_mm"],
-                     summary["storage_change_mm"], summary["residual_mm"],
+                     summary["storage_change_mm"], summary["increments_mm"], summary["residual_mm"],
                      summary["max_water_error_kg_m2_per_step"], summary["max_canopy_energy_residual_w_m2"])
         self.forcing.close()
         return summary
+
+    def _log_spread(self, daily: "DailyMeans", time: dt.datetime) -> None:
+        """Rank 0 logs the domain-mean ensemble spread of SSM, RZSM and LAI of the day (one reduction)."""
+        spread = daily.spread(self.members)
+        local = np.array([spread[k].sum() for k in ("ssm", "rzsm", "lai")] + [spread["ssm"].size], dtype=float)
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=_sum())
+        log.info("%s domain-mean spread (max - min): SSM %.4f m3 m-3, RZSM %.4f m3 m-3, LAI %.3f m2 m-2",
+                 f"{time - dt.timedelta(days=1):%Y-%m-%d}", *(total[:3] / max(total[3], 1)))
+
+
+def _epoch_seconds(t: dt.datetime) -> int:
+    """Whole seconds since 1970-01-01 UTC (the time key of the perturbations' random numbers)."""
+    return int((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds())
 
 
 def _max():
@@ -318,7 +411,7 @@ def run(cfg: Config, comm) -> dict:
     if cfg.experiment.name not in ("truth", "OL"):
         raise InputError(f"[experiment] name = {cfg.experiment.name}: data assimilation experiments are not "
                          f"available yet; this version runs truth and OL")
-    if cfg.ensemble.members > 0:
-        raise InputError(f"[ensemble] members = {cfg.ensemble.members}: ensembles are not available yet; "
-                         f"set members = 0 for one unperturbed run")
+    if cfg.experiment.name == "truth" and cfg.ensemble.members > 0:
+        raise InputError(f"[experiment] name = truth with [ensemble] members = {cfg.ensemble.members}: the truth "
+                         f"run is one unperturbed run; set members = 0")
     return Runner(cfg, comm).run()

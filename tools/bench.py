@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """mpilda benchmarks; each prints figures (medians of repeated runs), never pass/fail.
 
-    python tools/bench.py io --json     # output writer: paper grid, 10 daily fields, 30 days, 2 ranks
+    python tools/bench.py io --json       # output writer: paper grid, 10 daily fields, 30 days, 2 ranks
+    python tools/bench.py forcing --json  # weather generation and ERA5 reading/regridding, paper domain
+    python tools/bench.py model --json    # the land surface model, one core, 10,000 columns
 
 The io benchmark launches itself under ``mpirun -n RANKS`` once per case and
 repeat, and reports for mpio and gather, with and without a member dimension,
@@ -86,6 +88,124 @@ def bench_io(args) -> dict:
                 compression=args.compression, cases=cases)
 
 
+def _rank_share(cfg, ranks: int, rank: int = 0):
+    """Rank ``rank``'s cells of the paper domain cut for ``ranks`` ranks, and its ERA5 lattice rows."""
+    import numpy as np
+
+    from mpilda.forcing.era5_layout import era5_lattice
+    from mpilda.grid import Grid
+    from mpilda.parallel import Decomposition
+
+    grid = Grid.from_config(cfg.domain)
+    local = Decomposition.build(grid, cfg.domain.tile_size, ranks).local(rank)
+    d = cfg.domain
+    lat, lon = era5_lattice(d.south, d.north, d.west, d.east, cfg.synthetic.margin)
+    rows = np.array_split(np.arange(lat.size), ranks)[rank]
+    return local, np.repeat(lat[rows], lon.size), np.tile(lon, rows.size)
+
+
+def bench_forcing(args) -> dict:
+    """Seconds per simulated day, for the share of one rank of 2: generating the synthetic weather
+    (truth and model forcing), and reading + regridding ERA5-layout files for every 900 s step."""
+    import datetime as dt
+
+    from mpi4py import MPI
+
+    from mpilda.config import config_from_text
+    from mpilda.experiment import open_forcing
+    from mpilda.forcing.era5_layout import hours_since_1900
+    from mpilda.forcing.synthetic import WeatherGenerator
+    from mpilda.world import make_world
+
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
+        cfg = config_from_text(PAPER.replace("2015-05-01", f"2015-04-{1 + args.days:02d}")
+                               + f"[synthetic]\ndirectory = {tmp}/world\n[output]\ndirectory = {tmp}/out\n"
+                               "[ensemble]\nmembers = 0\n")
+        local, plat, plon = _rank_share(cfg, args.ranks)
+        gen = WeatherGenerator(cfg.random.seed, plat, plon)
+        gen_times = []
+        for day in range(args.days):
+            t0 = time.perf_counter()
+            gen.hourly(hours_since_1900(cfg.time.start) + 24 * day, 24)
+            gen_times.append(time.perf_counter() - t0)
+        make_world(cfg, MPI.COMM_SELF)
+        forcing = open_forcing(cfg, local)
+        read_times = []
+        for day in range(args.days):
+            t0 = time.perf_counter()
+            for step in range(96):
+                forcing.at(cfg.time.start + dt.timedelta(days=day, seconds=900 * step))
+            read_times.append(time.perf_counter() - t0)
+        forcing.close()
+    return dict(benchmark="forcing", ranks=args.ranks, cells_per_rank=int(local.n_cells),
+                era5_points_per_rank=int(plat.size), days=args.days,
+                generation_s_per_day=round(statistics.median(gen_times), 3),
+                generation_s_per_day_min_max=[round(min(gen_times), 3), round(max(gen_times), 3)],
+                read_regrid_s_per_day=round(statistics.median(read_times), 3),
+                read_regrid_s_per_day_min_max=[round(min(read_times), 3), round(max(read_times), 3)],
+                note="median over days; generation = truth + model forcing of the rank's ERA5 rows; reading = "
+                     "96 forcing.at() calls over the rank's cells (first day includes opening files)")
+
+
+def bench_model(args) -> dict:
+    """Microseconds per column-step of the land surface model on one core (steady state after warm-up)."""
+    import cProfile
+    import datetime as dt
+    import pstats
+
+    import numpy as np
+
+    from mpilda.landscape import synthetic_landcover, synthetic_soil
+    from mpilda.model.noahmp import NoahMP
+
+    rng = np.random.default_rng(1)
+    n = args.columns
+    lat = rng.uniform(36.0, 62.0, n)
+    lon = rng.uniform(-9.0, 35.0, n)
+    lc = synthetic_landcover(1, lat, lon)
+    keep = lc != 16                                     # vegetated columns: the expensive case
+    lat, lon = np.resize(lat[keep], n), np.resize(lon[keep], n)
+    lc = synthetic_landcover(1, lat, lon)
+    model = NoahMP(lc, synthetic_soil(1, lat, lon, lc), lat, lon)
+    start = dt.datetime(2015, 6, 1, tzinfo=dt.timezone.utc)
+
+    def forcing(i):
+        t = start + dt.timedelta(seconds=900 * i)
+        solar = (t.hour + t.minute / 60.0 + lon / 15.0) % 24.0
+        cz = np.maximum(np.cos((solar - 12.0) / 24.0 * 2 * np.pi), 0.0)
+        return dict(swdown=850.0 * cz, lwdown=np.full(n, 320.0), tair=289.0 + 6.0 * np.cos((solar - 15.0) / 24.0 * 2 * np.pi),
+                    qair=np.full(n, 0.008), psurf=np.full(n, 1.0e5), wind=np.full(n, 3.0),
+                    rainf=np.full(n, 2.0e-4 if t.hour == 3 else 0.0), snowf=np.zeros(n))
+    steps = [forcing(i) for i in range(96)]
+    state = model.cold_start(1, steps[0], start)
+    for i in range(args.warmup):
+        model.step(state, steps[i % 96], start + dt.timedelta(seconds=900 * i))
+    times = []
+    for rep in range(args.repeat):
+        t0 = time.perf_counter()
+        for i in range(args.steps):
+            k = args.warmup + rep * args.steps + i
+            model.step(state, steps[k % 96], start + dt.timedelta(seconds=900 * k))
+        times.append((time.perf_counter() - t0) / (args.steps * n) * 1e6)
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(args.steps):
+        model.step(state, steps[i % 96], start + dt.timedelta(seconds=900 * i))
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+    split = {}
+    for (filename, _, func), (_, _, tottime, _, _) in stats.items():
+        if "/mpilda/model/" in filename:
+            key = f"{Path(filename).stem}.{func}"
+            split[key] = split.get(key, 0.0) + tottime
+    total = sum(split.values())
+    top = dict(sorted(((k, round(100 * v / total, 1)) for k, v in split.items()), key=lambda kv: -kv[1])[:12])
+    return dict(benchmark="model", columns=n, us_per_column_step=round(statistics.median(times), 3),
+                us_per_column_step_min_max=[round(min(times), 3), round(max(times), 3)], repeat=args.repeat,
+                steps_per_repeat=args.steps, split_percent=top,
+                note="median of repeats; split = share of the model's own time by function (cProfile)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -97,6 +217,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--compression", type=int, default=4)
     p.add_argument("--tmpdir", default=None)
+    p = sub.add_parser("forcing", help="synthetic weather generation and ERA5 reading, per rank")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--ranks", type=int, default=2, help="the rank count whose per-rank share is timed")
+    p.add_argument("--days", type=int, default=3)
+    p.add_argument("--tmpdir", default=None)
+    p = sub.add_parser("model", help="the land surface model on one core")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--columns", type=int, default=10000)
+    p.add_argument("--warmup", type=int, default=96)
+    p.add_argument("--steps", type=int, default=48)
+    p.add_argument("--repeat", type=int, default=5)
     w = sub.add_parser("_io", help=argparse.SUPPRESS)
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
@@ -104,6 +235,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.what == "_io":
         io_worker(args)
+        return 0
+    if args.what != "io":
+        result = {"forcing": bench_forcing, "model": bench_model}[args.what](args)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     result = bench_io(args)
     if args.json:

@@ -21,42 +21,54 @@ tile_size = 3
 start = 2015-04-01
 end = 2015-04-04
 [ensemble]
-members = 0
+members = {members}
 [experiment]
 name = {name}
 [output]
 directory = {out}
 checkpoint_days = 2
+members = {write_members}
 [synthetic]
 directory = {world}
 """
 
 
-def _config(tmp, name, out):
-    return config_from_text(CONFIG.format(name=name, out=tmp / out, world=tmp / "world"))
+def _config(tmp, name, out, members):
+    return config_from_text(CONFIG.format(name=name, out=tmp / out, world=tmp / "world", members=members,
+                                          write_members="yes" if members else "no"))
 
 
 @pytest.mark.mpi(min_size=1)
-@pytest.mark.parametrize("name", ["truth", "OL"])
-def test_run_is_identical_on_any_number_of_ranks(comm, mpi_tmp_path, name):
-    summary = run(_config(mpi_tmp_path, name, f"{name}_k"), comm)
+@pytest.mark.parametrize("name, members", [("truth", 0), ("OL", 0), ("OL", 3)])
+def test_run_is_identical_on_any_number_of_ranks(comm, mpi_tmp_path, name, members):
+    tag = f"{name}{members}"
+    summary = run(_config(mpi_tmp_path, name, f"{tag}_k", members), comm)
     assert_all(comm, abs(summary["residual_mm"]) < 1e-9, f"domain water balance residual {summary}")
     assert_all(comm, summary["max_water_error_kg_m2_per_step"] < 1e-9, "a step broke the water balance")
     if comm.rank == 0:
-        run(_config(mpi_tmp_path, name, f"{name}_1"), MPI.COMM_SELF)
+        run(_config(mpi_tmp_path, name, f"{tag}_1", members), MPI.COMM_SELF)
     comm.Barrier()
+    files = ["daily_mean.nc"] + (["daily_spread.nc", "daily_members.nc"] if members else [])
 
     def check():
-        with h5py.File(mpi_tmp_path / f"{name}_k" / "daily_mean.nc") as a, \
-                h5py.File(mpi_tmp_path / f"{name}_1" / "daily_mean.nc") as b:
-            for v in OUTPUT_VARIABLES:
-                assert a[v.name][...].tobytes() == b[v.name][...].tobytes(), f"{v.name} differs on {comm.size} ranks"
+        for file in files:
+            with h5py.File(mpi_tmp_path / f"{tag}_k" / file) as a, h5py.File(mpi_tmp_path / f"{tag}_1" / file) as b:
+                for v in OUTPUT_VARIABLES:
+                    assert a[v.name][...].tobytes() == b[v.name][...].tobytes(), \
+                        f"{file}:{v.name} differs on {comm.size} ranks"
+        with h5py.File(mpi_tmp_path / f"{tag}_k" / "daily_mean.nc") as a:
             sm1 = a["sm1"][...]
             land = sm1[0] < 1e30
             assert land.sum() > 100 and np.all((sm1[:, land] > 0.01) & (sm1[:, land] < 0.6))
-        restarts = sorted((mpi_tmp_path / f"{name}_k" / "restart").glob("restart_*.nc"))
+        if members:
+            with h5py.File(mpi_tmp_path / f"{tag}_k" / "daily_spread.nc") as a:
+                spread = a["ssm"][...][:, land]
+                assert np.all(spread >= 0) and spread.mean() > 0
+            with h5py.File(mpi_tmp_path / f"{tag}_k" / "daily_members.nc") as a:
+                assert a["lai"].shape[1] == members
+        restarts = sorted((mpi_tmp_path / f"{tag}_k" / "restart").glob("restart_*.nc"))
         assert [p.name for p in restarts] == ["restart_20150404.nc"]   # the day-2 checkpoint was replaced
-        with h5py.File(restarts[0]) as a, h5py.File(mpi_tmp_path / f"{name}_1" / "restart" / restarts[0].name) as b:
+        with h5py.File(restarts[0]) as a, h5py.File(mpi_tmp_path / f"{tag}_1" / "restart" / restarts[0].name) as b:
             for key in a:
                 assert a[key][...].tobytes() == b[key][...].tobytes(), f"restart {key} differs"
 

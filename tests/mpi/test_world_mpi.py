@@ -1,0 +1,49 @@
+"""The synthetic world made by K ranks is bit-identical to the one made by one rank."""
+
+import h5py
+import pytest
+from mpi4py import MPI
+
+from mpilda.config import config_from_text
+from mpilda.world import make_world
+
+from .conftest import on_root
+
+CONFIG = """
+[domain]
+south = 58.125
+north = 60.875
+west = 9.125
+east = 13.875
+tile_size = 2
+[time]
+start = 2015-12-31
+end = 2016-01-02
+[synthetic]
+directory = {world}
+[output]
+io_mode = {mode}
+"""
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("mode", ["mpio", "gather"])
+def test_world_files_do_not_depend_on_the_rank_count(comm, mpi_tmp_path, mode):
+    make_world(config_from_text(CONFIG.format(world=mpi_tmp_path / f"k_{mode}", mode=mode)), comm)
+    if comm.rank == 0:
+        make_world(config_from_text(CONFIG.format(world=mpi_tmp_path / "one", mode="gather")), MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        one = mpi_tmp_path / "one"
+        files = sorted(p.relative_to(one) for p in one.rglob("*.nc"))
+        assert len(files) == 2 + 2 * 3          # maps, and truth/model forcing of 2 days + the day after
+        for rel in files:
+            with h5py.File(one / rel) as a, h5py.File(mpi_tmp_path / f"k_{mode}" / rel) as b:
+                for name in a:
+                    assert a[name][...].tobytes() == b[name][...].tobytes(), f"{rel}:{name}"
+                    for key in ("scale_factor", "add_offset"):
+                        if key in a[name].attrs:
+                            assert a[name].attrs[key] == b[name].attrs[key], f"{rel}:{name}.{key}"
+
+    on_root(comm, check)

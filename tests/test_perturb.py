@@ -1,0 +1,121 @@
+"""Perturbations of paper Table 2: distributions, correlations, truncation, the control, and the Ryu correction.
+
+Tolerances are 4 standard errors of the estimate (a false alarm rate below 1e-4 per check).
+"""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from mpilda.config import config_from_text
+from mpilda.model.noahmp import NoahMP
+from mpilda.perturb import Perturber, lognormal_parameters, ryu_correct
+
+from .conftest import MINIMAL
+from .model_forcing import UTC, DiurnalForcing
+
+CUT = 2.5
+
+
+def settings(extra=""):
+    return config_from_text(MINIMAL + "[perturbations]\n" + extra).perturbations
+
+
+@pytest.mark.parametrize("std", [0.3, 0.5, 1.0])
+def test_cut_lognormal_multiplier_has_mean_one_and_the_given_std(std):
+    mu, s = lognormal_parameters(std, CUT)
+    # independent numerical integration over the standard normal, values beyond the cut clipped
+    def moment(k):
+        inner = integrate.quad(lambda z: np.exp(k * (mu + s * z)) * stats.norm.pdf(z), -CUT, CUT, epsabs=1e-13)[0]
+        return inner + stats.norm.sf(CUT) * (np.exp(k * (mu + s * CUT)) + np.exp(k * (mu - s * CUT)))
+    m1, m2 = moment(1), moment(2)
+    assert m1 == pytest.approx(1.0, abs=1e-10)
+    assert np.sqrt(m2 - m1 ** 2) == pytest.approx(std, abs=1e-10)
+
+
+@pytest.fixture(scope="module")
+def series():
+    """Forcing perturbations of 1000 cells x 24 members over 30 hourly intervals."""
+    p = Perturber(settings(), 7, np.arange(1000) * 13, 24)
+    xi, z, factors = [], [], []
+    for h in range(400000, 400030):
+        p._update_forcing(h)
+        xi.append(p.pert.xi.copy())
+        z.append(p.correlate_forcing(p.pert.xi))
+        factors.append({k: v.copy() for k, v in p.factors.items()})
+    return p, np.array(xi), np.array(z), factors
+
+
+def test_forcing_perturbations_follow_table_2(series):
+    p, xi, z, factors = series
+    n = xi[0, 0].size                                           # 24,000 samples per interval
+    # cross-correlations of the normals: SW-LW -0.5, SW-P -0.8, LW-P 0.5 (SE (1 - r^2)/sqrt(n))
+    for (i, j), r in {(0, 1): -0.5, (0, 2): -0.8, (1, 2): 0.5}.items():
+        est = np.mean([np.corrcoef(z[t, i].ravel(), z[t, j].ravel())[0, 1] for t in (0, 15, 29)])
+        assert abs(est - r) < 4 * (1 - r * r) / np.sqrt(3 * n), (i, j, est)
+    # multipliers: mean 1 and std 0.3 (SW), 0.5 (P); LW additive: mean 0, std of the cut normal times 50 W m-2
+    cut_sd = np.sqrt((2 * stats.norm.cdf(CUT) - 1) - 2 * CUT * stats.norm.pdf(CUT) + 2 * CUT ** 2 * stats.norm.sf(CUT))
+    for t in (0, 29):
+        for name, mean, sd in (("swdown", 1.0, 0.3), ("precip", 1.0, 0.5), ("lwdown", 0.0, 50.0 * cut_sd)):
+            v = factors[t][name]
+            assert abs(v.mean() - mean) < 4 * sd / np.sqrt(n), (name, v.mean())
+            assert abs(v.std() - sd) < 4 * sd * np.sqrt(stats.kurtosis(v.ravel()) + 2) / np.sqrt(4 * n), (name, v.std())
+    # lag-1 autocorrelation of the AR(1) state: exp(-1 h / 24 h)
+    c = np.exp(-1.0 / 24.0)
+    est = np.corrcoef(xi[:-1].ravel(), xi[1:].ravel())[0, 1]
+    assert abs(est - c) < 4 * (1 - c * c) / np.sqrt(xi[:-1].size)
+    # every perturbation normal within the cut, and the AR state has zero ensemble mean per cell
+    for f in factors:
+        assert np.all(np.abs(np.log(f["swdown"]) - p.sw[0]) <= p.sw[1] * CUT + 1e-12)
+        assert np.all(np.abs(f["lwdown"]) <= 50.0 * CUT + 1e-9)
+    assert np.abs(xi.mean(axis=2)).max() < 1e-12
+
+
+def test_control_column_is_unperturbed():
+    p = Perturber(settings(), 3, np.arange(10), 4)
+    f = dict(swdown=np.full(10, 500.0), lwdown=np.full(10, 300.0), rainf=np.full(10, 1e-4), snowf=np.full(10, 2e-5),
+             tair=np.full(10, 280.0))
+    out = p.forcing(f, 3600 * 1000)
+    assert out["swdown"].shape == (5, 10) and np.all(out["swdown"][-1] == 500.0) and np.all(out["rainf"][-1] == 1e-4)
+    assert np.all(out["snowf"][:-1] / 2e-5 == pytest.approx(out["rainf"][:-1] / 1e-4))   # snow takes P's multiplier
+    assert out["tair"].shape == (10,)                                                      # not perturbed
+
+
+def test_state_perturbations_follow_table_2():
+    p = Perturber(settings(), 5, np.arange(2000), 24)
+    d = np.concatenate([p.state_perturbations(k) for k in range(3)], axis=1).reshape(5, -1)
+    std = np.array([0.004, 0.00007, 0.00004, 0.00002, 0.01])
+    corr = np.array(settings().state_correlation).reshape(5, 5)
+    cut_sd = np.sqrt((2 * stats.norm.cdf(CUT) - 1) - 2 * CUT * stats.norm.pdf(CUT) + 2 * CUT ** 2 * stats.norm.sf(CUT))
+    n = d.shape[1]
+    assert np.all(np.abs(d) <= CUT * std[:, None] + 1e-15)
+    assert np.allclose(d.std(axis=1), std * cut_sd, rtol=4 * np.sqrt(2 / n) + 0.002)
+    est = np.corrcoef(d)
+    assert np.all(np.abs(est - corr) < 4 * (1 - corr ** 2) / np.sqrt(n) + 0.01)   # + the cut's slight shrinkage
+    # zero ensemble mean per cell and variable, except where the cut clipped a member
+    d9 = p.state_perturbations(9)
+    uncut = np.all(np.abs(d9) < CUT * std[:, None, None] * (1 - 1e-12), axis=1)
+    assert uncut.mean() > 0.5 and np.abs(d9.mean(axis=1)[uncut]).max() < 1e-15
+
+
+def test_ryu_correction_removes_the_drift_of_a_nonlinear_drydown():
+    lat, lon = np.array([40.0, 45.0]), np.array([0.0, 5.0])
+    f = DiurnalForcing(lat, lon, tmin=288.0, tmax=302.0, rh=0.4)
+    start = dt.datetime(2015, 7, 1, tzinfo=UTC)
+    drift = {}
+    for ryu in (False, True):
+        m = NoahMP(np.array([10, 12]), np.array([3, 6]), lat, lon)
+        s = m.cold_start(25, f.at(start), start)
+        p = Perturber(settings("sm_std = 0.02, 0.005, 0.002, 0.001\nlai_std = 0.05\n"), 11, np.arange(2), 24)
+        for i in range(96 * 8):
+            t = start + dt.timedelta(seconds=900 * i)
+            m.step(s, p.forcing(f.at(t), int(t.timestamp())), t)
+            if (i + 1) % 12 == 0:
+                p.perturb_state(m, s, i // 12)
+            if ryu:
+                ryu_correct(m, s, 24)
+        drift[ryu] = np.abs(s.smc[:, :24].mean(axis=1) - s.smc[:, 24]).max()
+    assert drift[False] > 1e-3                # without the correction the mean leaves the control ...
+    assert drift[True] < 1e-3 * drift[False]  # ... with it, it follows the control
