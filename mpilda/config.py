@@ -203,6 +203,9 @@ class Output(Section):
                               doc="Deflate level of output variables (0 = none).")
     members: bool = option(False, doc="Also write every member's daily means (daily_members.nc, with a member "
                                       "dimension) in ensemble runs.")
+    overpass: bool = option(False, doc="Also write overpass.nc: the state at the satellites' local overpass times "
+                                       "(SMAP 06:00/18:00, AMSR2 01:30, the LAI hour) every day; truth runs always "
+                                       "write it (synthetic observations are drawn from it).")
     checkpoint_days: int = option(30, units="days", lo=0, hi=100000,
                                   doc="Write a restart every this many simulated days (0: only at the end); a "
                                       "run continues from the newest with `run --resume`.")
@@ -336,6 +339,91 @@ class Perturbations(Section):
                            "correlations of SW, LW and P forming a positive definite matrix")
 
 
+ASSIMILATE = ("auto", "yes", "no")
+
+
+@dataclass(frozen=True)
+class ObsSmap(Section):
+    """SMAP L2 surface soil moisture (SPL2SMP v8)."""
+
+    NAME: ClassVar[str] = "obs.smap"
+    assimilate: str = option("auto", choices=ASSIMILATE,
+                             doc="auto: as the experiment of [experiment] name says (paper Table 1); yes/no: "
+                                 "assimilate or not, to compose other experiments.")
+    directory: Optional[Path] = option(None, doc="Directory of the SPL2SMP granules (default: the synthetic "
+                                                 "world's obs/smap).")
+    error_std: float = option(0.0125, units="m3 m-3", lo=1e-6, hi=1.0,
+                              doc="Observation error standard deviation (paper: 0.0125).")
+    min_cdf_samples: int = option(30, lo=2, hi=100000,
+                                  doc="Observation/model pairs a (cell, month) needs for a robust CDF matching; "
+                                      "fewer: its observations are masked.")
+    rain_threshold: float = option(3e-6, units="kg m-2 s-1", lo=0.0, hi=1.0,
+                                   doc="No SSM assimilation while the forcing rain rate exceeds this "
+                                       "(paper: 0.0108 mm/h).")
+
+
+@dataclass(frozen=True)
+class ObsLai(Section):
+    """CGLS LAI 300 m v1."""
+
+    NAME: ClassVar[str] = "obs.lai"
+    assimilate: str = option("auto", choices=ASSIMILATE, doc="As [obs.smap] assimilate.")
+    directory: Optional[Path] = option(None, doc="Directory of the CGLS LAI files (default: the synthetic world's "
+                                                 "obs/lai).")
+    error_std: float = option(0.05, units="m2 m-2", lo=1e-6, hi=10.0,
+                              doc="Observation error standard deviation (paper: 0.05).")
+    local_hour: float = option(10.0, units="h", lo=0.0, hi=23.99,
+                               doc="Local solar time at which a dekad's LAI is assimilated.")
+    min_valid_fraction: float = option(0.5, lo=0.0, hi=1.0,
+                                       doc="Minimum fraction of valid 300 m pixels in a model cell for a cell value.")
+
+
+@dataclass(frozen=True)
+class ObsVod(Section):
+    """AMSR2 LPDR v3 X-band vegetation optical depth, night-time (descending) overpass."""
+
+    NAME: ClassVar[str] = "obs.vod"
+    assimilate: str = option("auto", choices=ASSIMILATE, doc="As [obs.smap] assimilate.")
+    directory: Optional[Path] = option(None, doc="Directory of the LPDR GeoTIFFs (default: the synthetic world's "
+                                                 "obs/vod).")
+    error_std: float = option(0.03, lo=1e-6, hi=10.0, doc="Observation error standard deviation (paper: 0.03).")
+    r2_threshold: float = option(0.5, lo=-10.0, hi=1.0,
+                                 doc="Cells where the operator's R2 on left-out retrievals is at most this ...")
+    rmse_threshold: float = option(0.08, lo=0.0, hi=10.0, doc="... and (see mask_rule) its RMSE at least this are "
+                                                              "masked.")
+    mask_rule: str = option("and", choices=("and", "or"),
+                            doc="Combine the R2 and RMSE conditions of the VOD operator mask with and/or.")
+    holdout_every: int = option(5, lo=2, hi=100,
+                                doc="Every this-many-th week of retrievals is left out of the operator fit and used "
+                                    "to evaluate it.")
+
+
+@dataclass(frozen=True)
+class Assimilation(Section):
+    """Rescaling tables, climatologies and the EnKF."""
+
+    NAME: ClassVar[str] = "assimilation"
+    ol_directory: Path = option(Path("ol"), doc="Output directory of the open-loop run whose daily means give the "
+                                                "model climatologies for rescaling and VOD calibration.")
+    tables_directory: Optional[Path] = option(None, doc="Where `rescale` and `calibrate-vod` write their tables and "
+                                                        "DA runs read them (default: ol_directory).")
+    climatology_start: Optional[dt.datetime] = option(None, doc="First day of the climatology and calibration "
+                                                                "period (default: [time] start).")
+    climatology_end: Optional[dt.datetime] = option(None, doc="End of that period, exclusive (default: [time] "
+                                                              "end).")
+    climatology_window: int = option(31, units="days", lo=1, hi=365,
+                                     doc="Odd width of the moving window of every mean seasonal cycle.")
+
+    def check(self) -> None:
+        if self.climatology_window % 2 == 0:
+            raise _Invalid("climatology_window", self.climatology_window, "an odd number of days")
+        if (self.climatology_start is None) != (self.climatology_end is None):
+            raise _Invalid("climatology_end", None, "both climatology_start and climatology_end, or neither")
+        if self.climatology_start is not None and self.climatology_end <= self.climatology_start:
+            raise _Invalid("climatology_end", self.climatology_end,
+                           f"a time after climatology_start ({format_value(self.climatology_start)})")
+
+
 @dataclass(frozen=True)
 class Spinup(Section):
     """Spin-up: cycling a forcing period before the run."""
@@ -362,7 +450,8 @@ class Spinup(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
-                                       SyntheticSection, ModelSection, Spinup, Perturbations)
+                                       SyntheticSection, ModelSection, Spinup, Perturbations, ObsSmap, ObsLai, ObsVod,
+                                       Assimilation)
 
 
 @dataclass(frozen=True)
@@ -380,12 +469,42 @@ class Config:
     model: ModelSection
     spinup: Spinup
     perturbations: Perturbations
+    obs_smap: ObsSmap
+    obs_lai: ObsLai
+    obs_vod: ObsVod
+    assimilation: Assimilation
     source: str = "<config>"
 
     @property
     def landcover_file(self) -> Path:
         """The land-cover map of the run (the synthetic world's unless given)."""
         return self.model.landcover_file or self.synthetic.directory / "landcover.nc"
+
+    def sensors(self) -> dict[str, bool]:
+        """Which sensors a run assimilates: the experiment's (paper Table 1), changed by each assimilate key."""
+        name = self.experiment.name
+        table = {"smap": name in ("DA_SSM", "DA_SSM+LAI", "DA_SSM+VOD"),
+                 "lai": name in ("DA_LAI", "DA_SSM+LAI"),
+                 "vod": name in ("DA_VOD", "DA_SSM+VOD")}
+        for sensor, section in (("smap", self.obs_smap), ("lai", self.obs_lai), ("vod", self.obs_vod)):
+            if section.assimilate != "auto":
+                table[sensor] = section.assimilate == "yes"
+        return table
+
+    def obs_directory(self, sensor: str) -> Path:
+        """Directory of a sensor's files: the configured one, or the synthetic world's obs/<sensor>."""
+        given = getattr(self, f"obs_{sensor}").directory
+        return given or self.synthetic.directory / "obs" / sensor
+
+    @property
+    def tables_directory(self) -> Path:
+        """Where rescaling and VOD calibration tables live."""
+        return self.assimilation.tables_directory or self.assimilation.ol_directory
+
+    @property
+    def climatology_period(self) -> tuple[dt.datetime, dt.datetime]:
+        a = self.assimilation
+        return (a.climatology_start or self.time.start, a.climatology_end or self.time.end)
 
     @property
     def soil_file(self) -> Path:

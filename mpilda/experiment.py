@@ -135,6 +135,44 @@ class Budget:
                     max_water_error_kg_m2_per_step=worst, max_canopy_energy_residual_w_m2=worst_e)
 
 
+class OverpassSampler:
+    """The state at fixed local solar times, once per UTC day and cell: what satellites would see.
+
+    Each cell is sampled at the end of the model step that holds the local time
+    (UTC = local - lon/15 h); variables are named ``<var>_<hhmm>``.
+    """
+
+    def __init__(self, lon: np.ndarray, dt_s: int, times: dict[float, tuple[str, ...]]):
+        steps = 86400 // dt_s
+        self.plan = []
+        for hour, names in times.items():
+            utc = np.mod(hour - lon / 15.0, 24.0)
+            step = np.minimum((utc * 3600.0 // dt_s).astype(np.int64), steps - 1)
+            self.plan.append((f"{int(hour):02d}{int(round(hour % 1 * 60)):02d}", names, step))
+        self.values: dict[str, np.ndarray] = {}
+
+    def variables(self) -> list[Variable]:
+        units = {"sm1": "m3 m-3", "rzsm": "m3 m-3", "lai": "m2 m-2", "tsoil1": "K", "swe": "kg m-2"}
+        return [Variable(f"{n}_{tag}", units[n], f"{n} at {tag[:2]}:{tag[2:]} local solar time (end of the "
+                                                 f"model step holding it)", cell_methods="time: point")
+                for tag, names, _ in self.plan for n in names]
+
+    def sample(self, step_in_day: int, fields: dict[str, np.ndarray]) -> None:
+        """Record ``fields`` ((n_cells,) each) for the cells whose local time falls in this step."""
+        for tag, names, step in self.plan:
+            cells = step == step_in_day
+            if cells.any():
+                for n in names:
+                    key = f"{n}_{tag}"
+                    if key not in self.values:
+                        self.values[key] = np.full(step.size, np.nan)
+                    self.values[key][cells] = fields[n][cells]
+
+    def take(self) -> dict[str, np.ndarray]:
+        out, self.values = self.values, {}
+        return out
+
+
 def open_forcing(cfg: Config, local: LocalDomain):
     """The forcing of a run: the synthetic world's truth or model forcing, or ERA5 files."""
     from .forcing.era5 import Era5Forcing
@@ -196,6 +234,11 @@ class Runner:
             if self.n_members else None
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
+        self.overpass = None
+        if cfg.output.overpass or cfg.experiment.name == "truth":
+            self.overpass = OverpassSampler(self.local.lon, self.dt, {
+                1.5: ("lai", "rzsm"), 6.0: ("sm1", "tsoil1", "swe"), 18.0: ("sm1", "tsoil1", "swe"),
+                cfg.obs_lai.local_hour: ("lai",)})
 
     # -- state ---------------------------------------------------------------------
     def initial_state(self, time: dt.datetime):
@@ -261,7 +304,11 @@ class Runner:
             for i in range(steps):
                 t = day_start + dt.timedelta(seconds=i * self.dt)
                 forcing, fluxes = self.step(state, t, budget)
-                daily.add(output_fields(state, fluxes, forcing))
+                fields = output_fields(state, fluxes, forcing)
+                daily.add(fields)
+                if "overpass" in writers:
+                    self.overpass.sample(i, {k: fields[k][self.members].mean(axis=0)
+                                             for k in ("sm1", "rzsm", "lai", "tsoil1", "swe")})
                 progress.update(day * steps + i + 1, t + dt.timedelta(seconds=self.dt))
             if "mean" in writers:
                 writers["mean"].write(day, daily.ensemble_mean(self.members))
@@ -269,6 +316,8 @@ class Runner:
                 writers["spread"].write(day, daily.spread(self.members))
             if "members" in writers:
                 writers["members"].write(day, daily.member_means(self.members))
+            if "overpass" in writers:
+                writers["overpass"].write(day, self.overpass.take())
             if on_day is not None:
                 on_day(day, day_start + dt.timedelta(days=1), daily)
             daily.reset()
@@ -317,10 +366,10 @@ class Runner:
     def _writer(self, name: str, title: str, start, days, member_dim: bool = False) -> GridWriter:
         variables = OUTPUT_VARIABLES
         if member_dim:
-            variables = [Variable(v.name, v.units, v.long_name, v.standard_name, member=True) for v in variables]
+            variables = [Variable(v.name, v.units, v.long_name, v.standard_name, extra=("member",)) for v in variables]
         attrs = dict(self.attrs, title=f"{self.attrs['title']}: {title}")
         return GridWriter(self.out_dir / name, self.local, self.comm, variables, start=start, n_times=days,
-                          n_members=max(self.n_members, 1) if member_dim else 0, mode=self.mode,
+                          dims={"member": max(self.n_members, 1)} if member_dim else None, mode=self.mode,
                           compression=self.cfg.output.compression, attrs=attrs)
 
     def run(self) -> dict:
@@ -351,6 +400,11 @@ class Runner:
             if cfg.output.members:
                 writers["members"] = self._writer("daily_members.nc", "daily means of every member", start, days,
                                                   member_dim=True)
+        if self.overpass is not None:
+            attrs = dict(self.attrs, title=f"{self.attrs['title']}: state at local overpass times")
+            writers["overpass"] = GridWriter(self.out_dir / "overpass.nc", self.local, self.comm,
+                                             self.overpass.variables(), start=start, n_times=days, mode=self.mode,
+                                             compression=cfg.output.compression, attrs=attrs)
         try:
             self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day)
         except BaseException:

@@ -42,8 +42,9 @@ class OutputError(RuntimeError):
 class Variable:
     """One output variable on the grid.
 
-    ``member`` adds the ensemble member dimension; ``static`` drops the time
-    dimension.  ``dtype`` is a numpy type code of FILL.
+    ``extra`` names dimensions between time and (lat, lon), e.g. ("member",) or
+    ("month", "percentile"), whose sizes the writer knows; ``static`` drops the
+    time dimension.  ``dtype`` is a numpy type code of FILL.
     """
 
     name: str
@@ -51,8 +52,9 @@ class Variable:
     long_name: str
     standard_name: str | None = None
     dtype: str = "f4"
-    member: bool = False
+    extra: tuple[str, ...] = ()
     static: bool = False
+    cell_methods: str | None = "time: mean"
 
 
 def h5py_has_mpi() -> bool:
@@ -113,28 +115,34 @@ class GridWriter:
         start: start of the first daily interval (UTC midnight).
         n_times: number of daily intervals (length of the time dimension); 0 for a file of
             static variables only.
-        n_members: size of the member dimension (for variables with ``member``).
+        dims: sizes of the extra dimensions the variables use, e.g. {"member": 24}.
+        coords: optional coordinate values and attributes of extra dimensions,
+            {name: (values, {attribute: value})}; "member" gets 0..n-1 (CF realization).
         mode: 'mpio' or 'gather' (see ``resolve_io_mode``).
         compression: deflate level, 0 for none.
         attrs: global attributes (see ``standard_attributes``).
 
-    ``write(t, fields)`` takes, per variable, an array (n_cells,) or
-    (n_members, n_cells) of the rank's land cells in ``local.cell_ids`` order.
+    ``write(t, fields)`` takes, per variable, an array (*extra sizes, n_cells) of the
+    rank's land cells in ``local.cell_ids`` order.
     Every rank must call ``write``, ``write_static`` and ``close`` with the same
     arguments apart from the data.
     """
 
     def __init__(self, path: str | Path, local: LocalDomain, comm, variables: Sequence[Variable], *,
-                 start: dt.datetime, n_times: int, n_members: int = 0, mode: str = "gather",
-                 compression: int = 0, attrs: Mapping[str, str] | None = None):
+                 start: dt.datetime, n_times: int, dims: Mapping[str, int] | None = None, mode: str = "gather",
+                 compression: int = 0, attrs: Mapping[str, str] | None = None,
+                 coords: Mapping[str, tuple] | None = None):
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + INCOMPLETE)
         self.local, self.comm, self.mode = local, comm, mode
         self.variables = {v.name: v for v in variables}
-        self.n_members = n_members
+        self.dims = dict(dims or {})
+        self.extra_coords = dict(coords or {})
         self.ny, self.nx = local.grid.shape
-        if any(v.member for v in variables) and n_members < 1:
-            raise OutputError(f"{self.path}: member variables need n_members >= 1")
+        for v in variables:
+            for d in v.extra:
+                if self.dims.get(d, 0) < 1:
+                    raise OutputError(f"{self.path}: variable {v.name} uses dimension {d!r} of unknown size")
         if mode not in ("mpio", "gather"):
             raise OutputError(f"{self.path}: io mode {mode!r}; expected 'mpio' or 'gather'")
         self._create(start, n_times, compression, dict(attrs or {}))
@@ -157,8 +165,7 @@ class GridWriter:
         with h5netcdf.File(self.tmp, "w", **kwargs) as f:
             dims = {"time": n_times, "bnds": 2, "lat": self.ny, "lon": self.nx} if n_times else \
                 {"bnds": 2, "lat": self.ny, "lon": self.nx}
-            if self.n_members:
-                dims["member"] = self.n_members
+            dims.update(self.dims)
             f.dimensions = dims
             coords = {}
             lat = f.create_variable("lat", ("lat",), "f8")
@@ -182,21 +189,26 @@ class GridWriter:
                 f.create_variable("time_bnds", ("time", "bnds"), "f8")
                 coords["time"] = np.arange(n_times) + 0.5
                 coords["time_bnds"] = np.stack([np.arange(n_times), np.arange(n_times) + 1.0], axis=1)
-            if self.n_members:
-                member = f.create_variable("member", ("member",), "i4")
-                member.attrs.update(long_name="ensemble member", standard_name="realization")
-                coords["member"] = np.arange(self.n_members, dtype=np.int32)
+            extra_coords = dict(self.extra_coords)
+            if "member" in self.dims and "member" not in extra_coords:
+                extra_coords["member"] = (np.arange(self.dims["member"], dtype=np.int32),
+                                          dict(long_name="ensemble member", standard_name="realization"))
+            for name, (values, cattrs) in extra_coords.items():
+                values = np.asarray(values)
+                cvar = f.create_variable(name, (name,), values.dtype)
+                cvar.attrs.update(cattrs)
+                coords[name] = values
             for v in self.variables.values():
-                vdims = (() if v.static else ("time",)) + (("member",) if v.member else ()) + ("lat", "lon")
-                chunks = (() if v.static else (1,)) + ((self.n_members,) if v.member else ()) + side
+                vdims = (() if v.static else ("time",)) + v.extra + ("lat", "lon")
+                chunks = (() if v.static else (1,)) + tuple(self.dims[d] for d in v.extra) + side
                 extra = dict(compression="gzip", compression_opts=compression, shuffle=True) if compression else {}
                 var = f.create_variable(v.name, vdims, v.dtype, fillvalue=FILL[v.dtype], chunks=chunks, **extra)
                 var.attrs["units"] = v.units
                 var.attrs["long_name"] = v.long_name
                 if v.standard_name:
                     var.attrs["standard_name"] = v.standard_name
-                if not v.static:
-                    var.attrs["cell_methods"] = "time: mean"
+                if not v.static and v.cell_methods:
+                    var.attrs["cell_methods"] = v.cell_methods
             for key, value in attrs.items():
                 f.attrs[key] = value
             if self.comm.rank == 0:  # small contiguous coordinates: independent writes by one rank
@@ -225,7 +237,7 @@ class GridWriter:
 
     # -- data --------------------------------------------------------------
     def _check(self, v: Variable, values: np.ndarray) -> np.ndarray:
-        want = ((self.n_members,) if v.member else ()) + (self.local.n_cells,)
+        want = tuple(self.dims[d] for d in v.extra) + (self.local.n_cells,)
         values = np.asarray(values)
         if values.shape != want:
             raise OutputError(f"{self.path}: variable {v.name} given shape {values.shape}; expected {want}")
@@ -247,9 +259,9 @@ class GridWriter:
 
     def _write(self, v: Variable, t: int | None, values: np.ndarray) -> None:
         lead = (() if t is None else (t,))
-        mshape = (self.n_members,) if v.member else ()
+        mshape = tuple(self.dims[d] for d in v.extra)
         if self.mode == "gather":
-            width = self.n_members if v.member else 1
+            width = int(np.prod(mshape)) if mshape else 1
             # Cells are gathered rank after rank, each cell with its `width` member values.
             send = np.ascontiguousarray(values.reshape(width, -1).T)
             recv = np.empty((int(self._counts.sum()), width), dtype=v.dtype) if self.comm.rank == 0 else None
@@ -305,3 +317,38 @@ class GridWriter:
             self.close()
         else:
             self.abandon()
+
+
+def read_cells(path: str | Path, names: Sequence[str], local: LocalDomain) -> dict[str, np.ndarray]:
+    """Variables of a file written by ``GridWriter`` at a rank's cells: {name: (..., n_cells)} (independent reads).
+
+    Reads only the rows and columns of the rank's tiles; fill values become NaN for float variables.
+    """
+    import h5py
+
+    from .errors import InputError
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable netCDF-4 file ({exc})") from None
+    r0, r1, c0, c1 = local.bounds
+    rows, cols = local.grid.rows_cols(local.cell_ids)
+    out = {}
+    with f:
+        if f["lat"].shape[0] != local.grid.shape[0] or f["lon"].shape[0] != local.grid.shape[1] or \
+                not np.allclose(f["lat"][...], local.grid.lat) or not np.allclose(f["lon"][...], local.grid.lon):
+            raise InputError(f"{path}: its lat/lon grid is not the grid of this run's [domain]")
+        for name in names:
+            if name not in f:
+                raise InputError(f"{path}: no variable {name!r}")
+            block = f[name][..., r0:r1, c0:c1]
+            values = block[..., rows - r0, cols - c0]
+            if values.dtype.kind == "f":
+                fill = f[name].attrs.get("_FillValue")
+                values = values.astype(np.float64)
+                if fill is not None:
+                    values[values == np.asarray(fill).astype(np.float64)] = np.nan
+            out[name] = values
+    return out

@@ -22,7 +22,7 @@ end = 2015-04-04
 START = dt.datetime(2015, 4, 1, tzinfo=dt.timezone.utc)
 N_TIMES, N_MEMBERS = 3, 4
 VARIABLES = [Variable("ssm", "m3 m-3", "surface soil moisture", "volume_fraction_of_condensed_water_in_soil"),
-             Variable("lai_ens", "m2 m-2", "leaf area index of each member", "leaf_area_index", member=True),
+             Variable("lai_ens", "m2 m-2", "leaf area index of each member", "leaf_area_index", extra=("member",)),
              Variable("elev", "m", "a static field", dtype="f8", static=True),
              Variable("count", "1", "an integer field", dtype="i4")]
 

@@ -22,7 +22,7 @@ def write(path, mode, compression=4):
     comm = MPI.COMM_SELF
     attrs = standard_attributes(comm, "test file", "[time]\nstart = 2015-04-01\n")
     with GridWriter(path, local, comm, oc.VARIABLES, start=oc.START, n_times=oc.N_TIMES,
-                    n_members=oc.N_MEMBERS, mode=mode, compression=compression, attrs=attrs) as w:
+                    dims={"member": oc.N_MEMBERS}, mode=mode, compression=compression, attrs=attrs) as w:
         oc.write_all(w, local.cell_ids)
     return g
 
@@ -77,7 +77,7 @@ def test_failed_write_leaves_no_final_file(tmp_path):
     path = tmp_path / "out.nc"
     with pytest.raises(OutputError, match=r"ssm given shape \(5,\); expected"):
         with GridWriter(path, local, MPI.COMM_SELF, oc.VARIABLES, start=oc.START, n_times=3,
-                        n_members=4) as w:
+                        dims={"member": 4}) as w:
             w.write(0, {"ssm": np.zeros(5)})
     assert not path.exists() and (tmp_path / "out.nc.incomplete").exists()
 

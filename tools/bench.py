@@ -45,14 +45,14 @@ def io_worker(args) -> None:
     grid = Grid.from_config(cfg.domain)
     local = Decomposition.build(grid, cfg.domain.tile_size, comm.size).local(comm.rank)
     members = args.members
-    variables = [Variable(f"field{i}", "1", f"benchmark field {i}", member=members > 0) for i in range(args.fields)]
+    variables = [Variable(f"field{i}", "1", f"benchmark field {i}", extra=("member",) if members > 0 else ()) for i in range(args.fields)]
     shape = ((members,) if members else ()) + (local.n_cells,)
     rng = np.random.default_rng(comm.rank)
     data = [rng.random(shape, dtype=np.float32) for _ in range(args.fields)]
     path = Path(args.dir) / f"bench_{args.mode}_{members}.nc"
     comm.Barrier()
     t0 = time.perf_counter()
-    with GridWriter(path, local, comm, variables, start=cfg.time.start, n_times=args.days, n_members=members,
+    with GridWriter(path, local, comm, variables, start=cfg.time.start, n_times=args.days, dims={"member": members} if members else None,
                     mode=args.mode, compression=args.compression) as w:
         for day in range(args.days):
             w.write(day, {v.name: data[i] for i, v in enumerate(variables)})

@@ -20,7 +20,7 @@ def write(path, comm, mode, compression):
     g = oc.grid()
     local = Decomposition.build(g, 3, comm.size).local(comm.rank)
     attrs = {"title": "mpi test"}
-    with GridWriter(path, local, comm, oc.VARIABLES, start=oc.START, n_times=oc.N_TIMES, n_members=oc.N_MEMBERS,
+    with GridWriter(path, local, comm, oc.VARIABLES, start=oc.START, n_times=oc.N_TIMES, dims={"member": oc.N_MEMBERS},
                     mode=mode, compression=compression, attrs=attrs) as w:
         oc.write_all(w, local.cell_ids)
     return g

@@ -1,0 +1,143 @@
+"""Removing observation biases against the model: CDF matching (SSM) and seasonal rescaling (LAI).
+
+* CDF matching (SPEC section 4; Reichle & Koster 2004; monthly as in Heyvaert
+  et al. 2023): per cell and calendar month, the observations' percentiles
+  are mapped onto the model's percentiles of SM1 at the same times; a value is
+  rescaled by piecewise-linear interpolation between the percentiles and
+  linear extrapolation beyond the ends (the slopes of the end segments).  A
+  (cell, month) with fewer than ``min_samples`` pairs has no robust matching:
+  its observations are masked.
+* Seasonal rescaling of LAI (Scherrer et al. 2023): per cell and day of year,
+  y* = clim_model + (y - clim_obs) * std_model / std_obs, the climatologies
+  and anomaly standard deviations being moving-window statistics
+  (``mpilda.climatology``).
+
+Everything is MPI-free: arrays over a rank's cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..climatology import anomaly_std, seasonal_cycle
+
+#: Percentiles (%) of the CDF matching knots: every 5 %.
+PERCENTILES = np.arange(0.0, 100.1, 5.0)
+
+
+def _group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int, q: np.ndarray):
+    """Quantiles q (P,) of ``values`` within each group 0..n_groups-1: (n_groups, P), NaN for empty groups.
+
+    Linear interpolation between order statistics (numpy's default 'linear' method).
+    """
+    order = np.lexsort((values, groups))
+    v, g = values[order], groups[order]
+    starts = np.searchsorted(g, np.arange(n_groups), side="left")
+    ends = np.searchsorted(g, np.arange(n_groups), side="right")
+    sizes = ends - starts
+    pos = starts[:, None] + q[None, :] / 100.0 * np.maximum(sizes - 1, 0)[:, None]
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(ends - 1, 0)[:, None])
+    frac = pos - lo
+    vv = np.append(v, np.nan)
+    out = vv[np.minimum(lo, v.size)] * (1 - frac) + vv[np.minimum(hi, v.size)] * frac
+    return np.where(sizes[:, None] > 0, out, np.nan), sizes
+
+
+def _strictly_increasing(knots: np.ndarray) -> np.ndarray:
+    """Knots made strictly increasing along the last axis (ties nudged apart by 1e-9 of their scale)."""
+    k = np.maximum.accumulate(knots, axis=-1)
+    step = 1e-9 * np.maximum(np.abs(k[..., -1:] - k[..., :1]), 1e-6)
+    return k + step * np.arange(k.shape[-1])
+
+
+@dataclass
+class CdfMatching:
+    """Monthly CDF matching tables of a rank's cells.
+
+    ``obs_knots``/``model_knots``: (12, P, n_cells) percentiles of observations and
+    model; ``count``: (12, n_cells) pairs per month; ``min_samples``: robustness threshold.
+    """
+
+    obs_knots: np.ndarray
+    model_knots: np.ndarray
+    count: np.ndarray
+    min_samples: int
+
+    @classmethod
+    def fit(cls, obs, model, month, cell, n_cells: int, min_samples: int) -> "CdfMatching":
+        """Tables from pairs (obs, model SM1 at the obs time) with their month (1..12) and cell index."""
+        obs, model = np.asarray(obs, float), np.asarray(model, float)
+        ok = np.isfinite(obs) & np.isfinite(model)
+        groups = ((np.asarray(month)[ok] - 1) * n_cells + np.asarray(cell)[ok]).astype(np.int64)
+        o, count = _group_quantiles(obs[ok], groups, 12 * n_cells, PERCENTILES)
+        m, _ = _group_quantiles(model[ok], groups, 12 * n_cells, PERCENTILES)
+        shape = (12, n_cells, PERCENTILES.size)
+        return cls(o.reshape(shape).transpose(0, 2, 1), m.reshape(shape).transpose(0, 2, 1),
+                   count.reshape(12, n_cells), min_samples)
+
+    def robust(self) -> np.ndarray:
+        """(12, n_cells): the matching of a (month, cell) is robust."""
+        return (self.count >= self.min_samples) & np.all(np.isfinite(self.obs_knots), axis=1)
+
+    def apply(self, values, month, cell) -> tuple[np.ndarray, np.ndarray]:
+        """Rescaled values and whether a robust matching existed, for observations at (month 1..12, cell)."""
+        values = np.asarray(values, float)
+        m = np.asarray(month) - 1
+        c = np.asarray(cell)
+        ok = self.robust()[m, c]
+        xk = _strictly_increasing(self.obs_knots[m, :, c])        # (n, P)
+        yk = self.model_knots[m, :, c]
+        return piecewise_linear(values, xk, yk), ok & np.isfinite(values)
+
+
+def piecewise_linear(x: np.ndarray, xk: np.ndarray, yk: np.ndarray) -> np.ndarray:
+    """Per-row interpolation of x (n,) on knots xk, yk (n, P), extrapolating the end segments linearly."""
+    p = xk.shape[1]
+    seg = np.clip((x[:, None] > xk[:, 1:-1]).sum(axis=1), 0, p - 2)       # segment index 0..P-2
+    rows = np.arange(x.size)
+    x0, x1 = xk[rows, seg], xk[rows, seg + 1]
+    y0, y1 = yk[rows, seg], yk[rows, seg + 1]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+@dataclass
+class SeasonalRescaling:
+    """Per cell and day slot (365, n_cells): mean seasonal cycles and anomaly stds of observations and model."""
+
+    obs_clim: np.ndarray
+    obs_std: np.ndarray
+    model_clim: np.ndarray
+    model_std: np.ndarray
+
+    @classmethod
+    def fit(cls, obs, obs_slots, model, model_slots, window: int = 31, min_count: int = 3) -> "SeasonalRescaling":
+        """From observations (n_obs_times, n_cells) and model values (n_model_times, n_cells), NaN = missing.
+
+        Slots whose window holds too few observations for a standard deviation take the
+        cell's mean anomaly std over the year.
+        """
+        oc, _ = seasonal_cycle(obs, obs_slots, window, min_count)
+        mc, _ = seasonal_cycle(model, model_slots, window, 1)
+        os_ = _filled_std(anomaly_std(obs, obs_slots, oc, window, min_count))
+        ms_ = _filled_std(anomaly_std(model, model_slots, mc, window, 2))
+        return cls(oc, os_, mc, ms_)
+
+    def apply(self, values, slot, cell) -> tuple[np.ndarray, np.ndarray]:
+        """Rescaled observations and whether the statistics exist, at (day slot, cell)."""
+        values = np.asarray(values, float)
+        s, c = np.asarray(slot), np.asarray(cell)
+        oc, os_, mc, ms_ = self.obs_clim[s, c], self.obs_std[s, c], self.model_clim[s, c], self.model_std[s, c]
+        ok = np.isfinite(oc) & np.isfinite(mc) & (os_ > 0) & np.isfinite(ms_) & np.isfinite(values)
+        ratio = np.where(os_ > 0, ms_ / np.where(os_ > 0, os_, 1.0), 0.0)
+        return mc + (values - oc) * ratio, ok
+
+
+def _filled_std(std: np.ndarray) -> np.ndarray:
+    """Replace missing slots of a (365, n) std by the cell's mean over the slots that have one."""
+    ok = np.isfinite(std)
+    n = ok.sum(axis=0)
+    mean = np.where(n > 0, np.where(ok, std, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+    return np.where(ok, std, mean[None, :])

@@ -1,0 +1,84 @@
+"""CDF matching and seasonal LAI rescaling against their definitions."""
+
+import numpy as np
+import pytest
+
+from mpilda.climatology import day_slot, seasonal_cycle, slot_of
+from mpilda.obs.rescale import PERCENTILES, CdfMatching, SeasonalRescaling, piecewise_linear
+
+
+def test_day_slots_line_up_calendar_dates_across_years():
+    days = np.arange(np.datetime64("2015-01-01"), np.datetime64("2017-01-01"))
+    slots = day_slot(days)
+    assert slots.min() == 0 and slots.max() == 364
+    assert slots[days == np.datetime64("2016-03-01")][0] == slots[days == np.datetime64("2015-03-01")][0] == 59
+    assert slots[days == np.datetime64("2016-02-29")][0] == 58                 # shares 28 February's slot
+    assert slot_of(np.datetime64("2016-12-31").astype(object)) == 364
+
+
+def test_seasonal_cycle_is_a_wrapping_moving_window_mean():
+    slots = np.arange(365)
+    values = np.zeros((365, 1))
+    values[0] = 31.0                                        # one value on 1 January
+    mean, count = seasonal_cycle(values, slots, window=31)
+    assert count[0, 0] == 31 and mean[15, 0] == pytest.approx(1.0) and mean[16, 0] == 0.0
+    assert mean[364, 0] == pytest.approx(1.0) and mean[350, 0] == pytest.approx(1.0) and mean[349, 0] == 0.0
+
+
+def test_cdf_matching_maps_observations_onto_the_model_distribution():
+    rng = np.random.default_rng(0)
+    n, cells = 4000, 3
+    cell = np.repeat(np.arange(cells), n)
+    month = np.full(cell.size, 7)
+    model = np.concatenate([rng.beta(2, 5, n) * 0.4, rng.normal(0.3, 0.05, n), rng.uniform(0.1, 0.2, n)])
+    # observations: a non-linear, cell-dependent transformation of the model plus noise
+    obs = np.concatenate([np.sqrt(model[:n]) * 0.5, 0.8 * model[n:2 * n] + 0.1, model[2 * n:] ** 2 * 5])
+    obs = obs + rng.normal(0, 0.002, obs.size)
+    table = CdfMatching.fit(obs, model, month, cell, cells, min_samples=30)
+    out, ok = table.apply(obs, month, cell)
+    assert ok.all()
+    for c in range(cells):
+        got = np.percentile(out[cell == c], PERCENTILES[1:-1])
+        want = np.percentile(model[cell == c], PERCENTILES[1:-1])
+        assert np.allclose(got, want, atol=0.004), c           # quantiles equal at the percentiles
+    x = np.linspace(-0.5, 2.0, 500)
+    y, _ = table.apply(x, np.full(x.size, 7), np.zeros(x.size, int))
+    assert np.all(np.diff(y) >= 0)                             # monotonic, also beyond the ends
+    # linear beyond the ends, with the end segments' slopes
+    xk, yk = table.obs_knots[6, :, 0], table.model_knots[6, :, 0]
+    below = xk[0] - 0.1
+    assert table.apply(np.array([below]), np.array([7]), np.array([0]))[0][0] == pytest.approx(
+        yk[0] - 0.1 * (yk[1] - yk[0]) / (xk[1] - xk[0]))
+
+
+def test_cdf_matching_is_not_robust_with_few_samples():
+    table = CdfMatching.fit(np.arange(10.0), np.arange(10.0), np.full(10, 1), np.zeros(10, int), 2, min_samples=20)
+    out, ok = table.apply(np.array([3.0, 3.0]), np.array([1, 2]), np.array([0, 1]))
+    assert not ok.any()
+    assert table.count[0, 0] == 10 and table.count[1, 1] == 0
+
+
+def test_piecewise_linear_interpolates_exactly_at_the_knots():
+    xk = np.array([[0.0, 1.0, 3.0]])
+    yk = np.array([[10.0, 20.0, 24.0]])
+    x = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, -1.0])
+    got = piecewise_linear(x, np.repeat(xk, x.size, 0), np.repeat(yk, x.size, 0))
+    assert np.allclose(got, [10, 15, 20, 22, 24, 26, 0])
+
+
+def test_seasonal_lai_rescaling_gives_the_model_climatology_and_anomaly_std():
+    rng = np.random.default_rng(1)
+    days = np.arange(np.datetime64("2015-01-01"), np.datetime64("2019-01-01"))
+    slots = day_slot(days)
+    season = np.sin(2 * np.pi * slots / 365.0)
+    model = 2.0 + 1.5 * season[:, None] + rng.normal(0, 0.3, (days.size, 2))
+    # observations every 10 days: other mean cycle, amplitude and anomaly std
+    obs_days = np.arange(0, days.size, 10)
+    obs = 1.0 + 2.5 * season[obs_days, None] + rng.normal(0, 0.6, (obs_days.size, 2))
+    table = SeasonalRescaling.fit(obs, slots[obs_days], model, slots, window=61, min_count=3)
+    s = slots[obs_days]
+    out = np.stack([table.apply(obs[:, c], s, np.full(s.size, c))[0] for c in range(2)], axis=1)
+    resid = out - table.model_clim[s]
+    assert abs(resid.mean()) < 0.05                                    # the model's mean seasonal cycle
+    assert resid.std() == pytest.approx(table.model_std[s].mean(), rel=0.1)   # and its anomaly std
+    assert table.model_std.mean() == pytest.approx(0.3, rel=0.1) and table.obs_std.mean() == pytest.approx(0.6, rel=0.15)
