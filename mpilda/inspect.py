@@ -23,6 +23,8 @@ import numpy as np
 
 from .errors import InputError
 from .forcing import era5
+from .obs import cgls, ease, smap, vod
+from .obs.records import as_seconds, iso, local_solar_to_utc
 
 
 @dataclass(frozen=True)
@@ -218,3 +220,168 @@ def _era5_summary(file: era5.Era5File) -> dict:
 
 
 register("era5-netcdf", _is_era5, _summarise_era5)
+
+
+# ---------------------------------------------------------------------------
+# Observations: SMAP SPL2SMP granules, CGLS netCDF (LAI 300 m and the generic layer), LPDR VOD GeoTIFFs
+# ---------------------------------------------------------------------------
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _is_smap(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != _HDF5_MAGIC:
+                return False
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return all(f"{smap.GROUP}/{n}" in f for n in ("soil_moisture", "retrieval_qual_flag",
+                                                           "EASE_row_index", "EASE_column_index"))
+    except Exception:  # detect never raises
+        return False
+
+
+def _summarise_smap(path: Path) -> dict:
+    """``ssm``: every retrieval that is not the fill; ``ssm_recommended``: those with bit 0 of the flag clear."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f[smap.GROUP]
+        sm = group["soil_moisture"][...].astype(np.float64)
+        fill = float(smap._attr(group["soil_moisture"], "_FillValue", smap.FLOAT_FILL))
+        qflag = group["retrieval_qual_flag"][...]
+        direction = smap.granule_direction(f, path)
+        crid = None
+        if "Metadata/DatasetIdentification" in f:
+            crid = smap._attr(f["Metadata/DatasetIdentification"], "CompositeReleaseID")
+    times = smap.granule_times(path)
+    retrieved = (sm != fill) & np.isfinite(sm)
+    recommended = retrieved & (qflag != smap.FLAG_FILL) & ((qflag & 1) == 0)
+    variables = {}
+    for name, which in (("ssm", retrieved), ("ssm_recommended", recommended)):
+        stats = Stats()
+        stats.add(sm[which])
+        variables[name] = {**stats.summary("m3 m-3"), "source": "soil_moisture"}
+    parsed = smap.parse_name(path)
+    return {"path": str(path), "direction": direction, "orbit": parsed[0] if parsed else None, "crid": crid,
+            "cells": int(sm.size), "time_start": iso(int(times.min())) if times.size else None,
+            "time_end": iso(int(times.max())) if times.size else None, "variables": variables}
+
+
+def _cgls_layer_stats(file: cgls.CglsFile, layer: cgls.Layer, usable=None) -> Stats:
+    """Stats of a layer's physical values where ``usable(dn, rows) -> bool`` (default: Layer.is_data), in strips."""
+    stats = Stats()
+    step = max(1, _CHUNK_VALUES // max(1, file.lon.size))
+    for r0 in range(0, file.lat.size, step):
+        rows = slice(r0, min(file.lat.size, r0 + step))
+        dn = file.read_dn(layer, rows, slice(None))
+        ok = layer.is_data(dn) if usable is None else usable(dn, rows)
+        stats.add(dn[ok].astype(np.float64) * layer.scale + layer.offset)
+    return stats
+
+
+def _cgls_summary(file: cgls.CglsFile) -> dict:
+    return {"path": str(file.path), "time_start": iso(file.time), "time_end": iso(file.time),
+            "grid": {"latitude": [round(float(file.lat.min()), 6), round(float(file.lat.max()), 6)],
+                     "longitude": [round(float(file.lon[0]), 6), round(float(file.lon[-1]), 6)],
+                     "shape": [int(file.lat.size), int(file.lon.size)],
+                     "pixel_size": [file.dlat, file.dlon], "latitude_descending": bool(file.descending)}}
+
+
+def _summarise_cgls(path: Path) -> dict:
+    """Every (time, lat, lon) layer with a value scale (``scale_factor`` or ``valid_range``): physical statistics."""
+    with cgls.CglsFile(path) as file:
+        variables = {}
+        for name in file.data_names:
+            layer = file.layer(name)
+            if layer.flag_masks:          # a bit-field layer has no physical value
+                continue
+            variables[name] = {**_cgls_layer_stats(file, layer).summary(layer.units), "source": name}
+        return {**_cgls_summary(file), "variables": variables}
+
+
+def _summarise_lai300(path: Path) -> dict:
+    """``lai``: every pixel that is not the fill (DN * scale); ``lai_valid``: DN in valid_range and no QFLAG
+    bit meaning sea, filled/no data or out of range/invalid (mpilda.obs.cgls)."""
+    with cgls.CglsFile(path) as file:
+        lai = file.layer("LAI")
+        qflag = file.layer("QFLAG") if "QFLAG" in file.ds.variables else None
+        bits, why = qflag.excluded_bits() if qflag is not None else (0, {})
+
+        def not_fill(dn, rows):
+            ok = np.ones(dn.shape, bool)
+            for value in lai.fills:
+                ok &= dn != value
+            return ok
+
+        def valid(dn, rows):
+            ok = lai.is_data(dn)
+            if bits:
+                ok &= (file.read_dn(qflag, rows, slice(None)).astype(np.int64) & bits) == 0
+            return ok
+
+        variables = {"lai": {**_cgls_layer_stats(file, lai, not_fill).summary("m2 m-2"), "source": "LAI"},
+                     "lai_valid": {**_cgls_layer_stats(file, lai, valid).summary("m2 m-2"), "source": "LAI, QFLAG",
+                                   "excluded_flags": sorted(why)}}
+        return {**_cgls_summary(file), "variables": variables}
+
+
+def _is_vod(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) not in _TIFF_MAGIC:
+                return False
+        return vod.parse_name(path) is not None
+    except Exception:  # detect never raises
+        return False
+
+
+def _summarise_vod(path: Path) -> dict:
+    """``vod``: every band-5 value that is not the fill; ``vod_valid``: within 0..3 and QA good (if a QA file exists).
+
+    Times: the date at the overpass's local solar time, UTC over the columns holding a value.
+    """
+    import tifffile
+
+    date, direction = vod.parse_name(path)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        ref = vod.georef(page, path)
+        height, width = page.imagelength, page.imagewidth
+        values = vod.read_window(tif, vod.VOD_BAND, slice(0, height), slice(0, width), path).astype(np.float64)
+        nodata = vod._nodata(page, vod.FILL)
+    qa_path = vod.find_qa(path)
+    good = np.ones(values.shape, bool)
+    if qa_path is not None:
+        with tifffile.TiffFile(qa_path) as tif:
+            page = tif.pages.first
+            band = vod.VOD_BAND if page.samplesperpixel >= vod.VOD_BAND or len(tif.pages) >= vod.VOD_BAND else 1
+            qa = vod.read_window(tif, band, slice(0, height), slice(0, width), qa_path)
+            good = (qa == vod.QA_GOOD) & (qa != vod._nodata(page, vod.QA_FILL))
+    present = np.isfinite(values) & (values != nodata) & (values != vod.FILL)
+    with np.errstate(invalid="ignore"):
+        valid = present & (values >= vod.VALID_RANGE[0]) & (values <= vod.VALID_RANGE[1]) & good
+    variables = {}
+    for name, which in (("vod", present), ("vod_valid", valid)):
+        stats = Stats()
+        stats.add(values[which])
+        variables[name] = {**stats.summary("1"), "source": f"band {vod.VOD_BAND}"}
+    columns = np.flatnonzero(present.any(axis=0))
+    if ref.kind == "ease2":
+        lon = ease.latlon("M25", np.zeros(columns.size), columns + ref.col0)[1]
+    else:
+        lon = ref.west + (columns + 0.5) * ref.dlon
+    times = local_solar_to_utc(as_seconds(date), vod.OVERPASS_HOUR[direction], lon)
+    return {"path": str(path), "direction": direction, "qa_file": str(qa_path) if qa_path else None,
+            "grid": ref.kind, "shape": [int(height), int(width)],
+            "time_start": iso(int(times.min())) if times.size else None,
+            "time_end": iso(int(times.max())) if times.size else None, "variables": variables}
+
+
+register("smap-spl2smp", _is_smap, _summarise_smap)
+register("cgls-lai300", cgls.is_lai300, _summarise_lai300)
+register("cgls-netcdf", cgls.is_cgls, _summarise_cgls)
+register("lpdr-vod-geotiff", _is_vod, _summarise_vod)

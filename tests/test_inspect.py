@@ -130,3 +130,109 @@ def test_a_reader_adds_its_own_detector(tmp_path, monkeypatch):
     assert inspect_path(ERA5 / "ERA5_2020-01-01_sp.nc")["format"] == "era5-netcdf"
     with pytest.raises(ValueError, match="already registered"):
         inspect.register("greeting-text", lambda p: False, lambda p: {})
+
+
+# ---------------------------------------------------------------------------
+# Observation files
+# ---------------------------------------------------------------------------
+
+SMAP_GRANULE = REAL_DATA / "smap_spl2smp" / "SMAP_L2_SM_P_02801_A_20150811T013002_R18290_001.h5"
+CGLS_PROXY = REAL_DATA / "cgls_proxy_not_lai300" / "c_gls_SSM1km_201706010000_CEURO_S1CSAR_V1.1.1.nc"
+
+
+def test_real_smap_granule():
+    import h5py
+
+    result = inspect_path(SMAP_GRANULE)
+    json.dumps(result, allow_nan=False)
+    with h5py.File(SMAP_GRANULE) as f:
+        g = f["Soil_Moisture_Retrieval_Data"]
+        sm, flag = g["soil_moisture"][...].astype(np.float64), g["retrieval_qual_flag"][...]
+        t = g["tb_time_seconds"][...]
+    retrieved = sm != -9999.0
+    recommended = retrieved & ((flag & 1) == 0)
+    assert result["format"] == "smap-spl2smp" and result["direction"] == "A" and result["orbit"] == 2801
+    assert result["crid"] == "R18290" and result["cells"] == 17251
+    for name, which, count in (("ssm", retrieved, 1333), ("ssm_recommended", recommended, 592)):
+        want = stats(sm[which], "m3 m-3")
+        got = result["variables"][name]
+        assert got["count"] == want["count"] == count and got["units"] == "m3 m-3"
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12)
+    noon_2000 = dt.datetime(2000, 1, 1, 12, tzinfo=dt.timezone.utc)
+    first, last = (noon_2000 + dt.timedelta(seconds=round(float(v))) for v in (t.min(), t.max()))
+    assert result["time_start"] == first.strftime("%Y-%m-%dT%H:%M:%SZ") == "2015-08-11T01:31:20Z"
+    assert result["time_end"] == last.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_real_cgls_proxy():
+    result = inspect_path(CGLS_PROXY)
+    json.dumps(result, allow_nan=False)
+    assert result["format"] == "cgls-netcdf"
+    assert result["time_start"] == result["time_end"] == "2017-06-01T00:00:00Z"
+    assert result["grid"]["latitude_descending"] is True and result["grid"]["shape"] == [448, 448]
+    assert set(result["variables"]) == {"ssm", "ssm_noise"}
+    for name in ("ssm", "ssm_noise"):
+        want = stats(nc(CGLS_PROXY, name), "%")           # netCDF4's own unpacking and valid_range masking
+        got = result["variables"][name]
+        assert got["units"] == "%" and got["count"] == want["count"]
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12)
+
+
+def test_written_lai_file(tmp_path):
+    from mpilda.obs import cgls
+
+    lat = 46.0 - (np.arange(112) + 0.5) / 112
+    lon = 5.0 + (np.arange(224) + 0.5) / 112
+    rng = np.random.default_rng(5)
+    lai = rng.uniform(0, 6, (112, 224))
+    lai[:5] = np.nan
+    lai[5:8] = 7.5                                               # DN 225, outside valid_range
+    qflag = np.where(rng.random(lai.shape) < 0.2, cgls.QFLAG_BITS["sea"], 0).astype(np.uint8)
+    qflag[10:12] |= cgls.QFLAG_BITS["snow"]                      # informative only
+    date = dt.date(2019, 5, 20)
+    path = cgls.write_lai_file(tmp_path / cgls.lai_file_name(date), date, lat, lon, lai, qflag)
+    result = inspect_path(path)
+    json.dumps(result, allow_nan=False)
+    assert result["format"] == "cgls-lai300"
+    assert result["time_start"] == result["time_end"] == "2019-05-20T00:00:00Z"
+    dn = np.where(np.isfinite(lai), np.round(np.nan_to_num(lai) * 30), 255)
+    present = dn != 255
+    usable = present & (dn <= 210) & (qflag & 1 == 0)
+    for name, which in (("lai", present), ("lai_valid", usable)):
+        want = stats(dn[which] / 30, "m2 m-2")
+        got = result["variables"][name]
+        assert got["count"] == want["count"] and got["units"] == "m2 m-2"
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12)
+    assert result["variables"]["lai_valid"]["excluded_flags"] == ["filled", "lai_invalid", "lai_out_of_range",
+                                                                  "no_observation", "sea"]
+
+
+def test_written_vod_file(tmp_path):
+    from mpilda.obs import ease, vod
+
+    rng = np.random.default_rng(6)
+    values = rng.uniform(0, 1.2, (60, 100))
+    values[:3] = np.nan
+    values[3, :10] = 3.3
+    qa = (rng.random(values.shape) < 0.3).astype(np.uint8)
+    path, _ = vod.write_vod_file(tmp_path, dt.date(2016, 2, 29), "D", values, qa, row0=50, col0=700)
+    result = inspect_path(path)
+    json.dumps(result, allow_nan=False)
+    assert result["format"] == "lpdr-vod-geotiff" and result["grid"] == "ease2" and result["direction"] == "D"
+    stored = values.astype(np.float32).astype(np.float64)
+    present = np.isfinite(stored)
+    for name, which in (("vod", present), ("vod_valid", present & (stored <= 3) & (qa == 0))):
+        want = stats(stored[which], "1")
+        got = result["variables"][name]
+        assert got["count"] == want["count"]
+        for key in ("mean", "min", "max"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12)
+    # 01:30 local solar time of 2016-02-29 (day 060) at the westernmost and easternmost columns
+    _, lon = ease.latlon("M25", [0, 0], [700, 799])
+    day = dt.datetime(2016, 2, 29, tzinfo=dt.timezone.utc)
+    first, last = (day + dt.timedelta(seconds=round((1.5 - x / 15) * 3600)) for x in (lon[1], lon[0]))
+    assert result["time_start"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert result["time_end"] == last.strftime("%Y-%m-%dT%H:%M:%SZ")
