@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.set_defaults(func=cmd_make_synthetic)
 
+    p = sub.add_parser("make-obs", help="draw synthetic SMAP, CGLS LAI and AMSR2 VOD files from the truth run, in "
+                                        "the real formats (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_make_obs)
+
+    p = sub.add_parser("rescale", help="CDF matching tables of SMAP and seasonal rescaling of LAI from an open-loop "
+                                       "run (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_rescale)
+
+    p = sub.add_parser("calibrate-vod", help="fit and evaluate the VOD observation operator per cell from an "
+                                             "open-loop run (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_calibrate_vod)
+
     p = sub.add_parser("inspect", help="what mpilda sees in an input file: format, variables in SI units, times")
     p.add_argument("path", type=Path, help="an input file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -127,6 +142,27 @@ def cmd_make_synthetic(args, comm) -> int:
 
     cfg = load_config_everywhere(args, comm)
     make_world(cfg, comm)
+    return 0
+
+
+def cmd_make_obs(args, comm) -> int:
+    from .obs.synthetic import make_observations
+
+    make_observations(load_config_everywhere(args, comm), comm)
+    return 0
+
+
+def cmd_rescale(args, comm) -> int:
+    from .obs.tables import make_rescaling
+
+    make_rescaling(load_config_everywhere(args, comm), comm)
+    return 0
+
+
+def cmd_calibrate_vod(args, comm) -> int:
+    from .obs.tables import calibrate_vod
+
+    calibrate_vod(load_config_everywhere(args, comm), comm)
     return 0
 
 

@@ -246,6 +246,17 @@ class SyntheticSection(Section):
     radiation_bias_std: float = option(0.05, lo=0.0, hi=0.5,
                                        doc="Standard deviation of the log of the per-cell multiplicative bias of the "
                                            "model forcing's shortwave radiation against the truth forcing.")
+    truth_directory: Path = option(Path("truth"), doc="Output directory of the truth run, whose overpass.nc the "
+                                                      "synthetic observations (make-obs) are drawn from.")
+    smap_noise_std: float = option(0.01, units="m3 m-3", lo=0.0, hi=0.5,
+                                   doc="Retrieval noise of synthetic SMAP SSM, in model units before the "
+                                       "observation bias (EASE-cell averaging adds representativeness error).")
+    lai_noise_std: float = option(0.05, units="m2 m-2", lo=0.0, hi=5.0,
+                                  doc="Noise of synthetic CGLS LAI, in model units before the scale bias.")
+    vod_noise_std: float = option(0.03, lo=0.0, hi=5.0, doc="Noise of synthetic AMSR2 VOD.")
+    lai_pixel_size: float = option(1.0 / 112.0, units="degrees", lo=1.0 / 336.0, hi=0.25,
+                                   doc="Pixel size of synthetic CGLS LAI files (the product's is 1/336 degree; "
+                                       "coarser pixels keep files of large domains small).")
     weather_error: float = option(0.15, lo=0.0, hi=1.0,
                                   doc="Fraction of the variance of the weather anomalies (storms, clouds, synoptic "
                                       "temperature) that the model forcing gets wrong: its weather fields have a "

@@ -45,3 +45,50 @@ def plot_decomposition(dec, path: str | Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def map_panels(grid, panels, path: str | Path, title: str, ncols: int = 3) -> Path:
+    """Maps of per-cell fields on the model grid, with coastlines and colour bars.
+
+    ``panels``: list of (values (ny, nx) NaN over sea, title, units, colormap, (vmin, vmax) or None).
+    """
+    plt = _pyplot()
+    half = grid.resolution / 2
+    extent = (grid.lon[0] - half, grid.lon[-1] + half, grid.lat[0] - half, grid.lat[-1] + half)
+    nrows = -(-len(panels) // ncols)
+    aspect = grid.shape[0] / max(grid.shape[1], 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.2 * nrows * min(max(aspect, 0.5), 2.0) + 0.6),
+                             squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (values, label, unit, cmap, lim) in zip(axes.ravel(), panels):
+        im = ax.imshow(values, origin="lower", extent=extent, cmap=cmap, aspect="auto",
+                       vmin=None if lim is None else lim[0], vmax=None if lim is None else lim[1],
+                       interpolation="nearest")
+        ax.contour(grid.lon, grid.lat, grid.land.astype(float), levels=[0.5], colors="k", linewidths=0.4)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("longitude [degrees east]")
+        ax.set_ylabel("latitude [degrees north]")
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_vod_calibration(table: str | Path, path: str | Path, grid) -> Path:
+    """The paper's Fig. 2: R2, RMSE and R_anom of the VOD operator on left-out retrievals, and the mask."""
+    import xarray as xr
+
+    with xr.open_dataset(table) as ds:
+        r2, rmse, ranom = ds.r2.values, ds.rmse.values, ds.r_anom.values
+        mask = np.where(np.isnan(r2) & ~grid.land, np.nan, ds["mask"].values.astype(float))
+    panels = [(r2, "R$^2$ of the VOD operator", "-", "viridis", (0, 1)),
+              (rmse, "RMSE of the VOD operator", "-", "magma_r", (0, 0.12)),
+              (ranom, "R$_{anom}$ of the VOD operator", "-", "RdBu_r", (-1, 1)),
+              (np.where(grid.land, mask, np.nan), "VOD mask (1: not assimilated)", "-", "Greys", (0, 1))]
+    return map_panels(grid, panels, path, "VOD observation operator on retrievals left out of the fit (cf. paper "
+                                          "Fig. 2)", ncols=2)

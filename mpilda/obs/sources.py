@@ -1,0 +1,101 @@
+"""Reading a sensor's observations for a rank's cells over a period, and the model values paired with them.
+
+``read_period`` returns every retrieval of a sensor between two times at the
+rank's cells (the readers read only the part of each file the cells need).
+``ModelSeries`` gives an open-loop run's values at observation times: from its
+``overpass.nc`` (the state at each cell's local overpass time) when the run
+wrote one, else from ``daily_mean.nc`` (the daily mean of the UTC day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..errors import InputError
+from ..output import read_cells
+from ..parallel import LocalDomain
+from .records import CellObservations
+
+SENSORS = ("smap", "lai", "vod")
+
+
+class SensorReader:
+    """Finds and reads one sensor's files for a rank's cells."""
+
+    def __init__(self, cfg: Config, sensor: str, local: LocalDomain):
+        self.cfg, self.sensor, self.local = cfg, sensor, local
+        self.directory = cfg.obs_directory(sensor)
+        lat, lon = local.lat, local.lon
+        if sensor == "smap":
+            from .smap import SmapReader, find_smap_granules
+
+            self.reader, self.find = SmapReader(lat, lon), find_smap_granules
+        elif sensor == "lai":
+            from .cgls import LaiReader, find_lai_files
+
+            self.reader = LaiReader(lat, lon, cfg.domain.resolution, cfg.obs_lai.min_valid_fraction)
+            self.find = find_lai_files
+        elif sensor == "vod":
+            from .vod import VodReader, find_vod_files
+
+            self.reader = VodReader(lat, lon)
+            self.find = lambda d, a, b: find_vod_files(d, a, b, direction="D")
+        else:
+            raise ValueError(f"unknown sensor {sensor!r}")
+
+    def files(self, start: dt.datetime, end: dt.datetime) -> list[Path]:
+        if not self.directory.is_dir():
+            raise InputError(f"[obs.{self.sensor}] directory = {self.directory}: no such directory")
+        return self.find(self.directory, start, end)
+
+    def read(self, path: Path) -> CellObservations:
+        if self.sensor == "lai":
+            return self.reader.read(path, self.cfg.obs_lai.local_hour)
+        return self.reader.read(path)
+
+
+def read_period(cfg: Config, sensor: str, local: LocalDomain, start: dt.datetime, end: dt.datetime) -> CellObservations:
+    """All retrievals of ``sensor`` at the rank's cells with start <= time < end."""
+    reader = SensorReader(cfg, sensor, local)
+    parts = [reader.read(p).between(start, end) for p in reader.files(start, end)]
+    return CellObservations.concatenate(parts)
+
+
+class ModelSeries:
+    """An open-loop run's daily values at a rank's cells (n_days, n_cells), and lookups at observation times."""
+
+    def __init__(self, run_dir: Path, local: LocalDomain):
+        self.dir = Path(run_dir)
+        self.local = local
+        daily = self.dir / "daily_mean.nc"
+        if not daily.exists():
+            raise InputError(f"{daily}: no open-loop output; run the OL experiment first ([assimilation] "
+                             f"ol_directory)")
+        self.start = _file_start(daily)
+        self.overpass_path = self.dir / "overpass.nc"
+
+    def daily(self, names) -> dict[str, np.ndarray]:
+        """Daily means (n_days, n_cells)."""
+        return read_cells(self.dir / "daily_mean.nc", names, self.local)
+
+    def at_overpass(self, names) -> dict[str, np.ndarray] | None:
+        """Overpass samples (n_days, n_cells) named like ``sm1_0600``, or None without an overpass.nc."""
+        if not self.overpass_path.exists():
+            return None
+        return read_cells(self.overpass_path, names, self.local)
+
+    def day_index(self, seconds: np.ndarray) -> np.ndarray:
+        return (np.asarray(seconds, dtype=np.int64) - int(self.start.timestamp())) // 86400
+
+
+def _file_start(path: Path) -> dt.datetime:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        units = f["time"].attrs["units"]
+    units = units.decode() if isinstance(units, bytes) else units
+    return dt.datetime.fromisoformat(units.split("since")[1].strip()).replace(tzinfo=dt.timezone.utc)
