@@ -234,6 +234,11 @@ class Runner:
             if self.n_members else None
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
+        self.assimilator = None
+        if any(cfg.sensors().values()):
+            from .assimilation import Assimilator
+
+            self.assimilator = Assimilator(cfg, self.local, self.model, self.n_members)
         self.overpass = None
         if cfg.output.overpass or cfg.experiment.name == "truth":
             self.overpass = OverpassSampler(self.local.lon, self.dt, {
@@ -283,6 +288,9 @@ class Runner:
             interval = self.cfg.perturbations.state_interval
             if end % interval == 0:
                 self.perturber.perturb_state(self.model, state, end // interval)
+            if self.assimilator is not None:
+                self.assimilator.analyse(state, t + dt.timedelta(seconds=self.dt), forcing["rainf"][-1],
+                                         _epoch_seconds(t) // self.dt)
             if self.cfg.perturbations.ryu_correction:
                 ryu_correct(self.model, state, self.n_members)
             if budget is not None:
@@ -301,6 +309,8 @@ class Runner:
         writers = writers or {}
         for day in range(days):
             day_start = start + dt.timedelta(days=day)
+            if self.assimilator is not None:
+                self.assimilator.load_day(day_start)
             for i in range(steps):
                 t = day_start + dt.timedelta(seconds=i * self.dt)
                 forcing, fluxes = self.step(state, t, budget)
@@ -318,6 +328,8 @@ class Runner:
                 writers["members"].write(day, daily.member_means(self.members))
             if "overpass" in writers:
                 writers["overpass"].write(day, self.overpass.take())
+            if "diagnostics" in writers:
+                writers["diagnostics"].write(day, self.assimilator.take_daily())
             if on_day is not None:
                 on_day(day, day_start + dt.timedelta(days=1), daily)
             daily.reset()
@@ -400,6 +412,11 @@ class Runner:
             if cfg.output.members:
                 writers["members"] = self._writer("daily_members.nc", "daily means of every member", start, days,
                                                   member_dim=True)
+        if self.assimilator is not None:
+            attrs = dict(self.attrs, title=f"{self.attrs['title']}: data assimilation diagnostics (daily sums)")
+            writers["diagnostics"] = GridWriter(self.out_dir / "diagnostics.nc", self.local, self.comm,
+                                                self.assimilator.variables, start=start, n_times=days,
+                                                mode=self.mode, compression=cfg.output.compression, attrs=attrs)
         if self.overpass is not None:
             attrs = dict(self.attrs, title=f"{self.attrs['title']}: state at local overpass times")
             writers["overpass"] = GridWriter(self.out_dir / "overpass.nc", self.local, self.comm,
@@ -415,6 +432,10 @@ class Runner:
             w.close()
         budget.storage_end = float(state.water().sum())
         summary = budget.summary(self.comm)
+        if self.assimilator is not None:
+            summary["assimilation"] = self.assimilator.summary(self.comm)
+            if self.comm.rank == 0:
+                log.info("assimilation: %s", summary["assimilation"])
         if self.comm.rank == 0:
             _write_json(self.out_dir / "balance.json", summary)
             log.info("water balance over the run (domain mean, mm): P %.1f, ET %.1f, surface runoff %.1f, "
@@ -462,9 +483,6 @@ def _write_json(path: Path, obj) -> None:
 
 def run(cfg: Config, comm) -> dict:
     """Run the experiment of ``cfg`` (collective)."""
-    if cfg.experiment.name not in ("truth", "OL"):
-        raise InputError(f"[experiment] name = {cfg.experiment.name}: data assimilation experiments are not "
-                         f"available yet; this version runs truth and OL")
     if cfg.experiment.name == "truth" and cfg.ensemble.members > 0:
         raise InputError(f"[experiment] name = truth with [ensemble] members = {cfg.ensemble.members}: the truth "
                          f"run is one unperturbed run; set members = 0")

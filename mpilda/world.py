@@ -59,21 +59,33 @@ def world_identity(cfg: Config) -> dict:
     d, s = cfg.domain, cfg.synthetic
     return dict(seed=cfg.random.seed, south=d.south, north=d.north, west=d.west, east=d.east,
                 resolution=d.resolution, margin=s.margin, precip_bias_std=s.precip_bias_std,
-                radiation_bias_std=s.radiation_bias_std, weather_error=s.weather_error,
-                start=f"{cfg.time.start:%Y-%m-%d}", end=f"{cfg.time.end:%Y-%m-%d}")
+                radiation_bias_std=s.radiation_bias_std, weather_error=s.weather_error)
 
 
 def world_is_complete(cfg: Config) -> bool:
-    """True when the world of this config is on disk; an InputError when another world is there."""
+    """True when a world of these settings covering this run's period is on disk.
+
+    An InputError when the directory holds a world of other settings, or one whose
+    period does not cover the run's (with its spin-up).
+    """
     marker = cfg.synthetic.directory / "world.json"
     if not marker.exists():
         return False
-    found = json.loads(marker.read_text()).get("identity")
+    record = json.loads(marker.read_text())
+    found = record.get("identity")
     want = world_identity(cfg)
     if found != want:
         diff = {k: (found.get(k) if found else None, v) for k, v in want.items() if not found or found.get(k) != v}
         raise InputError(f"{marker}: the synthetic world in {cfg.synthetic.directory} was made for other settings "
                          f"(found vs wanted: {diff}); choose another [synthetic] directory or delete it")
+    have = (record["start"], record["end"])
+    need_start = min(cfg.time.start, cfg.spinup.start or cfg.time.start)
+    need_end = max(cfg.time.end, cfg.spinup.end or cfg.time.end)
+    need = (f"{need_start:%Y-%m-%d}", f"{need_end:%Y-%m-%d}")
+    if need[0] < have[0] or need[1] > have[1]:
+        raise InputError(f"{marker}: the synthetic world covers {have[0]} .. {have[1]}; this run needs "
+                         f"{need[0]} .. {need[1]}: make the world for the whole period (make-synthetic with that "
+                         f"[time]) or use another [synthetic] directory")
     return True
 
 
@@ -139,6 +151,8 @@ def make_world(cfg: Config, comm) -> Path:
     if comm.rank == 0:
         (root / "climate_summary.json").write_text(json.dumps(summary, indent=1))
         _write_atomic(root / "world.json", json.dumps(dict(identity=world_identity(cfg), days=len(days),
+                                                            start=f"{cfg.time.start:%Y-%m-%d}",
+                                                            end=f"{cfg.time.end:%Y-%m-%d}",
                                                             lattice=[int(lat.size), int(lon.size)])))
     comm.Barrier()
     log.info("synthetic world complete in %s (%d days, ERA5 lattice %dx%d)", root, len(days), lat.size, lon.size)

@@ -1,0 +1,310 @@
+"""Data assimilation during a run: observations of each step, masks, rescaling, H(x), the EnKF, diagnostics.
+
+``Assimilator`` serves one rank's cells.  At the start of each UTC day it reads
+the day's retrievals of the experiment's sensors; at the end of every model
+step it takes the observations whose time falls in that step, masks them
+(counting why), rescales them to the model's climatology, predicts them for
+every member, and updates the members' SM1..SM4 and LAI with one batched EnKF
+analysis over the cells that have observations (all observations of a cell in
+the step together).  The control run restarts from the analysis mean.
+
+Daily diagnostics (per cell, sums so that means and standard deviations come
+out exactly for any period) go to ``diagnostics.nc``: counts of available,
+assimilated and rejected observations per sensor and mask; innovations and
+normalised innovations; Desroziers et al. (2005) products; increments of SM1,
+RZSM and LAI by the sensor combination that caused them; the ensemble spread
+(max - min) before and after analyses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import OrderedDict
+
+import numpy as np
+
+from .climatology import day_slot
+from .config import Config
+from .enkf import analysis_increments, innovation_statistics, observation_perturbations
+from .errors import InputError
+from .model.constants import TFRZ
+from .model.snow import SNOW_FLAG_SWE
+from .obs.masks import MASKS, MaskCounts
+from .obs.operators import rzsm
+from .obs.records import CellObservations
+from .obs.sources import SensorReader
+from .output import Variable
+from .parallel import LocalDomain
+from .perturb import apply_increments
+
+#: State vector per cell: SM1..SM4, LAI; which of them each sensor may update (paper Table 1).
+STATE = ("sm1", "sm2", "sm3", "sm4", "lai")
+UPDATES = {"smap": (0, 1, 2, 3), "lai": (4,), "vod": (0, 1, 2, 3, 4)}
+SENSOR_ORDER = ("smap", "lai", "vod")
+#: Masks that apply to each sensor (SPEC section 4).
+SENSOR_MASKS = {"smap": ("invalid", "quality", "frozen", "snow", "rain", "no_cdf"),
+                "lai": ("invalid", "quality", "frozen", "snow", "no_cdf", "bare"),
+                "vod": ("invalid", "quality", "frozen", "snow", "bare", "operator")}
+
+
+def combinations(sensors) -> list[str]:
+    """Names of the non-empty sensor combinations, e.g. smap, vod, smap_vod."""
+    ordered = [s for s in SENSOR_ORDER if s in sensors]
+    return ["_".join(c) for k in range(1, len(ordered) + 1) for c in itertools.combinations(ordered, k)]
+
+
+def diagnostic_variables(sensors) -> list[Variable]:
+    """The variables of diagnostics.nc for an experiment's sensors (daily sums and counts per cell)."""
+    out = []
+    for s in SENSOR_ORDER:
+        if s not in sensors:
+            continue
+        unit = {"smap": "m3 m-3", "lai": "m2 m-2", "vod": "1"}[s]
+        out += [Variable(f"{s}_{k}", "1", f"{s} observations: {k.replace('_', ' ')} (daily count)",
+                         cell_methods="time: sum") for k in ("available", "assimilated", "rejected")]
+        out += [Variable(f"{s}_rejected_{m}", "1", f"{s} observations rejected by the {m} mask (daily count)",
+                         cell_methods="time: sum") for m in SENSOR_MASKS[s]]
+        out += [Variable(f"{s}_innov_sum", unit, f"sum of {s} innovations O-F", cell_methods="time: sum"),
+                Variable(f"{s}_innov_sumsq", f"({unit})2", f"sum of squared {s} innovations", cell_methods="time: sum"),
+                Variable(f"{s}_ninnov_sum", "1", f"sum of normalised {s} innovations (O-F)/sqrt(HPH'+R)",
+                         cell_methods="time: sum"),
+                Variable(f"{s}_ninnov_sumsq", "1", f"sum of squared normalised {s} innovations",
+                         cell_methods="time: sum"),
+                Variable(f"{s}_oma_omb_sum", f"({unit})2", f"sum of (O-A)(O-F) of {s} (Desroziers et al. 2005: "
+                                                           f"its mean estimates R)", cell_methods="time: sum"),
+                Variable(f"{s}_amb_omb_sum", f"({unit})2", f"sum of (A-F)(O-F) of {s} (Desroziers: its mean "
+                                                           f"estimates HBH')", cell_methods="time: sum")]
+    for c in combinations(sensors):
+        for var, unit in (("sm1", "m3 m-3"), ("rzsm", "m3 m-3"), ("lai", "m2 m-2")):
+            out += [Variable(f"inc_{var}_{c}_sum", unit, f"sum of {var} increments A-F caused by {c}",
+                             cell_methods="time: sum"),
+                    Variable(f"inc_{var}_{c}_abs", unit, f"sum of |{var} increments| caused by {c}",
+                             cell_methods="time: sum")]
+        out.append(Variable(f"inc_{c}_count", "1", f"analyses caused by {c} (daily count)", cell_methods="time: sum"))
+    for var, unit in (("ssm", "m3 m-3"), ("rzsm", "m3 m-3"), ("lai", "m2 m-2")):
+        out += [Variable(f"spread_{var}_before_sum", unit, f"sum over analyses of the {var} spread (max-min) "
+                                                           "before the analysis", cell_methods="time: sum"),
+                Variable(f"spread_{var}_after_sum", unit, f"sum over analyses of the {var} spread after it",
+                         cell_methods="time: sum")]
+    out.append(Variable("analysis_count", "1", "analyses (daily count)", cell_methods="time: sum"))
+    return out
+
+
+class Assimilator:
+    """The observations and analyses of a rank's cells in a DA run."""
+
+    def __init__(self, cfg: Config, local: LocalDomain, model, n_members: int):
+        from .obs.tables import load_cdf, load_lai_rescaling, load_vod_operator
+
+        self.cfg, self.local, self.model, self.n = cfg, local, model, n_members
+        self.sensors = [s for s in SENSOR_ORDER if cfg.sensors()[s]]
+        if n_members < 2:
+            raise InputError(f"[experiment] name = {cfg.experiment.name} assimilates {', '.join(self.sensors)}: "
+                             f"an EnKF needs [ensemble] members >= 2 (the paper: 24)")
+        self.dt = cfg.time.timestep
+        self.readers = {s: SensorReader(cfg, s, local) for s in self.sensors}
+        self.error = {"smap": cfg.obs_smap.error_std, "lai": cfg.obs_lai.error_std, "vod": cfg.obs_vod.error_std}
+        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors else None
+        self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors else None
+        self.vod_op, self.vod_mask = load_vod_operator(cfg, local) if "vod" in self.sensors else (None, None)
+        self.updated = sorted(set().union(*(UPDATES[s] for s in self.sensors)))
+        self.bare = ~model.p.vegetated
+        self.counts = MaskCounts(local.n_cells)          # the run's totals, for the summaries
+        self.variables = diagnostic_variables(self.sensors)
+        self.daily = {v.name: np.zeros(local.n_cells) for v in self.variables}
+        self.day_obs: dict[str, CellObservations] = {}
+        self.cache: OrderedDict = OrderedDict()
+
+    # -- observations of a day ------------------------------------------------------
+    def _read(self, sensor: str, path) -> CellObservations:
+        key = (sensor, str(path))
+        if key not in self.cache:
+            self.cache[key] = self.readers[sensor].read(path)
+            while len(self.cache) > 8:
+                self.cache.popitem(last=False)
+        return self.cache[key]
+
+    def load_day(self, day_start: dt.datetime) -> None:
+        """Read the retrievals with day_start <= time < day_start + 1 day, per sensor."""
+        end = day_start + dt.timedelta(days=1)
+        for s in self.sensors:
+            files = self.readers[s].files(day_start - dt.timedelta(days=1), end + dt.timedelta(days=1))
+            parts = [self._read(s, p).between(day_start, end) for p in files]
+            self.day_obs[s] = CellObservations.concatenate(parts)
+        self.day_start = int(day_start.timestamp())
+
+    # -- the analysis of a step -----------------------------------------------------------
+    def analyse(self, state, step_end: dt.datetime, rain_control: np.ndarray, global_step: int) -> np.ndarray:
+        """Assimilate the observations of the step that ends at ``step_end``; returns analysed cells (n_cells,)."""
+        t1 = int(step_end.timestamp())
+        t0 = t1 - self.dt
+        members = slice(0, self.n)
+        mean_tsoil = state.stc[0][members].mean(axis=0)
+        mean_swe = state.sneqv[members].mean(axis=0)
+        batches = []
+        for s in self.sensors:
+            obs = self.day_obs[s]
+            here = obs.select((obs.time >= t0) & (obs.time < t1))
+            if len(here) == 0:
+                continue
+            value, ok_scale = self._rescale(s, here)
+            c = here.cell
+            hits = {"invalid": ~here.valid, "quality": ~here.quality,
+                    "frozen": mean_tsoil[c] < TFRZ, "snow": mean_swe[c] > SNOW_FLAG_SWE}
+            if s == "smap":
+                hits["rain"] = rain_control[c] > self.cfg.obs_smap.rain_threshold
+                hits["no_cdf"] = ~ok_scale & here.valid
+            if s == "lai":
+                hits["no_cdf"] = ~ok_scale & here.valid
+                hits["bare"] = self.bare[c]
+            if s == "vod":
+                hits["bare"] = self.bare[c]
+                hits["operator"] = self.vod_mask[c]
+            keep = self.counts.add(s, c, hits)
+            self._count_daily(s, c, hits, keep)
+            if keep.any():
+                batches.append((s, c[keep], value[keep], here.time[keep]))
+        analysed = np.zeros(self.local.n_cells, dtype=bool)
+        if not batches:
+            return analysed
+        self._update(state, batches, global_step, t0, analysed)
+        return analysed
+
+    def _rescale(self, sensor: str, obs: CellObservations):
+        value = np.where(np.isfinite(obs.value), obs.value, 0.0)
+        if sensor == "smap":
+            month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+            return self.cdf.apply(value, month, obs.cell)
+        if sensor == "lai":
+            return self.lai_scaling.apply(value, day_slot(obs.time), obs.cell)
+        return value, np.ones(value.size, dtype=bool)
+
+    def _count_daily(self, s, c, hits, keep) -> None:
+        d = self.daily
+        np.add.at(d[f"{s}_available"], c, 1.0)
+        np.add.at(d[f"{s}_assimilated"], c[keep], 1.0)
+        np.add.at(d[f"{s}_rejected"], c[~keep], 1.0)
+        for m, hit in hits.items():
+            np.add.at(d[f"{s}_rejected_{m}"], c[hit], 1.0)
+
+    def _predict(self, state, sensor, cells, times, which):
+        """Predicted observations (N, n_obs) of the members (or the given members' index) at ``cells``."""
+        if sensor == "smap":
+            return state.smc[0][which][:, cells]
+        if sensor == "lai":
+            return state.lai[which][:, cells]
+        return self.vod_op(state.lai[which][:, cells], state.smc[:, which][:, :, cells],
+                           day_slot(times)[None, :], cells[None, :])
+
+    def _update(self, state, batches, global_step, t0, analysed) -> None:
+        members = slice(0, self.n)
+        sensor = np.concatenate([np.full(b[1].size, SENSOR_ORDER.index(b[0])) for b in batches])
+        cell = np.concatenate([b[1] for b in batches])
+        value = np.concatenate([b[2] for b in batches])
+        times = np.concatenate([b[3] for b in batches])
+        hx = np.concatenate([self._predict(state, b[0], b[1], b[3], members) for b in batches], axis=1)  # (N, n_obs)
+        # group by cell: slots in a fixed order (sensor, then time, then value) whatever the reading order
+        order = np.lexsort((value, times, sensor, cell))
+        sensor, cell, value, times, hx = sensor[order], cell[order], value[order], times[order], hx[:, order]
+        cells, start, per_cell = np.unique(cell, return_index=True, return_counts=True)
+        slot = np.arange(cell.size) - np.repeat(start, per_cell)
+        row = np.repeat(np.arange(cells.size), per_cell)
+        k = int(per_cell.max())
+        nc = cells.size
+        present = np.zeros((nc, k), dtype=bool)
+        y = np.zeros((nc, k))
+        r_std = np.ones((nc, k))
+        hxb = np.zeros((nc, k, self.n))
+        impact = np.zeros((nc, len(STATE), k))
+        present[row, slot] = True
+        y[row, slot] = value
+        errors = np.array([self.error[s] for s in SENSOR_ORDER])
+        r_std[row, slot] = errors[sensor]
+        hxb[row, slot] = hx.T
+        for j, s in enumerate(SENSOR_ORDER):
+            allowed = [i for i in UPDATES[s] if i in self.updated]
+            sel = sensor == j
+            for i in allowed:
+                impact[row[sel], i, slot[sel]] = 1.0
+        x = np.stack([state.smc[i][members][:, cells] for i in range(4)] + [state.lai[members][:, cells]],
+                     axis=1).transpose(2, 1, 0)                       # (nc, 5, N)
+        before = self._spreads(state, cells)
+        v = observation_perturbations(self.cfg.random.seed, self.local.cell_ids[cells], global_step, k, self.n, r_std)
+        dx = analysis_increments(x, hxb, y, r_std ** 2, present, impact, v)   # (nc, 5, N)
+        inn, ninn = innovation_statistics(hxb, y, r_std ** 2)
+        # apply to the members (bounds kept), then restart the control from the analysis mean
+        d_sm = np.zeros_like(state.smc)
+        d_lai = np.zeros_like(state.lai)
+        for i in range(4):
+            d_sm[i, members][:, cells] = dx[:, i, :].T
+        d_lai[members][:, cells] = dx[:, 4, :].T
+        f_sm1 = state.smc[0][members][:, cells].mean(axis=0)
+        f_rz = rzsm(state.smc[:, members][:, :, cells]).mean(axis=0)
+        f_lai = state.lai[members][:, cells].mean(axis=0)
+        apply_increments(self.model, state, d_sm, d_lai)
+        control_sm = state.smc[:, members].mean(axis=1) - state.smc[:, -1]
+        control_lai = state.lai[members].mean(axis=0) - state.lai[-1]
+        d_sm = np.zeros_like(state.smc)
+        d_lai = np.zeros_like(state.lai)
+        d_sm[:, -1, cells] = control_sm[:, cells]
+        d_lai[-1, cells] = control_lai[cells]
+        apply_increments(self.model, state, d_sm, d_lai)
+        analysed[cells] = True
+        # diagnostics: innovations, Desroziers, increments by combination, spread
+        hxa = np.concatenate([self._predict(state, b[0], b[1], b[3], members) for b in batches], axis=1)[:, order]
+        mean_f = hx.mean(axis=0)
+        mean_a = hxa.mean(axis=0)
+        omb = value - mean_f
+        d = self.daily
+        for j, s in enumerate(SENSOR_ORDER):
+            sel = sensor == j
+            if not sel.any():
+                continue
+            c = cell[sel]
+            np.add.at(d[f"{s}_innov_sum"], c, inn[row[sel], slot[sel]])
+            np.add.at(d[f"{s}_innov_sumsq"], c, inn[row[sel], slot[sel]] ** 2)
+            np.add.at(d[f"{s}_ninnov_sum"], c, ninn[row[sel], slot[sel]])
+            np.add.at(d[f"{s}_ninnov_sumsq"], c, ninn[row[sel], slot[sel]] ** 2)
+            np.add.at(d[f"{s}_oma_omb_sum"], c, (value[sel] - mean_a[sel]) * omb[sel])
+            np.add.at(d[f"{s}_amb_omb_sum"], c, (mean_a[sel] - mean_f[sel]) * omb[sel])
+        present_sensors = np.zeros((nc, len(SENSOR_ORDER)), dtype=bool)
+        present_sensors[row, sensor] = True
+        combo = np.array(["_".join(s for j, s in enumerate(SENSOR_ORDER) if p[j]) for p in present_sensors])
+        inc = {"sm1": state.smc[0][members][:, cells].mean(axis=0) - f_sm1,
+               "rzsm": rzsm(state.smc[:, members][:, :, cells]).mean(axis=0) - f_rz,
+               "lai": state.lai[members][:, cells].mean(axis=0) - f_lai}
+        for c in np.unique(combo):
+            sel = combo == c
+            for var, values in inc.items():
+                d[f"inc_{var}_{c}_sum"][cells[sel]] += values[sel]
+                d[f"inc_{var}_{c}_abs"][cells[sel]] += np.abs(values[sel])
+            d[f"inc_{c}_count"][cells[sel]] += 1.0
+        after = self._spreads(state, cells)
+        for var in ("ssm", "rzsm", "lai"):
+            d[f"spread_{var}_before_sum"][cells] += before[var]
+            d[f"spread_{var}_after_sum"][cells] += after[var]
+        d["analysis_count"][cells] += 1.0
+
+    def _spreads(self, state, cells) -> dict[str, np.ndarray]:
+        members = slice(0, self.n)
+        sm1 = state.smc[0][members][:, cells]
+        rz = rzsm(state.smc[:, members][:, :, cells])
+        lai = state.lai[members][:, cells]
+        return {"ssm": np.ptp(sm1, axis=0), "rzsm": np.ptp(rz, axis=0), "lai": np.ptp(lai, axis=0)}
+
+    def take_daily(self) -> dict[str, np.ndarray]:
+        out = self.daily
+        self.daily = {k: np.zeros(self.local.n_cells) for k in out}
+        return out
+
+    def summary(self, comm) -> dict:
+        """Totals over the run and all ranks (collective): counts, normalised innovations, |increments|."""
+        from mpi4py import MPI
+
+        out = {}
+        for s in self.sensors:
+            c = self.counts.counts[s]
+            out[s] = {k: int(comm.allreduce(int(c[k].sum()), op=MPI.SUM)) for k in ("available", "assimilated",
+                                                                                     "rejected") + SENSOR_MASKS[s]}
+        return out
