@@ -91,6 +91,29 @@ def diagnostic_variables(sensors) -> list[Variable]:
     return out
 
 
+def observation_masks(sensor: str, obs: CellObservations, scalable: np.ndarray, tsoil1: np.ndarray,
+                      swe: np.ndarray, rain: np.ndarray, rain_threshold: float, bare: np.ndarray,
+                      operator_poor: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Which masks hit each observation (SPEC section 4); arrays (n_obs,) at the observations' cells.
+
+    ``scalable``: a robust rescaling exists (CDF matching / seasonal statistics);
+    ``tsoil1``, ``swe``: ensemble-mean soil layer-1 temperature [K] and snow [kg m-2];
+    ``rain``: the forcing's rain rate [kg m-2 s-1]; ``bare``: non-vegetated cell;
+    ``operator_poor``: the VOD operator fits the cell poorly.
+    """
+    hits = {"invalid": ~obs.valid, "quality": ~obs.quality, "frozen": tsoil1 < TFRZ, "snow": swe > SNOW_FLAG_SWE}
+    if sensor == "smap":
+        hits["rain"] = rain > rain_threshold
+        hits["no_cdf"] = ~scalable & obs.valid
+    elif sensor == "lai":
+        hits["no_cdf"] = ~scalable & obs.valid
+        hits["bare"] = bare
+    elif sensor == "vod":
+        hits["bare"] = bare
+        hits["operator"] = operator_poor
+    return hits
+
+
 class Assimilator:
     """The observations and analyses of a rank's cells in a DA run."""
 
@@ -150,17 +173,9 @@ class Assimilator:
                 continue
             value, ok_scale = self._rescale(s, here)
             c = here.cell
-            hits = {"invalid": ~here.valid, "quality": ~here.quality,
-                    "frozen": mean_tsoil[c] < TFRZ, "snow": mean_swe[c] > SNOW_FLAG_SWE}
-            if s == "smap":
-                hits["rain"] = rain_control[c] > self.cfg.obs_smap.rain_threshold
-                hits["no_cdf"] = ~ok_scale & here.valid
-            if s == "lai":
-                hits["no_cdf"] = ~ok_scale & here.valid
-                hits["bare"] = self.bare[c]
-            if s == "vod":
-                hits["bare"] = self.bare[c]
-                hits["operator"] = self.vod_mask[c]
+            hits = observation_masks(s, here, ok_scale, mean_tsoil[c], mean_swe[c], rain_control[c],
+                                     self.cfg.obs_smap.rain_threshold, self.bare[c],
+                                     None if self.vod_mask is None else self.vod_mask[c])
             keep = self.counts.add(s, c, hits)
             self._count_daily(s, c, hits, keep)
             if keep.any():

@@ -119,3 +119,19 @@ def test_ryu_correction_removes_the_drift_of_a_nonlinear_drydown():
         drift[ryu] = np.abs(s.smc[:, :24].mean(axis=1) - s.smc[:, 24]).max()
     assert drift[False] > 1e-3                # without the correction the mean leaves the control ...
     assert drift[True] < 1e-3 * drift[False]  # ... with it, it follows the control
+
+
+def test_increments_keep_the_state_physical():
+    lat, lon = np.array([40.0, 45.0, 50.0]), np.array([0.0, 5.0, 10.0])
+    f = DiurnalForcing(lat, lon, tmin=285.0, tmax=295.0)
+    start = dt.datetime(2015, 6, 1, tzinfo=UTC)
+    m = NoahMP(np.array([10, 12, 16]), np.array([3, 12, 1]), lat, lon)        # grass, crop, barren
+    s = m.cold_start(5, f.at(start), start)
+    from mpilda.perturb import apply_increments
+    rng = np.random.default_rng(0)
+    apply_increments(m, s, rng.normal(0, 0.5, s.smc.shape), rng.normal(0, 5.0, s.lai.shape))
+    assert np.all(s.smc >= m.p.smcdry - 1e-15) and np.all(s.smc <= m.p.smcmax + 1e-15)
+    assert np.all(s.sh2o <= s.smc) and np.all(s.sh2o >= 0)
+    assert np.all(s.lai >= 0) and np.all(s.lai[:, 2] == 0)                  # bare ground keeps LAI 0
+    veg = m.p.vegetated
+    assert np.allclose(s.lfmass[:, veg], s.lai[:, veg] / (m.p.sla[veg] * 1e-3))   # leaf carbon follows LAI

@@ -1,0 +1,97 @@
+"""A small twin experiment: truth, OL, synthetic observations, tables, and DA runs identical on any rank count."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from mpilda.assimilation import diagnostic_variables
+from mpilda.config import config_from_text
+from mpilda.experiment import OUTPUT_VARIABLES, run
+from mpilda.obs.synthetic import make_observations
+from mpilda.obs.tables import calibrate_vod, make_rescaling
+
+from .conftest import assert_all, on_root
+
+CONFIG = """
+[domain]
+south = 44.125
+north = 45.375
+west = 4.125
+east = 5.875
+tile_size = 2
+[time]
+start = 2015-03-01
+end = 2015-05-01
+[ensemble]
+members = {members}
+[experiment]
+name = {name}
+[output]
+directory = {out}
+overpass = yes
+checkpoint_days = 0
+[synthetic]
+directory = {tmp}/world
+truth_directory = {tmp}/truth
+lai_pixel_size = 0.0625
+[obs.smap]
+min_cdf_samples = 4
+[assimilation]
+ol_directory = {tmp}/ol
+"""
+
+
+def _config(tmp, name, out, members=0, period=None):
+    text = CONFIG.format(tmp=tmp, name=name, out=tmp / out, members=members)
+    if period:
+        text = text.replace("start = 2015-03-01\nend = 2015-05-01", f"start = {period[0]}\nend = {period[1]}")
+    return config_from_text(text)
+
+
+@pytest.fixture(scope="module")
+def twin():
+    """World, truth and OL runs, synthetic observations and tables, shared by the tests of this module."""
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-da-") if comm.rank == 0 else None, root=0))
+    run(_config(tmp, "truth", "truth"), comm)
+    run(_config(tmp, "OL", "ol"), comm)
+    make_observations(_config(tmp, "truth", "truth"), comm)
+    make_rescaling(_config(tmp, "OL", "ol"), comm)
+    calibrate_vod(_config(tmp, "OL", "ol"), comm)
+    yield tmp
+    comm.Barrier()
+    if comm.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.mpi(min_size=1)
+@pytest.mark.parametrize("name", ["DA_SSM", "DA_SSM+LAI", "DA_SSM+VOD"])
+def test_da_run_is_identical_on_any_number_of_ranks(twin, name):
+    comm = MPI.COMM_WORLD
+    period = ("2015-04-01", "2015-04-11")
+    summary = run(_config(twin, name, f"{name}_k", members=6, period=period), comm)
+    counts = summary["assimilation"]
+    assert_all(comm, counts["smap"]["assimilated"] > 0, f"nothing assimilated: {counts}")
+    assert_all(comm, abs(summary["residual_mm"]) < 1e-9, f"water budget {summary}")
+    if comm.rank == 0:
+        run(_config(twin, name, f"{name}_1", members=6, period=period), MPI.COMM_SELF)
+    comm.Barrier()
+    sensors = [s for s in ("smap", "lai", "vod") if s in counts]
+
+    def check():
+        for file, names in (("daily_mean.nc", [v.name for v in OUTPUT_VARIABLES]),
+                            ("daily_spread.nc", [v.name for v in OUTPUT_VARIABLES]),
+                            ("diagnostics.nc", [v.name for v in diagnostic_variables(sensors)])):
+            with h5py.File(twin / f"{name}_k" / file) as a, h5py.File(twin / f"{name}_1" / file) as b:
+                for n in names:
+                    assert a[n][...].tobytes() == b[n][...].tobytes(), f"{file}:{n} differs on {comm.size} ranks"
+        with h5py.File(twin / f"{name}_k" / "diagnostics.nc") as d:
+            assimilated = d["smap_assimilated"][...]
+            assert np.nansum(np.where(assimilated < 1e30, assimilated, 0)) == counts["smap"]["assimilated"]
+
+    on_root(comm, check)
