@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.set_defaults(func=cmd_calibrate_vod)
 
+    p = sub.add_parser("twin", help="the whole twin experiment: world, truth, spin-ups, OL, observations, tables, "
+                                    "DA experiments, evaluation and report, resuming finished stages (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_twin)
+
     p = sub.add_parser("inspect", help="what mpilda sees in an input file: format, variables in SI units, times")
     p.add_argument("path", type=Path, help="an input file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -163,6 +168,13 @@ def cmd_calibrate_vod(args, comm) -> int:
     from .obs.tables import calibrate_vod
 
     calibrate_vod(load_config_everywhere(args, comm), comm)
+    return 0
+
+
+def cmd_twin(args, comm) -> int:
+    from .twin import run_twin
+
+    run_twin(load_config_everywhere(args, comm), comm)
     return 0
 
 

@@ -436,6 +436,34 @@ class Assimilation(Section):
 
 
 @dataclass(frozen=True)
+class Twin(Section):
+    """The whole twin experiment in one command (``twin``): stages, spin-ups and experiments."""
+
+    NAME: ClassVar[str] = "twin"
+    directory: Path = option(Path("twin"), doc="Root directory of the stages' outputs (truth, OL, the DA "
+                                                "experiments, evaluation, report).")
+    truth_spinup_cycles: int = option(2, lo=0, hi=1000, doc="Cycles of the run period spinning up the truth.")
+    model_spinup_cycles: int = option(2, lo=0, hi=1000,
+                                      doc="Cycles of the run period spinning up the (deterministic) model with "
+                                          "the model forcing, before the ensemble spin-up.")
+    ensemble_spinup_days: int = option(30, units="days", lo=1, hi=100000,
+                                       doc="Days of ensemble spin-up just before [time] start (the paper: 1 Jan "
+                                           "2013 - 31 Mar 2015).")
+    experiments: str = option("DA_SSM, DA_LAI, DA_VOD, DA_SSM+LAI, DA_SSM+VOD",
+                              doc="Comma-separated DA experiments run after the open loop.")
+
+    def check(self) -> None:
+        for name in (e.strip() for e in self.experiments.split(",") if e.strip()):
+            if name not in EXPERIMENTS or name in ("truth", "OL"):
+                raise _Invalid("experiments", self.experiments,
+                               f"DA experiments among {', '.join(EXPERIMENTS[2:])}{_suggest(name, EXPERIMENTS)}")
+
+    @property
+    def experiment_list(self) -> list[str]:
+        return [e.strip() for e in self.experiments.split(",") if e.strip()]
+
+
+@dataclass(frozen=True)
 class Spinup(Section):
     """Spin-up: cycling a forcing period before the run."""
 
@@ -462,7 +490,7 @@ class Spinup(Section):
 
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
                                        SyntheticSection, ModelSection, Spinup, Perturbations, ObsSmap, ObsLai, ObsVod,
-                                       Assimilation)
+                                       Assimilation, Twin)
 
 
 @dataclass(frozen=True)
@@ -484,6 +512,7 @@ class Config:
     obs_lai: ObsLai
     obs_vod: ObsVod
     assimilation: Assimilation
+    twin: Twin
     source: str = "<config>"
 
     @property
@@ -751,10 +780,6 @@ def _check_across_sections(cfg: Config, raw, source: str) -> None:
         for key, t in (("start", sp.start), ("end", sp.end)):
             if (t.hour, t.minute, t.second) != (0, 0, 0):
                 raise ConfigError(where("spinup", key), "spinup", key, format_value(t), "expected a time at 00:00 UTC")
-        if cfg.forcing.source == "synthetic" and (sp.start < cfg.time.start or sp.end > cfg.time.end):
-            raise ConfigError(where("spinup", "start"), "spinup", "start", format_value(sp.start),
-                              f"expected a period within [time] ({format_value(cfg.time.start)} .. "
-                              f"{format_value(cfg.time.end)}): the synthetic world holds forcing for that period only")
     if cfg.forcing.source == "era5":
         if cfg.forcing.era5_files is None:
             raise ConfigError(where("forcing", "source"), "forcing", "era5_files", None,
