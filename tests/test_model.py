@@ -15,57 +15,58 @@ from .model_forcing import UTC, DiurnalForcing, run
 LOAM, GRASS, CROP, DBF, ENF = 6, 10, 12, 4, 1
 
 
-def params(landcover=GRASS, soil=LOAM, n=1):
-    return ColumnParameters(np.full(n, landcover), np.full(n, soil), read_mptable(), read_soilparm())
+def params(landcover=GRASS, soil=LOAM):
+    """The parameter record of one cell (what the scalar physics take as ``p``)."""
+    return ColumnParameters(np.array([landcover]), np.array([soil]), read_mptable(), read_soilparm()).table[0]
 
 
 def test_soil_column_reaches_the_free_drainage_steady_state():
     p = params()
     q = 1.0e-8                                   # 0.86 mm/day entering the top, no evapotranspiration
     slope = 0.1
-    sh2o = np.full((4, 1, 1), 0.2)
-    sice = np.zeros_like(sh2o)
+    sh2o = np.full(4, 0.2)
+    sice = np.zeros(4)
+    work = np.empty((soil_water.WORK_ROWS, 4))
     for _ in range(20000):
-        sh2o, drainage, excess = soil_water.richards_step(sh2o, sice, np.full((1, 1), q), np.zeros_like(sh2o),
-                                                          3600.0, p, slope)
+        drainage, excess = soil_water.richards_step(sh2o, sice, q, np.zeros(4), 3600.0, p, slope, work)
     # steady state: the drainage carries the input, and slope * K(theta_4) = q gives theta_4 (Clapp-Hornberger)
-    assert drainage[0, 0] == pytest.approx(q, rel=1e-6)
-    theta4 = p.smcmax[0] * (q / (slope * p.satdk[0])) ** (1.0 / (2 * p.bexp[0] + 3))
-    assert sh2o[3, 0, 0] == pytest.approx(theta4, rel=1e-4)
+    assert drainage == pytest.approx(q, rel=1e-6)
+    theta4 = p["smcmax"] * (q / (slope * p["satdk"])) ** (1.0 / (2 * p["bexp"] + 3))
+    assert sh2o[3] == pytest.approx(theta4, rel=1e-4)
     # every interface carries the same flux q: D grad + K of the upper layer
-    k, d = soil_water.hydraulics(sh2o, sice, p)
-    fluxes = d[:-1, 0, 0] * 2 * (sh2o[:-1, 0, 0] - sh2o[1:, 0, 0]) / (DZ[:-1] + DZ[1:]) + k[:-1, 0, 0]
+    k, d = np.array([soil_water.hydraulics(sh2o[i], sice[i], p) for i in range(4)]).T
+    fluxes = d[:-1] * 2 * (sh2o[:-1] - sh2o[1:]) / (DZ[:-1] + DZ[1:]) + k[:-1]
     assert np.allclose(fluxes, q, rtol=1e-4)
-    assert excess[0, 0] == 0.0
+    assert excess == 0.0
 
 
 def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
     p = params(soil=12)                          # clay: Ks = 9.74e-7 m/s
-    smc = np.full((4, 1, 1), 0.35)
-    sice = np.zeros_like(smc)
-    k1, _ = soil_water.hydraulics(smc[:1], sice[:1], p)
-    gentle = np.full((1, 1), 0.2 * k1[0, 0, 0])
-    infil, runoff = soil_water.infiltration(gentle, smc, sice, k1[0], 900.0, p)
-    assert runoff[0, 0] == 0.0 and infil[0, 0] == gentle[0, 0]
-    storm = np.full((1, 1), 50.0 / 3600.0 / 1000.0)   # 50 mm/h on clay
-    infil, runoff = soil_water.infiltration(storm, smc, sice, k1[0], 900.0, p)
-    assert runoff[0, 0] > 0.5 * storm[0, 0] and infil[0, 0] + runoff[0, 0] == pytest.approx(storm[0, 0])
+    smc = np.full(4, 0.35)
+    sice = np.zeros(4)
+    k1, _ = soil_water.hydraulics(smc[0], sice[0], p)
+    gentle = 0.2 * k1
+    infil, runoff = soil_water.infiltration(gentle, smc, sice, k1, 900.0, p)
+    assert runoff == 0.0 and infil == gentle
+    storm = 50.0 / 3600.0 / 1000.0                # 50 mm/h on clay
+    infil, runoff = soil_water.infiltration(storm, smc, sice, k1, 900.0, p)
+    assert runoff > 0.5 * storm and infil + runoff == pytest.approx(storm)
     # frozen ground takes in less
-    frozen = np.full((4, 1, 1), 0.2)
-    infil_f, _ = soil_water.infiltration(storm, smc, frozen, k1[0], 900.0, p)
-    assert infil_f[0, 0] < infil[0, 0]
+    frozen = np.full(4, 0.2)
+    infil_f, _ = soil_water.infiltration(storm, smc, frozen, k1, 900.0, p)
+    assert infil_f < infil
 
 
 def test_interception_store_fills_to_its_capacity_and_no_further():
-    wmax = canopy.capacity(np.array([3.0]), np.array([0.5]), 0.1)      # 0.35 mm
-    w = np.zeros(1)
-    for _ in range(20):                                                # 20 mm/h for 5 h
-        w, through = canopy.intercept(np.array([20.0 / 3600]), w, wmax, np.array([0.9]), 900.0)
-        assert 0.0 <= w[0] <= wmax[0] + 1e-15 and through[0] >= 0
-    assert w[0] == pytest.approx(wmax[0], rel=1e-3)
-    assert canopy.wet_fraction(w, wmax)[0] == pytest.approx(1.0, rel=1e-3)
-    w2, _ = canopy.intercept(np.array([0.0]), w, wmax * 0.5, np.array([0.9]), 900.0)   # capacity shrinks: drip
-    assert w2[0] == pytest.approx(wmax[0] * 0.5)
+    wmax = canopy.capacity(3.0, 0.5, 0.1)                                # 0.35 mm
+    w = 0.0
+    for _ in range(20):                                                  # 20 mm/h for 5 h
+        w, through = canopy.intercept(20.0 / 3600, w, wmax, 0.9, 900.0)
+        assert 0.0 <= w <= wmax + 1e-15 and through >= 0
+    assert w == pytest.approx(wmax, rel=1e-3)
+    assert canopy.wet_fraction(w, wmax) == pytest.approx(1.0, rel=1e-3)
+    w2, _ = canopy.intercept(0.0, w, wmax * 0.5, 0.9, 900.0)           # capacity shrinks: drip
+    assert w2 == pytest.approx(wmax * 0.5)
 
 
 def _model(classes, soils, lat, lon):

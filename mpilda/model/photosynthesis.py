@@ -1,14 +1,14 @@
-"""Leaf photosynthesis and stomatal resistance: Noah-MP's STOMATA, vectorised.
+"""Leaf photosynthesis and stomatal resistance: Noah-MP's STOMATA.
 
 Ball–Berry stomatal conductance coupled to the Farquhar/Collatz leaf model (C3 and
 C4), with the leaf boundary layer, solved by Noah-MP's fixed three-pass iteration on
-the intercellular CO2 partial pressure ([NMP STOMATA] noahmp-physics.md s.6). The caller
-calls :func:`stomata` once for sunlit and once for shaded leaves.
+the intercellular CO2 partial pressure ([NMP STOMATA] noahmp-physics.md s.6). The model
+calls :func:`stomata_leaf` once for sunlit and once for shaded leaves.
 
-Every function is pure numpy on arrays that broadcast: state such as ``tv`` may be
-(n_members, n_cells) while the parameters in :class:`PhotosynthesisParams` are
-(n_cells,) (or scalars). No loop runs over columns; the only loop is over the three
-iterations of the ci solution.
+The physics are scalar numba functions of one leaf (``p`` a parameter record with the
+fields of :class:`PhotosynthesisParams`); :func:`stomata`, :func:`vcmax`, :func:`esat`
+and :func:`desat_dt` apply them to arrays that broadcast (state such as ``tv`` may be
+(n_members, n_cells) while the parameters are (n_cells,) or scalars).
 
 Units: temperatures K, vapour and partial pressures Pa, resistances s m-1, absorbed PAR
 W m-2 (per unit leaf area), rates umol CO2 m-2 (leaf) s-1.
@@ -16,9 +16,13 @@ W m-2 (per unit leaf area), rates umol CO2 m-2 (leaf) s-1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
+
+from .jit import fmax, fmin, jit, records
 
 #: Freezing point [K] ([NMP module header] noahmp-physics.md s.1.4).
 TFRZ = 273.16
@@ -45,37 +49,42 @@ _E0 = 611.2                    # [Pa] at 0 deg C (Bolton 1980; WMO 2008)
 _B_WATER, _C_WATER = 17.67, 243.5     # [-], [deg C] Bolton (1980)
 _B_ICE, _C_ICE = 22.46, 272.62        # [-], [deg C] WMO-No. 8 (2008) Annex 4.B
 _T0_MAGNUS = 273.15            # [K] the formulas' Celsius origin
+# the ice coefficients as the blend (b_ice - b_water) + b_water evaluates them
+_B_ICE_BLEND = (_B_ICE - _B_WATER) + _B_WATER
+_C_ICE_BLEND = (_C_ICE - _C_WATER) + _C_WATER
 
 
-def _magnus(t):
-    """(e_sat [Pa], b c / (t_c + c)^2 [K-1]) at temperature t [K]; ice below TFRZ."""
-    t = np.asarray(t, dtype=np.float64)
-    tc = t - _T0_MAGNUS
-    ice = t < TFRZ  # switch at T_f (noahmp-physics.md s.6); blended arithmetically (no np.where)
-    b = ice * (_B_ICE - _B_WATER) + _B_WATER
-    c = ice * (_C_ICE - _C_WATER) + _C_WATER
-    den = tc + c
-    e = np.exp(b * tc / den)
-    e *= _E0
-    b *= c
-    b /= den * den                           # b c / (t_c + c)^2
-    return e, b
+@jit
+def esat_and_slope(t):
+    """(e_sat [Pa], d e_sat / dT [Pa K-1]) at temperature t [K]: Magnus form, over ice below T_f = 273.16 K.
 
-
-def esat(t):
-    """Saturation vapour pressure [Pa] at temperature ``t`` [K] (any shape).
-
-    Magnus form over water for t >= T_f = 273.16 K (Bolton 1980), over ice below
-    (WMO 2008); agrees with the Wexler/Hyland–Wexler tables within 0.3 % over
-    -40..+45 deg C (noahmp-physics.md s.6 allows < 0.5 %).
+    Over water (Bolton 1980) for t >= T_f, over ice (WMO 2008) below; agrees with the
+    Wexler/Hyland–Wexler tables within 0.3 % over -40..+45 deg C (noahmp-physics.md
+    s.6 allows < 0.5 %).  The slope is e b c / (t_c + c)^2.
     """
-    return _magnus(t)[0]
+    tc = t - _T0_MAGNUS
+    if t < TFRZ:
+        b, c = _B_ICE_BLEND, _C_ICE_BLEND
+    else:
+        b, c = _B_WATER, _C_WATER
+    den = tc + c
+    e = math.exp(b * tc / den) * _E0
+    return e, e * (b * c / (den * den))
 
 
+@numba.vectorize(["float64(float64)"], cache=True)
+def esat(t):
+    """Saturation vapour pressure [Pa] at temperature ``t`` [K] (any shape; see :func:`esat_and_slope`)."""
+    return esat_and_slope(t)[0]
+
+
+@numba.vectorize(["float64(float64)"], cache=True)
 def desat_dt(t):
-    """Derivative of :func:`esat` with respect to temperature [Pa K-1] at ``t`` [K]."""
-    e, k = _magnus(t)
-    return e * k  # d/dt of E0 exp(b t/(t+c)) = e b c/(t+c)^2
+    """Derivative of :func:`esat` with respect to temperature [Pa K-1] at ``t`` [K] (any shape)."""
+    return esat_and_slope(t)[1]
+
+
+_FIELDS = ("vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "akc", "ko25", "ako", "avcmx", "c3psn")
 
 
 @dataclass(frozen=True)
@@ -103,35 +112,26 @@ class PhotosynthesisParams:
     c3psn: np.ndarray
     co2: float
     o2: float
-    # derived: logarithms of the Q10-type factors (one exp per response), flags
-    ln_akc: np.ndarray = field(init=False, repr=False)
-    ln_ako: np.ndarray = field(init=False, repr=False)
-    ln_avcmx: np.ndarray = field(init=False, repr=False)
-    closed: np.ndarray = field(init=False, repr=False)
-    open_f: np.ndarray = field(init=False, repr=False)     # 1.0 where not closed, else 0.0
-    closed_rs: np.ndarray = field(init=False, repr=False)  # RS_CLOSED where closed, else 0.0
+    closed: np.ndarray = field(init=False, repr=False)     # BP >= BP_CLOSED
     shape: tuple = field(init=False, repr=False)           # broadcast shape of the arrays
-    any_closed: bool = field(init=False, repr=False)
     all_c3: bool = field(init=False, repr=False)
 
     def __post_init__(self):
         put = object.__setattr__
-        for name in ("vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "akc", "ko25", "ako",
-                     "avcmx", "c3psn"):
+        for name in _FIELDS:
             put(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         put(self, "co2", float(self.co2))
         put(self, "o2", float(self.o2))
-        put(self, "ln_akc", np.log(self.akc))
-        put(self, "ln_ako", np.log(self.ako))
-        put(self, "ln_avcmx", np.log(self.avcmx))
         put(self, "closed", self.bp >= BP_CLOSED)
-        put(self, "open_f", np.where(self.closed, 0.0, 1.0))
-        put(self, "closed_rs", np.where(self.closed, RS_CLOSED, 0.0))
-        put(self, "shape", np.broadcast_shapes(*(np.shape(getattr(self, k)) for k in (
-            "vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "akc", "ko25", "ako", "avcmx",
-            "c3psn"))))
-        put(self, "any_closed", bool(np.any(self.closed)))
+        put(self, "shape", np.broadcast_shapes(*(np.shape(getattr(self, k)) for k in _FIELDS)))
         put(self, "all_c3", bool(np.all(self.c3psn == 1.0)))
+
+    def record_fields(self) -> dict:
+        """The fields :func:`stomata_leaf` reads from its parameter record (logarithms of the Q10-type factors)."""
+        out = {k: getattr(self, k) for k in ("vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "ko25", "c3psn")}
+        out.update(ln_akc=np.log(self.akc), ln_ako=np.log(self.ako), ln_avcmx=np.log(self.avcmx),
+                   co2=self.co2, o2=self.o2)
+        return out
 
 
 def photosynthesis_params(table, classes) -> PhotosynthesisParams:
@@ -142,38 +142,107 @@ def photosynthesis_params(table, classes) -> PhotosynthesisParams:
     """
     classes = np.asarray(classes)
     col = table.column
-    return PhotosynthesisParams(
-        vcmx25=col("VCMX25", classes), mp=col("MP", classes), bp=col("BP", classes),
-        qe25=col("QE25", classes), folnmx=col("FOLNMX", classes), kc25=col("KC25", classes),
-        akc=col("AKC", classes), ko25=col("KO25", classes), ako=col("AKO", classes),
-        avcmx=col("AVCMX", classes), c3psn=col("C3PSN", classes),
-        co2=table.glob["CO2"], o2=table.glob["O2"])
+    return PhotosynthesisParams(**{k: col(k.upper(), classes) for k in _FIELDS},
+                                co2=table.glob["CO2"], o2=table.glob["O2"])
 
 
+@jit
 def _vcmax(tv, x, btran, foln, p):
-    """Vcmax [umol m-2 s-1] given x = (T_c - 25)/10 (see :func:`vcmax`)."""
+    """Vcmax [umol m-2 s-1] given x = (T_c - 25)/10 (see :func:`vcmax_leaf`)."""
     # f_hot = 1 + exp((-2.2e5 + 710 T)/(8.314 T)), T = T_c + 273.16 = tv  [NMP STOMATA] s.6
-    tv = np.asarray(tv, dtype=np.float64)
-    f_hot = 1.0 + np.exp((710.0 * tv - 2.2e5) / (RGAS * tv))
+    f_hot = 1.0 + math.exp((710.0 * tv - 2.2e5) / (RGAS * tv))
     # FNF = min(FOLN / max(MPE, FOLNMX), 1)  [NMP STOMATA] s.6
-    fnf = np.minimum(foln / np.maximum(p.folnmx, MPE), 1.0)
+    fnf = fmin(foln / fmax(p.folnmx, MPE), 1.0)
     # Vcmax = VCMX25 AVCMX^((T_c-25)/10) / f_hot * FNF * BTRAN  [NMP STOMATA] s.6
-    return p.vcmx25 * np.exp(p.ln_avcmx * x) / f_hot * fnf * btran
+    return p.vcmx25 * math.exp(p.ln_avcmx * x) / f_hot * fnf * btran
 
 
-def vcmax(tv, btran, foln, p: PhotosynthesisParams):
+@jit
+def vcmax_leaf(tv, btran, foln, p):
     """Maximum carboxylation rate Vcmax [umol CO2 m-2 s-1] at leaf temperature tv [K].
 
     Q10-type rise AVCMX^((T_c - 25)/10) damped by the high-temperature inhibition
-    f_hot, times the nitrogen factor min(FOLN/FOLNMX, 1) and the soil-water factor
-    BTRAN [0-1] ([NMP STOMATA] noahmp-physics.md s.6).
+    f_hot, times the nitrogen factor min(FOLN/FOLNMX, 1) (foliage nitrogen FOLN [%])
+    and the soil-water factor BTRAN [0-1] ([NMP STOMATA] noahmp-physics.md s.6).
     """
-    x = (np.asarray(tv, dtype=np.float64) - (TFRZ + 25.0)) * 0.1
+    x = (tv - (TFRZ + 25.0)) * 0.1
     return _vcmax(tv, x, btran, foln, p)
 
 
-def stomata(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p: PhotosynthesisParams):
-    """Stomatal resistance and net leaf photosynthesis ([NMP STOMATA] noahmp-physics.md s.6).
+@jit
+def leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p):
+    """The parts of :func:`stomata_leaf` that are the same for every leaf of a canopy (all but the light).
+
+    Arguments as :func:`stomata_leaf`; returns a tuple for :func:`stomata_light`.
+    """
+    # --- step constants  [NMP STOMATA] s.6
+    # CF = p/(8.314 T_a) 1e6 converts s m2 umol-1 <-> s m-1;  r_lb = r_b / CF
+    rlb = rb * (RGAS * 1.0e-6) * tair / psurf
+    co2 = p.co2 * psurf          # CO2 partial pressure [Pa]  s.1.4 (395e-6 p)
+    x = (tv - (TFRZ + 25.0)) * 0.1          # (T_c - 25)/10 of f(a, T_c) = a^((T_c-25)/10)
+    kc = p.kc25 * math.exp(p.ln_akc * x)    # Kc = KC25 f(AKC, T_c)
+    o2_ko = (p.o2 * psurf) / (p.ko25 * math.exp(p.ln_ako * x))   # O2/Ko, Ko = KO25 f(AKO, T_c)
+    awc = kc * (1.0 + o2_ko)                # Kc (1 + O2/Ko) of W_c
+    cp = 0.105 * kc * o2_ko                 # Gamma* = 0.5 Kc/Ko 0.21 O2 [Pa]
+    vcmx = _vcmax(tv, x, btran, foln, p)
+    ei = esat_and_slope(tv)[0]              # e_i = e_sat(T_v)
+    mixed = p.c3psn != 1.0   # Noah-MP blends the C3 and C4 forms linearly with C3PSN (0 or 1)
+    f3 = p.c3psn
+    f4 = 1.0 - f3
+    # e_s = max(0.25 e_i (C3) | 0.40 e_i (C4), min(e_ah, e_i)); MP e_s/e_i kept as mp_hum
+    floor = 0.25 * f3 + 0.40 * f4 if mixed else 0.25
+    mp_hum = fmax(floor * ei, fmin(eah, ei)) / ei * p.mp
+    # first ci = 0.7 CO2 (C3) | 0.4 CO2 (C4)
+    ci0 = co2 * (0.7 * f3 + 0.4 * f4 if mixed else 0.7)
+    cf = psurf / (RGAS * tair) * 1.0e6      # s m2 umol-1 -> s m-1
+    return rlb, co2, awc, cp, vcmx, mp_hum, ci0, cf, psurf, igs, mixed, f3, f4
+
+
+@jit
+def stomata_light(apar, c, p):
+    """Stomatal resistance [s m-1] and net photosynthesis [umol CO2 m-2 s-1] of a leaf absorbing ``apar``
+    [W m-2] under the :func:`leaf_conditions` ``c`` (see :func:`stomata_leaf`)."""
+    rlb, co2, awc, cp, vcmx, mp_hum, ci, cf, psurf, igs, mixed, f3, f4 = c
+    # J = 4.6 APAR QE25 [umol m-2 s-1]; APAR <= 0 -> J = 0 -> A = 0, g_s = BP
+    j = (PHOTONS_PER_JOULE * p.qe25) * fmax(apar, 0.0)
+    # without light or outside the growing season A = 0 in every pass: one pass gives the same r
+    n_iter = 1 if (j == 0.0 or igs == 0.0) else N_ITER
+    we = 0.5 * vcmx                  # W_e = 0.5 Vcmax (C3) | 4000 Vcmax ci/p (C4)
+    psn = 0.0
+    r = 0.0
+    for _ in range(n_iter):
+        d = fmax(ci - cp, 0.0)                       # max(ci - G*, 0)
+        w1 = j / (ci + cp + cp) * d                  # W_j = max(ci-G*,0) J/(ci+2G*)
+        w2 = vcmx / (ci + awc) * d                   # W_c = max(ci-G*,0) Vcmax/(ci+Kc(1+O2/Ko))
+        if mixed:
+            w1 = w1 * f3 + f4 * j                    # C4: W_j = J
+            w2 = w2 * f3 + f4 * vcmx                 # C4: W_c = Vcmax
+            we = vcmx * (0.5 * f3 + (4000.0 * f4) * ci / psurf)
+        psn = fmin(fmin(w1, w2), we) * igs           # A = min(W_j, W_c, W_e) IGS
+        pa = psn * psurf                             # p A
+        # cs = max(CO2 - 1.37 r_lb p A, 1e-6)
+        cs = fmax(rlb * pa * -1.37 + co2, MPE)
+        # a r^2 + b r - r_lb = 0 with a = MP A p e_s/(cs e_i) + BP, b = (MP A p/cs + BP) r_lb - 1
+        pa_cs = pa / cs                              # A p / cs
+        qa = mp_hum * pa_cs + p.bp
+        qb = (p.mp * pa_cs + p.bp) * rlb - 1.0
+        sq = math.sqrt(qa * rlb * 4.0 + qb * qb)     # sqrt(b^2 + 4 a r_lb)
+        if qb >= 0.0:                                # stable positive root for b >= 0
+            r = 2.0 * rlb / (abs(qb) + sq)
+        else:                                        # b < 0: r = (sq - b)/(2a)
+            r = (sq - qb) / (qa * 2.0)
+        # ci = max(cs - 1.65 r_s p A, 0)  (r_s [s m2 umol-1])
+        ci = fmax(r * pa * -1.65 + cs, 0.0)
+    rs = r * cf                                      # s m2 umol-1 -> s m-1 (x CF)
+    if p.bp >= BP_CLOSED:
+        rs = rs * 0.0 + RS_CLOSED
+        psn = psn * 0.0
+    return rs, psn
+
+
+@jit
+def stomata_leaf(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p):
+    """Stomatal resistance and net photosynthesis of a leaf ([NMP STOMATA] noahmp-physics.md s.6).
 
     apar  absorbed PAR per unit leaf area [W m-2]
     tv    leaf temperature [K];  tair  air temperature [K] (converts resistances)
@@ -181,102 +250,48 @@ def stomata(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p: PhotosynthesisP
     rb    leaf boundary-layer resistance [s m-1]
     btran soil-water stress factor [0-1];  igs  growing-season flag (0/1)
     foln  foliage nitrogen [%] (Noah-MP fixes 1.0, noahmp-physics.md s.1.4)
-    p     :class:`PhotosynthesisParams`
+    p     parameter record: vcmx25, mp, bp, qe25, folnmx, kc25, ko25, c3psn, ln_akc,
+          ln_ako, ln_avcmx, co2, o2 (see :class:`PhotosynthesisParams`)
 
-    All inputs broadcast together. Returns ``(rs, psn)``: stomatal resistance [s m-1]
-    and net leaf photosynthesis [umol CO2 m-2 leaf s-1], of the broadcast shape. With
-    APAR <= 0 (or IGS = 0, or BTRAN = 0) psn = 0 and the conductance is BP
-    (rs = CF/BP); closed classes (BP >= 1e14) give rs = RS_CLOSED and psn = 0.
+    Returns ``(rs, psn)``: stomatal resistance [s m-1] and net leaf photosynthesis
+    [umol CO2 m-2 leaf s-1]. With APAR <= 0 (or IGS = 0, or BTRAN = 0) psn = 0 and the
+    conductance is BP (rs = CF/BP); closed classes (BP >= 1e14) give rs = RS_CLOSED and psn = 0.
+    The model computes :func:`leaf_conditions` once for the sunlit and the shaded leaves.
     """
-    apar, tv, tair, eah, psurf, rb, btran, igs, foln = (
-        np.asarray(v, dtype=np.float64) for v in (apar, tv, tair, eah, psurf, rb, btran, igs, foln))
-    shape = np.broadcast_shapes(apar.shape, tv.shape, tair.shape, eah.shape, psurf.shape,
-                                rb.shape, btran.shape, igs.shape, foln.shape, p.shape)
-    # --- step constants  [NMP STOMATA] s.6
-    # CF = p/(8.314 T_a) 1e6 converts s m2 umol-1 <-> s m-1;  r_lb = r_b / CF
-    rlb = rb * (RGAS * 1.0e-6) * tair / psurf
-    co2 = p.co2 * psurf          # CO2 partial pressure [Pa]  s.1.4 (395e-6 p)
-    x = (tv - (TFRZ + 25.0)) * 0.1          # (T_c - 25)/10 of f(a, T_c) = a^((T_c-25)/10)
-    kc = p.kc25 * np.exp(p.ln_akc * x)      # Kc = KC25 f(AKC, T_c)
-    o2_ko = (p.o2 * psurf) / (p.ko25 * np.exp(p.ln_ako * x))   # O2/Ko, Ko = KO25 f(AKO, T_c)
-    awc = kc * (1.0 + o2_ko)                # Kc (1 + O2/Ko) of W_c
-    cp = 0.105 * kc * o2_ko                 # Gamma* = 0.5 Kc/Ko 0.21 O2 [Pa]
-    del kc, o2_ko
-    vcmx = _vcmax(tv, x, btran, foln, p)
-    del x
-    # J = 4.6 APAR QE25 [umol m-2 s-1]; APAR <= 0 -> J = 0 -> A = 0, g_s = BP
-    j = (PHOTONS_PER_JOULE * p.qe25) * np.maximum(apar, 0.0)
-    ei = esat(tv)                           # e_i = e_sat(T_v)
-    mixed = not p.all_c3
-    if mixed:   # Noah-MP blends the C3 and C4 forms linearly with C3PSN (0 or 1)
-        f3 = p.c3psn
-        f4 = 1.0 - f3
-    # e_s = max(0.25 e_i (C3) | 0.40 e_i (C4), min(e_ah, e_i)); MP e_s/e_i kept as mp_hum
-    floor = 0.25 if not mixed else 0.25 * f3 + 0.40 * f4
-    mp_hum = np.maximum(floor * ei, np.minimum(eah, ei))
-    mp_hum /= ei
-    mp_hum *= p.mp
-    del ei
-    # first ci = 0.7 CO2 (C3) | 0.4 CO2 (C4); W_e = 0.5 Vcmax (C3) | 4000 Vcmax ci/p (C4)
-    ci = np.empty(shape)
-    ci[...] = co2 * (0.7 if not mixed else 0.7 * f3 + 0.4 * f4)
-    we = 0.5 * vcmx if not mixed else None
-    d, w1, w2, psn, cs, a, b = (np.empty(shape) for _ in range(7))
-    for _ in range(N_ITER):
-        np.subtract(ci, cp, out=d)
-        np.maximum(d, 0.0, out=d)                            # max(ci - G*, 0)
-        np.add(ci, cp, out=w1)
-        w1 += cp
-        np.divide(j, w1, out=w1)
-        w1 *= d                                              # W_j = max(ci-G*,0) J/(ci+2G*)
-        np.add(ci, awc, out=w2)
-        np.divide(vcmx, w2, out=w2)
-        w2 *= d                                              # W_c = max(ci-G*,0) Vcmax/(ci+Kc(1+O2/Ko))
-        if mixed:
-            w1 *= f3
-            w1 += f4 * j                                     # C4: W_j = J
-            w2 *= f3
-            w2 += f4 * vcmx                                  # C4: W_c = Vcmax
-            we = vcmx * (0.5 * f3 + (4000.0 * f4) * ci / psurf)
-        np.minimum(w1, w2, out=psn)
-        np.minimum(psn, we, out=psn)
-        psn *= igs                                           # A = min(W_j, W_c, W_e) IGS
-        np.multiply(psn, psurf, out=w1)                      # p A
-        # cs = max(CO2 - 1.37 r_lb p A, 1e-6)
-        np.multiply(rlb, w1, out=cs)
-        cs *= -1.37
-        cs += co2
-        np.maximum(cs, MPE, out=cs)
-        # a r^2 + b r - r_lb = 0 with a = MP A p e_s/(cs e_i) + BP, b = (MP A p/cs + BP) r_lb - 1
-        np.divide(w1, cs, out=w2)                            # A p / cs
-        np.multiply(mp_hum, w2, out=a)
-        a += p.bp
-        np.multiply(p.mp, w2, out=b)
-        b += p.bp
-        b *= rlb
-        b -= 1.0
-        np.multiply(a, rlb, out=w2)
-        w2 *= 4.0
-        np.multiply(b, b, out=d)
-        w2 += d
-        np.sqrt(w2, out=w2)                                  # sq = sqrt(b^2 + 4 a r_lb)
-        pos = b >= 0.0
-        if pos.any():                                        # stable positive root for b >= 0
-            s = np.abs(b) + w2
-            np.copyto(a, np.where(pos, 2.0 * rlb / s, s / (2.0 * a)))
-        else:                                                # b < 0: r = (sq - b)/(2a)
-            np.subtract(w2, b, out=b)
-            a *= 2.0
-            np.divide(b, a, out=a)
-        # ci = max(cs - 1.65 r_s p A, 0)  (a holds r_s [s m2 umol-1])
-        np.multiply(a, w1, out=ci)
-        ci *= -1.65
-        ci += cs
-        np.maximum(ci, 0.0, out=ci)
-    rs = a
-    rs *= psurf / (RGAS * tair) * 1.0e6                      # s m2 umol-1 -> s m-1 (x CF)
-    if p.any_closed:
-        rs *= p.open_f
-        rs += p.closed_rs
-        psn *= p.open_f
+    return stomata_light(apar, leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p), p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _stomata_loop(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p, rs, psn):
+    for i in range(rs.size):
+        rs[i], psn[i] = stomata_leaf(apar[i], tv[i], tair[i], eah[i], psurf[i], rb[i], btran[i], igs[i], foln[i],
+                                     p[i])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vcmax_loop(tv, btran, foln, p, out):
+    for i in range(out.size):
+        out[i] = vcmax_leaf(tv[i], btran[i], foln[i], p[i])
+
+
+def _flat(shape, *values):
+    return [np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.float64), shape)).reshape(-1)
+            for v in values]
+
+
+def vcmax(tv, btran, foln, p: PhotosynthesisParams):
+    """:func:`vcmax_leaf` of arrays that broadcast with the parameters (see there)."""
+    shape = np.broadcast_shapes(np.shape(tv), np.shape(btran), np.shape(foln), p.shape)
+    out = np.empty(shape)
+    _vcmax_loop(*_flat(shape, tv, btran, foln), records(p.record_fields(), shape).reshape(-1), out.reshape(-1))
+    return out
+
+
+def stomata(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p: PhotosynthesisParams):
+    """:func:`stomata_leaf` of arrays that broadcast with the parameters: (rs, psn) of the broadcast shape."""
+    values = (apar, tv, tair, eah, psurf, rb, btran, igs, foln)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values), p.shape)
+    rs, psn = np.empty(shape), np.empty(shape)
+    _stomata_loop(*_flat(shape, *values), records(p.record_fields(), shape).reshape(-1), rs.reshape(-1),
+                  psn.reshape(-1))
     return rs, psn

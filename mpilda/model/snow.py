@@ -5,14 +5,17 @@ describes as defensible for a snow flag and a melt season: one pack of water
 equivalent SWE [kg m-2 = mm] and depth [m]; fresh-snow density after Hedstrom &
 Pomeroy (as Noah-MP's SNOWFALL); the snow-cover fraction of Niu & Yang (2007)
 with Noah-MP 4.0.1's constants; the CLASS snow albedo (option 2).  Melt and
-sublimation come from the surface energy balance (energy.py, model.py).
+sublimation come from the surface energy balance (energy.py, noahmp.py).
+
+Scalar numba functions of one column.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from .constants import TFRZ
+from .jit import fmax, fmin, jit
 
 #: CLASS snow albedo limits and decay (noahmp-physics.md s.4.2: mxsnalb 0.84, mnsnalb 0.55, 0.01 per hour).
 ALBEDO_FRESH = 0.84
@@ -27,33 +30,44 @@ SETTLING_TIME = 5.0 * 86400.0
 SNOW_FLAG_SWE = 1.0
 
 
-def fresh_snow_density(tair: np.ndarray) -> np.ndarray:
-    """Density of new snow [kg m-3] = min(120, 67.92 + 51.25 exp((T - T_f)/2.59))."""
-    return np.minimum(120.0, 67.92 + 51.25 * np.exp(np.minimum(tair - TFRZ, 10.0) / 2.59))
+@jit
+def fresh_snow_density(tair):
+    """Density of new snow [kg m-3] = min(120, 67.92 + 51.25 exp((T - T_f)/2.59)), air temperature T [K]."""
+    return fmin(120.0, 67.92 + 51.25 * math.exp(fmin(tair - TFRZ, 10.0) / 2.59))
 
 
-def cover_fraction(sneqv: np.ndarray, snowh: np.ndarray, mfsno) -> np.ndarray:
-    """Snow-cover fraction FSNO = tanh(h / (2.5 z0 (rho/100)^MFSNO)) (Niu & Yang 2007)."""
-    rho = np.where(snowh > 0, sneqv / np.maximum(snowh, 1e-9), 100.0)
-    return np.where(snowh > 0, np.tanh(snowh / (2.5 * Z0_SNOW_COVER * (rho / 100.0) ** mfsno)), 0.0)
+@jit
+def cover_fraction(sneqv, snowh, mfsno):
+    """Snow-cover fraction FSNO = tanh(h / (2.5 z0 (rho/100)^MFSNO)) (Niu & Yang 2007); SWE [kg m-2], depth [m]."""
+    if not snowh > 0:
+        return 0.0
+    rho = sneqv / fmax(snowh, 1e-9)
+    return math.tanh(snowh / (2.5 * Z0_SNOW_COVER * (rho / 100.0) ** mfsno))
 
 
+@jit
 def accumulate(sneqv, snowh, snowfall, tair, dt):
-    """Add snowfall [kg m-2 s-1] to the pack: new (sneqv, snowh)."""
+    """Add snowfall [kg m-2 s-1] falling at air temperature tair [K] for dt [s] to the pack: new (sneqv, snowh)."""
     add = snowfall * dt
+    if add == 0.0:              # nothing falls: add / density = 0
+        return sneqv + add, snowh + add
     return sneqv + add, snowh + add / fresh_snow_density(tair)
 
 
+@jit
 def settle(sneqv, snowh, dt):
-    """Compaction: the pack's density relaxes towards SETTLED_DENSITY (depth only, SWE unchanged)."""
-    rho = np.where(snowh > 0, sneqv / np.maximum(snowh, 1e-9), SETTLED_DENSITY)
-    rho_new = np.where(rho < SETTLED_DENSITY,
-                       SETTLED_DENSITY - (SETTLED_DENSITY - rho) * np.exp(-dt / SETTLING_TIME), rho)
-    return np.where(sneqv > 0, sneqv / rho_new, 0.0)
+    """Compaction: the pack's density relaxes towards SETTLED_DENSITY (depth only, SWE unchanged); new depth [m]."""
+    if not sneqv > 0:
+        return 0.0
+    rho = sneqv / fmax(snowh, 1e-9) if snowh > 0 else SETTLED_DENSITY
+    if rho < SETTLED_DENSITY:
+        rho = SETTLED_DENSITY - (SETTLED_DENSITY - rho) * math.exp(-dt / SETTLING_TIME)
+    return sneqv / rho
 
 
+@jit
 def albedo_step(albedo, snowfall, dt, swemx):
-    """CLASS snow albedo: decay towards 0.55, refreshed towards 0.84 by new snow (fully at SWEMX mm)."""
-    aged = ALBEDO_OLD + (albedo - ALBEDO_OLD) * np.exp(-ALBEDO_DECAY * dt)
-    fresh = np.minimum(1.0, snowfall * dt / swemx)
+    """CLASS snow albedo: decay towards 0.55, refreshed towards 0.84 by new snow [kg m-2 s-1] (fully at SWEMX mm)."""
+    aged = ALBEDO_OLD + (albedo - ALBEDO_OLD) * math.exp(-ALBEDO_DECAY * dt)
+    fresh = fmin(1.0, snowfall * dt / swemx)
     return aged + (ALBEDO_FRESH - aged) * fresh

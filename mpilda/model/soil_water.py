@@ -9,7 +9,7 @@ SOILWATER of module_sf_noahmplsm 4.0.1):
   both by (1 - F_imp) (Niu & Yang 2006);
 * Richards' equation in Noah's diffusive theta form, linearised implicit
   (backward Euler in the D term, K and D frozen at the start of the sub-step),
-  a tridiagonal system per column solved by a vectorised Thomas algorithm;
+  a tridiagonal system per column solved by the Thomas algorithm;
   fluxes between layers use D and K of the upper layer and the gradient over
   the mid-point distance; free drainage SLOPE * K(theta_4) at the bottom;
 * transpiration taken from the layers by the root-uptake weights, soil
@@ -17,16 +17,20 @@ SOILWATER of module_sf_noahmplsm 4.0.1):
 * liquid above the effective porosity is pushed upwards and leaves as
   saturation-excess runoff; a negative layer borrows from the layer below.
 
-Arrays: layer fields (4, ...) over columns, column fields (...); parameters
-(theta_s, b, ... per column) broadcast against the column shape.  Water is
-conserved exactly: the change of column water equals the boundary fluxes.
+Scalar numba functions of one column: layer fields are arrays (4,), ``p`` is the
+column's parameter record (fields smcmax, smcref, smcwlt, bexp, satdk, satdw,
+root_fraction (4,), has_roots; ``ColumnParameters.table``).  Water is conserved
+exactly: the change of column water equals the boundary fluxes.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .constants import DENH2O, DZ
+from .jit import clip, fmax, fmin, jit
 
 #: Schaake infiltration constants (GENPARM.TBL REFDK_DATA, REFKDT_DATA; noahmp-physics.md s.2).
 REFDK = 2.0e-6
@@ -39,146 +43,181 @@ CVFRZ = 3
 FRZK = 0.15
 #: Minimum liquid water left in a layer by the negative-water fix [m3 m-3] (Noah-MP keeps 0.01 mm per layer).
 _TINY = 1.0e-5
+#: 1 / distance between the mid-points of adjacent layers [m-1].
+_GRAD = 2.0 / (DZ[:-1] + DZ[1:])
+#: Rows of the scratch array (WORK_ROWS, 4) that richards_step needs.
+WORK_ROWS = 8
 
 
-def _col(a, ndim):
-    """Reshape a per-layer constant (4,) to broadcast against (4, ...) of ``ndim`` dims."""
-    return np.asarray(a).reshape((-1,) + (1,) * (ndim - 1))
+@jit
+def frozen_impermeability(sice, smcmax):
+    """Fraction of impermeable area F_imp [-] of a layer with ice sice [m3 m-3] (Niu & Yang 2006, A = 4)."""
+    if sice <= 0.0:             # exp(-A (1 - 0)) - exp(-A) = 0 exactly: no ice, no impermeable area
+        return 0.0
+    fice = fmin(1.0, sice / smcmax)
+    e = math.exp(-FROZEN_A)
+    return fmax(0.0, math.exp(-FROZEN_A * (1.0 - fice)) - e) / (1.0 - e)
 
 
-def frozen_impermeability(sice: np.ndarray, smcmax) -> np.ndarray:
-    """Fraction of impermeable area F_imp per layer (Niu & Yang 2006, A = 4)."""
-    fice = np.minimum(1.0, sice / smcmax)
-    e = np.exp(-FROZEN_A)
-    return np.maximum(0.0, np.exp(-FROZEN_A * (1.0 - fice)) - e) / (1.0 - e)
+@jit
+def hydraulics(smc, sice, p):
+    """Conductivity K [m s-1] and diffusivity D [m2 s-1] of a layer (frozen-soil option 1).
 
-
-def hydraulics(smc: np.ndarray, sice: np.ndarray, p) -> tuple[np.ndarray, np.ndarray]:
-    """Conductivity K [m s-1] and diffusivity D [m2 s-1] per layer (4, ...), frozen-soil option 1."""
-    ratio = np.maximum(smc / p.smcmax, 0.01)
-    log_ratio = np.log(ratio)
+    smc, sice: total and frozen volumetric water [m3 m-3]; p: parameters (smcmax, satdk, satdw, bexp).
+    """
+    ratio = fmax(smc / p.smcmax, 0.01)
+    log_ratio = math.log(ratio)
     factor = 1.0 - frozen_impermeability(sice, p.smcmax)
-    k = p.satdk * np.exp((2.0 * p.bexp + 3.0) * log_ratio) * factor
-    d = p.satdw * np.exp((p.bexp + 2.0) * log_ratio) * factor
+    k = p.satdk * math.exp((2.0 * p.bexp + 3.0) * log_ratio) * factor
+    d = p.satdw * math.exp((p.bexp + 2.0) * log_ratio) * factor
     return k, d
 
 
-def btran(sh2o: np.ndarray, p) -> tuple[np.ndarray, np.ndarray]:
-    """Soil-moisture stress factor BTRAN (...) and root-uptake weights (4, ...) (Noah type, OPT_BTR = 1).
+@jit
+def btran(sh2o, p, weights):
+    """Soil-moisture stress factor BTRAN [0-1] (Noah type, OPT_BTR = 1); root-uptake weights into ``weights`` (4,).
 
     g_k = clip((sh2o_k - wilt) / (ref - wilt), 0, 1); uniform roots per metre down
     to layer NROOT (noahmp-physics.md s.3.4).  Columns without roots get BTRAN 0.
     """
-    g = np.clip((sh2o - p.smcwlt) / np.maximum(p.smcref - p.smcwlt, 1e-6), 0.0, 1.0)
-    part = np.maximum(1e-6, p.root_fraction * g) * (p.root_fraction > 0)
-    total = part.sum(axis=0)
-    weights = part / np.maximum(total, 1e-12)
-    return np.where(p.has_roots, np.maximum(total, 1e-6), 0.0), weights
+    total = 0.0
+    for k in range(4):
+        rf = p.root_fraction[k]
+        g = clip((sh2o[k] - p.smcwlt) / fmax(p.smcref - p.smcwlt, 1e-6), 0.0, 1.0)
+        part = fmax(1e-6, rf * g) * (1.0 if rf > 0 else 0.0)
+        weights[k] = part
+        total = total + part if k > 0 else part
+    norm = fmax(total, 1e-12)
+    for k in range(4):
+        weights[k] = weights[k] / norm
+    return fmax(total, 1e-6) if p.has_roots > 0 else 0.0
 
 
-def infiltration(qinsur: np.ndarray, smc: np.ndarray, sice: np.ndarray, k1: np.ndarray, dt: float, p):
+@jit
+def infiltration(qinsur, smc, sice, k1, dt, p):
     """Schaake et al. (1996) infiltration capacity: (infiltration, surface runoff) [m s-1].
 
-    ``qinsur`` is the water reaching the soil surface [m s-1]; ``k1`` the
-    conductivity of layer 1.  Frozen ground reduces the capacity by the
-    Gamma-distribution factor of Noah-MP's INFIL.
+    ``qinsur`` is the water reaching the soil surface [m s-1]; smc, sice (4,) total
+    and frozen water [m3 m-3]; ``k1`` the conductivity of layer 1 [m s-1]; dt [s].
+    Frozen ground reduces the capacity by the Gamma-distribution factor of Noah-MP's INFIL.
     """
     px = qinsur * dt
-    deficit = (_col(DZ, smc.ndim) * np.maximum(p.smcmax - smc, 0.0)).sum(axis=0)
+    deficit = DZ[0] * fmax(p.smcmax - smc[0], 0.0)
+    dice = DZ[0] * sice[0]
+    for k in range(1, 4):
+        deficit = deficit + DZ[k] * fmax(p.smcmax - smc[k], 0.0)
+        dice = dice + DZ[k] * sice[k]
     kdt = REFKDT * p.satdk / REFDK
-    ddt = deficit * (1.0 - np.exp(-kdt * dt / 86400.0))
-    imax = np.where(px > 0, px * ddt / np.maximum(px + ddt, 1e-30) / dt, 0.0)
-    dice = (_col(DZ, smc.ndim) * sice).sum(axis=0)
-    frzx = FRZK * (p.smcmax / p.smcref) * (0.412 / 0.468)
-    frozen = dice > 1e-2
-    a = CVFRZ * frzx / np.maximum(dice, 1e-2)
-    term, series = np.ones_like(a), np.ones_like(a)
-    for j in range(1, CVFRZ):
-        term = term * a / j
-        series = series + term
-    fcr = np.where(frozen, 1.0 - np.exp(-a) * series, 1.0)
-    imax = np.minimum(np.maximum(imax * fcr, k1), np.maximum(qinsur, 0.0))
-    runoff = np.maximum(0.0, qinsur - imax)
+    ddt = deficit * (1.0 - math.exp(-kdt * dt / 86400.0))
+    imax = px * ddt / fmax(px + ddt, 1e-30) / dt if px > 0 else 0.0
+    fcr = 1.0
+    if dice > 1e-2:
+        frzx = FRZK * (p.smcmax / p.smcref) * (0.412 / 0.468)
+        a = CVFRZ * frzx / fmax(dice, 1e-2)
+        term, series = 1.0, 1.0
+        for j in range(1, CVFRZ):
+            term = term * a / j
+            series = series + term
+        fcr = 1.0 - math.exp(-a) * series
+    imax = fmin(fmax(imax * fcr, k1), fmax(qinsur, 0.0))
+    runoff = fmax(0.0, qinsur - imax)
     return qinsur - runoff, runoff
 
 
-def thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve tridiagonal systems along axis 0 (n, ...) for all columns at once."""
-    n = diag.shape[0]
-    c = np.empty_like(diag)
-    d = np.empty_like(rhs)
-    c[0] = upper[0] / diag[0]
-    d[0] = rhs[0] / diag[0]
+@jit
+def thomas(w, x):
+    """Solve the tridiagonal system held in ``w`` (rows lower, diag, upper, rhs; row 4 scratch) into ``x`` (n,).
+
+    ``w`` is (>= 5, n): w[0] sub-diagonal (w[0, 0] unused), w[1] diagonal, w[2] super-diagonal
+    (w[2, n-1] unused), w[3] right-hand side; w[4] is overwritten.  ``x`` may not alias ``w``.
+    """
+    n = x.shape[0]
+    w[4, 0] = w[2, 0] / w[1, 0]
+    x[0] = w[3, 0] / w[1, 0]
     for k in range(1, n):
-        m = diag[k] - lower[k] * c[k - 1]
-        c[k] = upper[k] / m
-        d[k] = (rhs[k] - lower[k] * d[k - 1]) / m
-    x = np.empty_like(rhs)
-    x[-1] = d[-1]
+        m = w[1, k] - w[0, k] * w[4, k - 1]
+        w[4, k] = w[2, k] / m
+        x[k] = (w[3, k] - w[0, k] * x[k - 1]) / m
     for k in range(n - 2, -1, -1):
-        x[k] = d[k] - c[k] * x[k + 1]
-    return x
+        x[k] = x[k] - w[4, k] * x[k + 1]
 
 
-def richards_step(sh2o, sice, top_flux, et_layers, dt, p, slope):
-    """One implicit step of Richards' equation; updates liquid water, returns fluxes.
+@jit
+def richards_step(sh2o, sice, top_flux, et_layers, dt, p, slope, work):
+    """One implicit step of Richards' equation; updates the liquid water ``sh2o`` (4,) in place.
 
     Args:
-        sh2o, sice: (4, ...) liquid and frozen volumetric water [m3 m-3].
-        top_flux: (...) net water entering layer 1 from above [m s-1]
+        sh2o, sice: (4,) liquid and frozen volumetric water [m3 m-3].
+        top_flux: net water entering layer 1 from above [m s-1]
             (infiltration minus soil evaporation; may be negative).
-        et_layers: (4, ...) transpiration taken from each layer [m s-1].
-        slope: (...) free-drainage factor (SLOPE of GENPARM).
+        et_layers: (4,) transpiration taken from each layer [m s-1].
+        dt: step [s]; p: parameters (smcmax, satdk, satdw, bexp);
+        slope: free-drainage factor (SLOPE of GENPARM);
+        work: scratch (WORK_ROWS, 4), not aliasing the other arguments.
     Returns:
-        new sh2o (4, ...), drainage [m s-1] (...), saturation-excess runoff [m s-1] (...).
+        (drainage [m s-1], saturation-excess runoff [m s-1]).
     """
-    nd = sh2o.ndim
-    dz = _col(DZ, nd)
-    smc = sh2o + sice
-    k, d = hydraulics(smc, sice, p)
-    grad = 2.0 / _col(DZ[:-1] + DZ[1:], nd)        # 1 / mid-point distance
-    # explicit fluxes across the interfaces (downward positive), D and K of the upper layer
-    q_int = d[:-1] * grad * (sh2o[:-1] - sh2o[1:]) + k[:-1]
-    drainage = slope * k[-1]
-    q_in = np.concatenate([top_flux[None], q_int], axis=0)
-    q_out = np.concatenate([q_int, drainage[None]], axis=0)
-    rhs = dt * (q_in - q_out - et_layers) / dz
-    # implicit diffusion: (I + dt A) dtheta = rhs
-    coupling = dt * d[:-1] * grad                  # (3, ...)
-    lower = np.zeros_like(sh2o)
-    upper = np.zeros_like(sh2o)
-    lower[1:] = -coupling / dz[1:]
-    upper[:-1] = -coupling / dz[:-1]
-    diag = 1.0 - lower - upper
-    new = sh2o + thomas(lower, diag, upper, rhs)
-    new, excess = _spill_oversaturation(new, sice, p)
-    new, drainage = _fix_negative(new, drainage, dt)
-    return new, drainage, excess / dt
+    for i in range(4):
+        work[6, i], work[7, i] = hydraulics(sh2o[i] + sice[i], sice[i], p)
+    return richards_solve(sh2o, sice, top_flux, et_layers, dt, p, slope, work)
 
 
+@jit
+def richards_solve(sh2o, sice, top_flux, et_layers, dt, p, slope, work):
+    """:func:`richards_step` with the layers' K [m s-1] and D [m2 s-1] already in work[6] and work[7]
+    (:func:`hydraulics` of sh2o + sice, sice)."""
+    # explicit fluxes across the interfaces (downward positive), D and K of the upper layer;
+    # the tridiagonal system of the implicit diffusion (I + dt A) dtheta = rhs in work[0:4]
+    q_in = top_flux
+    drainage = 0.0
+    work[0, 0] = 0.0
+    for i in range(4):
+        k, d = work[6, i], work[7, i]
+        if i < 3:
+            q_out = d * _GRAD[i] * (sh2o[i] - sh2o[i + 1]) + k
+            coupling = dt * d * _GRAD[i]
+            work[2, i] = -coupling / DZ[i]
+            work[0, i + 1] = -coupling / DZ[i + 1]
+        else:
+            q_out = slope * k                              # free drainage
+            drainage = q_out
+            work[2, i] = 0.0
+        work[3, i] = dt * (q_in - q_out - et_layers[i]) / DZ[i]
+        work[1, i] = 1.0 - work[0, i] - work[2, i]
+        q_in = q_out
+    for i in range(4):
+        work[5, i] = sh2o[i]
+    thomas(work, sh2o)                                     # the change of sh2o ...
+    for i in range(4):
+        sh2o[i] = work[5, i] + sh2o[i]                     # ... added to the old
+    excess = _spill_oversaturation(sh2o, sice, p)
+    drainage = _fix_negative(sh2o, drainage, dt)
+    return drainage, excess / dt
+
+
+@jit
 def _spill_oversaturation(sh2o, sice, p):
-    """Move liquid above the effective porosity upwards; what leaves layer 1 is runoff [m per step]."""
-    new = sh2o.copy()
-    carry = np.zeros(sh2o.shape[1:])
+    """Move liquid above the effective porosity upwards (in place); returns what leaves layer 1 [m per step]."""
+    carry = 0.0
     for k in range(3, -1, -1):
-        new[k] = new[k] + carry / DZ[k]
-        limit = np.maximum(1e-4, p.smcmax - sice[k])
-        over = np.maximum(new[k] - limit, 0.0)
-        new[k] = new[k] - over
+        sh2o[k] = sh2o[k] + carry / DZ[k]
+        limit = fmax(1e-4, p.smcmax - sice[k])
+        over = fmax(sh2o[k] - limit, 0.0)
+        sh2o[k] = sh2o[k] - over
         carry = over * DZ[k]
-    return new, carry
+    return carry
 
 
+@jit
 def _fix_negative(sh2o, drainage, dt):
-    """A layer below _TINY borrows from the layer below; the bottom layer from drainage."""
-    new = sh2o.copy()
+    """A layer below _TINY borrows from the layer below (in place); the bottom layer from drainage [m s-1]."""
     for k in range(3):
-        need = np.maximum(_TINY - new[k], 0.0)
-        new[k] = new[k] + need
-        new[k + 1] = new[k + 1] - need * DZ[k] / DZ[k + 1]
-    need = np.maximum(_TINY - new[3], 0.0)
-    new[3] = new[3] + need
-    return new, drainage - need * DZ[3] / dt
+        need = fmax(_TINY - sh2o[k], 0.0)
+        sh2o[k] = sh2o[k] + need
+        sh2o[k + 1] = sh2o[k + 1] - need * DZ[k] / DZ[k + 1]
+    need = fmax(_TINY - sh2o[3], 0.0)
+    sh2o[3] = sh2o[3] + need
+    return drainage - need * DZ[3] / dt
 
 
 def column_water(smc: np.ndarray) -> np.ndarray:

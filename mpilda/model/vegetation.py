@@ -1,13 +1,16 @@
-"""Dynamic vegetation and carbon: Noah-MP's CARBON/CO2FLUX with DVEG = 2, vectorised.
+"""Dynamic vegetation and carbon: Noah-MP's CARBON/CO2FLUX with DVEG = 2.
 
-One call of :func:`carbon_step` advances the six carbon pools of every column by one
+One call of :func:`carbon_column` advances the six carbon pools of a column by one
 model step: maintenance respiration (leaf, stem, root, wood), allocation of the
 photosynthate, growth respiration, turnover, cold and drought leaf death, the TMIN
 growth cut-off, and the fast/stable soil carbon pools; it returns the new LAI and SAI
 ([NMP CARBON, CO2FLUX] noahmp-physics.md s.7, Dickinson et al. 1998, Niu et al. 2011).
 
-Arrays broadcast: pools and state such as ``tv`` may be (n_members, n_cells) while
-the :class:`CarbonParams` arrays are (n_cells,). Units: pools g C m-2, fluxes
+The physics are scalar numba functions of one column (``p`` a parameter record with
+the fields of :meth:`CarbonParams.record_fields`); :func:`carbon_step`,
+:func:`area_indices` and :func:`vegetation_fraction` apply them to arrays that
+broadcast (pools and state such as ``tv`` may be (n_members, n_cells) while the
+:class:`CarbonParams` arrays are (n_cells,)). Units: pools g C m-2, fluxes
 g C m-2 s-1, temperatures K, time s.
 
 **Carbon budget.** Noah-MP's scheme does not conserve carbon; mpilda keeps its numbers
@@ -39,7 +42,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import math
+
+import numba
 import numpy as np
+
+from .jit import fmax, fmin, jit, records
 
 #: umol CO2 -> g C (12 g C per mol)  [NMP CO2FLUX] s.7
 G_C_PER_UMOL = 12.0e-6
@@ -166,6 +174,13 @@ class CarbonParams:
         put(self, "fnf", np.minimum(self.foln / np.maximum(self.folnmx, 1.0e-6), 1.0))
         put(self, "all_vegetated", bool(np.all(veg)))
 
+    def record_fields(self) -> dict:
+        """The fields :func:`carbon_column` and friends read from their parameter record."""
+        return dict(lapm=self.lapm, lfmsmn=self.lfmsmn, ln_arm=self.ln_arm, fnf=self.fnf, rmf25=self.rmf25,
+                    rms25=self.rms25, rmr25=self.rmr25, wdpool=self.wdpool, leaf_exp=self.leaf_exp,
+                    wrrat=self.wrrat, fragr=self.fragr, dilefw=self.dilefw, dilefc=self.dilefc, tdlef=self.tdlef,
+                    tmin=self.tmin, ltovrc=self.ltovrc, mrp=self.mrp, vegetated=self.veg_f)
+
 
 def carbon_params(table, classes, foln: float = FOLN_DEFAULT) -> CarbonParams:
     """Per-column :class:`CarbonParams` from a ``VegetationTable`` and 1-based class numbers."""
@@ -176,19 +191,6 @@ def carbon_params(table, classes, foln: float = FOLN_DEFAULT) -> CarbonParams:
     leaf_exp = np.where(classes == table.special["EBLFOREST"], 0.5, 0.75)
     return CarbonParams(**values, vegetated=~np.isin(classes, skipped), leaf_exp=leaf_exp,
                         foln=foln)
-
-
-def area_indices(pools: CarbonPools, p: CarbonParams):
-    """(LAI, SAI) [m2 m-2] of the pools: max(LFMASS SLA/1000, 0.05), max(STMASS 0.003, 0.05).
-
-    Both 0 for non-vegetated classes  ([NMP CO2FLUX] noahmp-physics.md s.7).
-    """
-    lai = np.maximum(pools.lfmass * p.lapm, LAI_MIN)
-    sai = np.maximum(pools.stmass * SAPM, SAI_MIN)
-    if not p.all_vegetated:
-        lai *= p.veg_f
-        sai *= p.veg_f
-    return lai, sai
 
 
 def cold_start_pools(lai, sai, p: CarbonParams) -> CarbonPools:
@@ -208,224 +210,221 @@ def cold_start_pools(lai, sai, p: CarbonParams) -> CarbonPools:
                        stblcp=COLD_START_STBLCP * one)
 
 
-def vegetation_fraction(lai, sai, p: CarbonParams):
+@jit
+def area_indices_column(lfmass, stmass, p):
+    """(LAI, SAI) [m2 m-2] of leaf and stem carbon [g m-2]: max(LFMASS SLA/1000, 0.05), max(STMASS 0.003, 0.05).
+
+    Both 0 for non-vegetated classes  ([NMP CO2FLUX] noahmp-physics.md s.7).
+    """
+    if p.vegetated == 0.0:
+        return 0.0, 0.0
+    return fmax(lfmass * p.lapm, LAI_MIN), fmax(stmass * SAPM, SAI_MIN)
+
+
+@jit
+def vegetation_fraction_column(lai, sai, p):
     """Green vegetation fraction FVEG [-] for DVEG = 2 ([NMP NOAHMP_SFLX] s.1.1 step 4).
 
     FVEG = 1 - exp(-0.52 (LAI + SAI)), at least 0.05; 0 for non-vegetated classes and
-    where LAI + SAI = 0. lai, sai [m2 m-2] (effective, i.e. after snow burial).
+    where LAI + SAI = 0. lai, sai [m2 m-2].
     """
-    vai = np.asarray(lai, dtype=np.float64) + sai
-    fveg = np.maximum(1.0 - np.exp(-0.52 * vai), 0.05)
-    fveg *= vai > 0.0
-    if not p.all_vegetated:
-        fveg *= p.veg_f
-    return fveg
+    vai = lai + sai
+    if not vai > 0.0 or p.vegetated == 0.0:
+        return 0.0
+    return fmax(1.0 - math.exp(-0.52 * vai), 0.05)
 
 
-def carbon_step(pools: CarbonPools, gpp_psn, lai, tv, stc1, btran, w_root, igs, dt,
-                p: CarbonParams):
-    """Advance the carbon pools by one step ([NMP CARBON, CO2FLUX] noahmp-physics.md s.7).
+@jit
+def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root, igs, dt, p):
+    """Advance the carbon pools of one column by one step ([NMP CARBON, CO2FLUX] noahmp-physics.md s.7).
 
-    pools   :class:`CarbonPools` [g C m-2]
+    lf, st, rt, wd, fc, sb  the pools LFMASS, STMASS, RTMASS, WOOD, FASTCP, STBLCP [g C m-2]
     gpp_psn canopy photosynthesis PSN [umol CO2 m-2 (ground) s-1] (sunlit + shaded)
     lai     current leaf area index [m2 m-2] (the one the canopy used this step)
     tv      leaf temperature [K];  stc1  top soil layer temperature [K]
     btran   soil-water stress factor [0-1] (WSTRES = 1 - BTRAN)
     w_root  root-zone wetness [0-1] = sum over root layers (SMC/SMCMAX) dz / z_root
     igs     growing-season flag (0/1);  dt  time step [s]
-    p       :class:`CarbonParams`
+    p       parameter record (:meth:`CarbonParams.record_fields`)
 
-    Returns ``(new_pools, fluxes)``: a new :class:`CarbonPools` and :class:`CarbonFluxes`
-    (fluxes g C m-2 s-1, new LAI and SAI), all of the broadcast shape of the inputs.
-    Non-vegetated classes: all pools, fluxes, LAI and SAI are 0 (their old pools appear
-    in carbon_adjustment). Written with in-place operations to keep temporaries few.
+    Returns the new pools (lf, st, rt, wd, fc, sb) [g C m-2], the fluxes (gpp, npp,
+    autotrophic_resp, heterotrophic_resp, nee, carbon_adjustment) [g C m-2 s-1] and the
+    new (lai, sai) [m2 m-2] (see :class:`CarbonFluxes`).  Non-vegetated classes: all
+    pools, fluxes, LAI and SAI are 0 (their old pools appear in carbon_adjustment).
     """
-    gpp_psn, lai, tv, stc1, btran, w_root, igs = (
-        np.asarray(v, dtype=np.float64) for v in (gpp_psn, lai, tv, stc1, btran, w_root, igs))
-    shape = np.broadcast_shapes(np.shape(pools.lfmass), gpp_psn.shape, lai.shape, tv.shape,
-                                stc1.shape, btran.shape, w_root.shape, igs.shape, p.shape)
-    work = shape if shape else (1,)   # 0-d inputs: work on (1,) so in-place operations apply
-    lf, st, rt, wd, fc, sb = (np.broadcast_to(getattr(pools, f.name), work)
-                              for f in fields(pools))
     inv_dt = 1.0 / dt
-
-    def new(value):            # a fresh array of the full shape holding value
-        out = np.empty(work)
-        out[...] = value
-        return out
-
+    if p.vegetated == 0.0:                           # skipped classes: everything 0
+        total = lf + st + rt + wd + fc + sb
+        return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -(total * inv_dt), 0.0, 0.0)
     # --- maintenance respiration [g C m-2 s-1]  s.7
     # k = TF RF, TF = ARM^((Tv - 298.16)/10), RF = 1 in the growing season, else 0.5
-    k = new(tv - T_RESP_REF)
-    k *= p.ln_arm * 0.1
-    np.exp(k, out=k)
-    k *= 0.5 + 0.5 * (igs != 0)
+    k = math.exp((tv - T_RESP_REF) * (p.ln_arm * 0.1)) * (1.0 if igs != 0 else 0.5)
     lfdel = (lf - p.lfmsmn) * inv_dt                  # (LFMASS - LFMSMN)/dt
     stdel = (st - STMSMN) * inv_dt                    # (STMASS - STMSMN)/dt
     # RSLEAF = min((LFMASS-LFMSMN)/dt, RMF25 TF FNF LAI RF (1-WSTRES) 12e-6), 1-WSTRES = BTRAN
-    rsleaf = np.minimum(lfdel, k * (p.rmf25 * p.fnf * G_C_PER_UMOL) * lai * btran)
-    k *= 1.0e-3 * G_C_PER_UMOL                        # per kg biomass, umol -> g C
+    rsleaf = fmin(lfdel, k * (p.rmf25 * p.fnf * G_C_PER_UMOL) * lai * btran)
+    k = k * (1.0e-3 * G_C_PER_UMOL)                   # per kg biomass, umol -> g C
     rsstem = (st - STMSMN) * p.rms25 * k              # RMS25 (STMASS-STMSMN)/1000 TF RF 12e-6
     rsroot = rt * p.rmr25 * k                         # RMR25 RTMASS/1000 TF RF 12e-6
-    del k
     # RSWOOD = 3e-10 exp(0.08 (Tv - 298.16)) WOOD WDPOOL
-    rswood = np.exp(0.08 * (tv - T_RESP_REF)) * wd * (3.0e-10 * p.wdpool)
-    ra = rsleaf + rsstem
-    ra += rsroot
-    ra += rswood
+    rswood = math.exp(0.08 * (tv - T_RESP_REF)) * wd * (3.0e-10 * p.wdpool)
+    ra = rsleaf + rsstem + rsroot + rswood
 
     # --- allocation of CARBFX = PSN 12e-6 (= GPP)  s.7
-    gpp = new(gpp_psn * G_C_PER_UMOL)
+    gpp = gpp_psn * G_C_PER_UMOL
     # leafpt = exp(0.01 (1 - exp(0.75 LAI)) LAI)  (0.5 for evergreen broadleaf)
-    lp = new(p.leaf_exp * lai)
-    np.exp(lp, out=lp)
-    np.subtract(1.0, lp, out=lp)
-    lp *= 0.01 * lai
-    np.exp(lp, out=lp)
+    leafpt = math.exp((1.0 - math.exp(p.leaf_exp * lai)) * (0.01 * lai))
     # stempt = LAI/10 leafpt; leaf keeps leafpt - stempt; net_x = x_pt CARBFX - RS_x
-    net_s = lp * lai
-    net_s *= 0.1
-    net_s *= gpp
-    net_l = lp * gpp
-    net_l -= net_s
-    net_l -= rsleaf
-    net_s -= rsstem
-    del rsleaf, rsstem
-    np.subtract(1.0, lp, out=lp)
-    lp *= gpp                                         # nonlef CARBFX
+    net_s = leafpt * lai * 0.1 * gpp
+    net_l = leafpt * gpp - net_s - rsleaf
+    net_s = net_s - rsstem
+    nonlef = (1.0 - leafpt) * gpp                     # nonlef CARBFX
     # woodf = WDPOOL (1 - exp(-0.9 WRRAT RTMASS/WOOD)/0.9) if WOOD > 1e-6 else WDPOOL
-    net_w = rt / np.maximum(wd, 1.0e-6)
-    net_w *= -0.9 * p.wrrat
-    np.exp(net_w, out=net_w)
-    net_w *= wd > 1.0e-6
-    net_w *= -1.0 / 0.9
-    net_w += 1.0
-    net_w *= p.wdpool
-    net_w *= lp                                       # woodpt CARBFX = nonlef woodf CARBFX
-    lp -= net_w                                       # rootpt CARBFX = nonlef (1-woodf) CARBFX
-    net_r = lp
-    net_r -= rsroot
-    net_w -= rswood
-    del lp, rsroot, rswood
+    woodf = math.exp(rt / fmax(wd, 1.0e-6) * (-0.9 * p.wrrat)) * (1.0 if wd > 1.0e-6 else 0.0)
+    net_w = (woodf * (-1.0 / 0.9) + 1.0) * p.wdpool * nonlef   # woodpt CARBFX = nonlef woodf CARBFX
+    net_r = nonlef - net_w - rsroot                   # rootpt CARBFX = nonlef (1-woodf) CARBFX
+    net_w = net_w - rswood
 
     # --- growth respiration GR_x = max(0, FRAGR (x_pt CARBFX - RS_x)); net_x -= GR_x  s.7
-    gr = np.empty(work)
-    for net in (net_l, net_s, net_r, net_w):
-        np.multiply(net, p.fragr, out=gr)
-        np.maximum(gr, 0.0, out=gr)
-        ra += gr
-        net -= gr
-    del gr                                            # net_r = NPPR, net_w = NPPW
+    gr = fmax(net_l * p.fragr, 0.0)
+    ra = ra + gr
+    net_l = net_l - gr
+    gr = fmax(net_s * p.fragr, 0.0)
+    ra = ra + gr
+    net_s = net_s - gr
+    gr = fmax(net_r * p.fragr, 0.0)
+    ra = ra + gr
+    net_r = net_r - gr                                # NPPR
+    gr = fmax(net_w * p.fragr, 0.0)
+    ra = ra + gr
+    net_w = net_w - gr                                # NPPW
 
     # --- cold and drought death (Dickinson et al. 1998)  s.7
     # die = 1e-6 (DILEFW exp((WSTRES-1) 100) + DILEFC exp(-0.3 max(0, Tv-TDLEF)) LFMASS/120)
-    die = new(btran * -100.0)
-    np.exp(die, out=die)
-    die *= 1.0e-6 * p.dilefw
-    sc = new(tv - p.tdlef)
-    np.maximum(sc, 0.0, out=sc)
-    sc *= -0.3
-    np.exp(sc, out=sc)
-    sc *= lf
-    sc *= p.dilefc * (1.0e-6 / 120.0)
-    die += sc
-    del sc
+    die = math.exp(btran * -100.0) * (1.0e-6 * p.dilefw)
+    die = die + math.exp(fmax(tv - p.tdlef, 0.0) * -0.3) * lf * (p.dilefc * (1.0e-6 / 120.0))
     dielf = lf * die                                  # DIELF
-    die *= st                                         # DIEST
-    diest = die
-    del die
+    diest = die * st                                  # DIEST
 
     # --- net growth with the TMIN cut-off; leaf and stem update  s.7
-    warm = tv >= p.tmin                               # T_v < TMIN: ADDNPPLF = ADDNPPST = 0
+    warm = 1.0 if tv >= p.tmin else 0.0               # T_v < TMIN: ADDNPPLF = ADDNPPST = 0
     ltov = p.ltovrc * 5.0e-7                          # leaf/stem turnover [s-1]
-    litter = np.empty(work)
-    outs = []
-    for net, mass, delta, death in ((net_l, lf, lfdel, dielf), (net_s, st, stdel, diest)):
-        add = np.maximum(net, 0.0)
-        add *= warm                                   # ADD = max(0, x_pt CARBFX - GR - RS)
-        npp_x = np.maximum(add, -delta)               # NPP_x = max(ADD, -(mass - min)/dt)
-        tovr = mass * ltov                            # turnover LTOVRC 5e-7 mass
-        delta += add
-        delta -= tovr
-        np.minimum(death, delta, out=death)           # DIE = min(DIE, (mass-min)/dt + ADD - TOVR)
-        del add
-        np.subtract(npp_x, net, out=net)              # carbon created by the clip (adjustment)
-        mass_new = npp_x - tovr
-        mass_new -= death
-        mass_new *= dt
-        mass_new += mass                              # mass += (NPP - TOVR - DIE) dt
-        tovr += death
-        outs.append((mass_new, npp_x, tovr))
-        del tovr
-    (lf_new, npp, tovr_l), (st_new, npp_s, tovr_s) = outs
-    del outs, lfdel, stdel, dielf, diest
-    np.add(tovr_l, tovr_s, out=litter)                # LFTOVR + DIELF + STTOVR + DIEST
-    del tovr_l, tovr_s
-    npp += npp_s
-    del npp_s
-    adjust = net_l                                    # NPPL - (leafpt CARBFX - GRLEAF - RSLEAF)
-    adjust += net_s                                   #  + same for the stem
-    del net_l, net_s
+    # leaf: ADD = max(0, x_pt CARBFX - GR - RS); NPP_x = max(ADD, -(mass - min)/dt); turnover LTOVRC 5e-7 mass;
+    # DIE = min(DIE, (mass-min)/dt + ADD - TOVR); mass += (NPP - TOVR - DIE) dt
+    add = fmax(net_l, 0.0) * warm
+    npp_l = fmax(add, -lfdel)
+    tovr_l = lf * ltov
+    dielf = fmin(dielf, lfdel + add - tovr_l)
+    adjust = npp_l - net_l                            # carbon created by the clip (adjustment)
+    lf_new = (npp_l - tovr_l - dielf) * dt + lf
+    tovr_l = tovr_l + dielf
+    # stem, the same
+    add = fmax(net_s, 0.0) * warm
+    npp_s = fmax(add, -stdel)
+    tovr_s = st * ltov
+    diest = fmin(diest, stdel + add - tovr_s)
+    adjust = adjust + (npp_s - net_s)                 # NPPL - (leafpt CARBFX - GRLEAF - RSLEAF) + same for the stem
+    st_new = (npp_s - tovr_s - diest) * dt + st
+    tovr_s = tovr_s + diest
+    litter = tovr_l + tovr_s                          # LFTOVR + DIELF + STTOVR + DIEST
+    npp = npp_l + npp_s
 
     # --- fine roots: RTMASS += (NPPR - RTTOVR) dt; if < 0: RTMASS = 0, RTTOVR = NPPR  s.7
     rttovr = rt * 2.0e-8
-    rt_new = net_r - rttovr
-    rt_new *= dt
-    rt_new += rt
-    neg = rt_new < 0.0
-    if neg.any():
-        np.copyto(rttovr, net_r, where=neg)
-        adjust -= rt * neg * inv_dt                   # the old root mass is destroyed
-        rt_new *= ~neg
-    litter += rttovr
-    del rttovr, neg
-    npp += net_r
-    del net_r
+    rt_new = (net_r - rttovr) * dt + rt
+    if rt_new < 0.0:
+        rttovr = net_r
+        adjust = adjust - rt * inv_dt                 # the old root mass is destroyed
+        rt_new = rt_new * 0.0
+    litter = litter + rttovr
+    npp = npp + net_r
 
     # --- wood: WOOD = (WOOD + (NPPW - WDTOVR) dt) WDPOOL  s.7
     wdtovr = wd * 9.5e-10
-    litter += wdtovr
-    wd_new = net_w - wdtovr
-    del wdtovr
-    wd_new *= dt
-    wd_new += wd
-    adjust += wd_new * ((p.wdpool - 1.0) * inv_dt)    # the fraction 1 - WDPOOL vanishes
-    wd_new *= p.wdpool
-    npp += net_w
-    del net_w
+    litter = litter + wdtovr
+    wd_new = (net_w - wdtovr) * dt + wd
+    adjust = adjust + wd_new * ((p.wdpool - 1.0) * inv_dt)    # the fraction 1 - WDPOOL vanishes
+    wd_new = wd_new * p.wdpool
+    npp = npp + net_w
 
     # --- soil carbon  s.7
-    litter *= dt
-    fc_new = litter
-    fc_new += fc                                      # FASTCP += litter dt
+    fc_new = litter * dt + fc                         # FASTCP += litter dt
     # RSSOIL = f_W f_T MRP max(0, FASTCP/1000) 12e-6, f_T = 2^((STC1-283.16)/10),
     # f_W = W_root/(0.20 + W_root) 0.23/(0.23 + W_root)
-    f_t = np.exp((np.log(2.0) * 0.1) * (stc1 - 283.16))
+    f_t = math.exp((math.log(2.0) * 0.1) * (stc1 - 283.16))
     f_w = w_root / (0.20 + w_root) * (0.23 / (0.23 + w_root))
-    rh = np.maximum(fc_new, 0.0)
-    rh *= p.mrp * (1.0e-3 * G_C_PER_UMOL)
-    rh *= f_t * f_w                                   # RSSOIL
-    del f_t, f_w
-    fc_new -= rh * (1.1 * dt)                         # FASTCP -= (RSSOIL + 0.1 RSSOIL) dt
+    rh = fmax(fc_new, 0.0) * (p.mrp * (1.0e-3 * G_C_PER_UMOL)) * (f_t * f_w)   # RSSOIL
+    fc_new = fc_new - rh * (1.1 * dt)                 # FASTCP -= (RSSOIL + 0.1 RSSOIL) dt
     sb_new = sb + rh * (0.1 * dt)                     # STBLCP += 0.1 RSSOIL dt
-    adjust -= rh * 0.1                                # 0.1 RSSOIL is neither pooled nor respired
-    rh *= 0.9                                         # HETERS = 0.9 RSSOIL
+    adjust = adjust - rh * 0.1                        # 0.1 RSSOIL is neither pooled nor respired
+    rh = rh * 0.9                                     # HETERS = 0.9 RSSOIL
+    nee = ra + rh - gpp                               # NEE = AUTORS + HETERS - GPP (g C)
+    lai_new, sai_new = area_indices_column(lf_new, st_new, p)
+    return (lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp, ra, rh, nee, adjust, lai_new, sai_new)
 
-    if not p.all_vegetated:                           # skipped classes: everything 0
-        veg = p.veg_f
-        adjust *= veg
-        adjust -= pools.total() * ((1.0 - veg) * inv_dt)
-        for v in (lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp, ra, rh):
-            v *= veg
-    nee = ra + rh
-    nee -= gpp                                        # NEE = AUTORS + HETERS - GPP (g C)
-    if not shape:
-        lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp, ra, rh, nee, adjust = (
-            v.reshape(()) for v in (lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp,
-                                    ra, rh, nee, adjust))
-    new_pools = CarbonPools(lfmass=lf_new, stmass=st_new, rtmass=rt_new, wood=wd_new,
-                            fastcp=fc_new, stblcp=sb_new)
-    lai_new, sai_new = area_indices(new_pools, p)
-    fluxes = CarbonFluxes(gpp=gpp, npp=npp, autotrophic_resp=ra, heterotrophic_resp=rh,
-                          nee=nee, carbon_adjustment=adjust, lai=lai_new, sai=sai_new)
-    return new_pools, fluxes
+
+# --- array interfaces (the tests, diagnostics) -----------------------------------------
+
+@numba.njit(cache=True, error_model="numpy")
+def _carbon_loop(inputs, dt, p, out):
+    for i in range(p.size):
+        r = carbon_column(inputs[0, i], inputs[1, i], inputs[2, i], inputs[3, i], inputs[4, i], inputs[5, i],
+                          inputs[6, i], inputs[7, i], inputs[8, i], inputs[9, i], inputs[10, i], inputs[11, i],
+                          inputs[12, i], dt, p[i])
+        for k in range(14):
+            out[k, i] = r[k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _area_loop(lf, st, p, lai, sai):
+    for i in range(p.size):
+        lai[i], sai[i] = area_indices_column(lf[i], st[i], p[i])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fveg_loop(lai, sai, p, out):
+    for i in range(p.size):
+        out[i] = vegetation_fraction_column(lai[i], sai[i], p[i])
+
+
+def _broadcast(shape, *values):
+    return [np.broadcast_to(np.asarray(v, dtype=np.float64), shape).reshape(-1) for v in values]
+
+
+def area_indices(pools: CarbonPools, p: CarbonParams):
+    """(LAI, SAI) [m2 m-2] of the pools, arrays of the broadcast shape (:func:`area_indices_column`)."""
+    shape = np.broadcast_shapes(np.shape(pools.lfmass), np.shape(pools.stmass), p.shape)
+    lai, sai = np.empty(shape), np.empty(shape)
+    _area_loop(*_broadcast(shape, pools.lfmass, pools.stmass), records(p.record_fields(), shape).reshape(-1),
+               lai.reshape(-1), sai.reshape(-1))
+    return lai, sai
+
+
+def vegetation_fraction(lai, sai, p: CarbonParams):
+    """FVEG [-] of arrays that broadcast with the parameters (:func:`vegetation_fraction_column`)."""
+    shape = np.broadcast_shapes(np.shape(lai), np.shape(sai), p.shape)
+    out = np.empty(shape)
+    _fveg_loop(*_broadcast(shape, lai, sai), records(p.record_fields(), shape).reshape(-1), out.reshape(-1))
+    return out
+
+
+def carbon_step(pools: CarbonPools, gpp_psn, lai, tv, stc1, btran, w_root, igs, dt, p: CarbonParams):
+    """:func:`carbon_column` of arrays that broadcast: ``(new CarbonPools, CarbonFluxes)`` of the broadcast shape.
+
+    Arguments as :func:`carbon_column` (the pools as a :class:`CarbonPools`, the
+    parameters as :class:`CarbonParams`).
+    """
+    values = (pools.lfmass, pools.stmass, pools.rtmass, pools.wood, pools.fastcp, pools.stblcp,
+              gpp_psn, lai, tv, stc1, btran, w_root, igs)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values), p.shape)
+    n = int(np.prod(shape))
+    inputs = np.empty((len(values), n))
+    for k, v in enumerate(values):
+        inputs[k] = np.broadcast_to(np.asarray(v, dtype=np.float64), shape).reshape(-1)
+    out = np.empty((14, n))
+    _carbon_loop(inputs, float(dt), records(p.record_fields(), shape).reshape(-1), out)
+    r = [out[k].reshape(shape) for k in range(14)]
+    new = CarbonPools(lfmass=r[0], stmass=r[1], rtmass=r[2], wood=r[3], fastcp=r[4], stblcp=r[5])
+    fluxes = CarbonFluxes(gpp=r[6], npp=r[7], autotrophic_resp=r[8], heterotrophic_resp=r[9], nee=r[10],
+                          carbon_adjustment=r[11], lai=r[12], sai=r[13])
+    return new, fluxes
