@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.set_defaults(func=cmd_calibrate_vod)
 
+    p = sub.add_parser("evaluate", help="evaluate every run of a set (OL and the DA experiments) against the "
+                                        "references and the truth: Tables 3 and 4, maps (under mpirun)")
+    _config_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="report.md with the paper's tables and figures from an evaluated set of runs")
+    p.add_argument("directory", type=Path, help="the runs directory (with evaluation/)")
+    p.add_argument("--json", action="store_true", help="print {table3, table4, truth_skill} as one JSON object")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("twin", help="the whole twin experiment: world, truth, spin-ups, OL, observations, tables, "
                                     "DA experiments, evaluation and report, resuming finished stages (under mpirun)")
     _config_args(p)
@@ -168,6 +178,27 @@ def cmd_calibrate_vod(args, comm) -> int:
     from .obs.tables import calibrate_vod
 
     calibrate_vod(load_config_everywhere(args, comm), comm)
+    return 0
+
+
+def cmd_evaluate(args, comm) -> int:
+    from .evaluation.run import evaluate
+
+    evaluate(load_config_everywhere(args, comm), comm)
+    return 0
+
+
+def cmd_report(args, comm) -> int:
+    from .report import load_result, write_report
+
+    if comm.rank != 0:
+        return 0
+    path = write_report(args.directory)
+    if args.json:
+        result = load_result(args.directory)
+        print(json.dumps({k: result.get(k, []) for k in ("table3", "table4", "truth_skill")}))
+    else:
+        print(f"report: {path}")
     return 0
 
 

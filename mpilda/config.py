@@ -436,6 +436,28 @@ class Assimilation(Section):
 
 
 @dataclass(frozen=True)
+class Evaluation(Section):
+    """Evaluation against independent references (paper section 2.6) and against the truth of the twin world."""
+
+    NAME: ClassVar[str] = "evaluation"
+    runs_directory: Optional[Path] = option(None, doc="Directory holding one output directory per experiment, "
+                                                      "named OL, DA_SSM, ... (default: [twin] directory).")
+    ismn_directory: Optional[Path] = option(None, doc="ISMN download (folders or zip archives); default: the "
+                                                      "synthetic world's references/ismn.")
+    fluxnet_directory: Optional[Path] = option(None, doc="FLUXNET / Warm Winter 2020 DD files; default: the "
+                                                         "synthetic world's references/fluxnet.")
+    fluxnet_sites: Optional[Path] = option(None, doc="CSV of the towers (SITE_ID, LOCATION_LAT, LOCATION_LONG, IGBP, "
+                                                     "UTC_OFFSET); default: sites.csv in fluxnet_directory.")
+    xbase_directory: Optional[Path] = option(None, doc="X-BASE daily 0.25 degree files ({VAR}_{YYYY}_025_daily.nc); "
+                                                       "default: the synthetic world's references/xbase.")
+    accepted_flags: str = option("G", doc="ISMN quality flags accepted (comma-separated; the paper: G only).")
+    min_values: int = option(200, lo=1, hi=100000, doc="A site needs at least this many daily values ...")
+    min_years: int = option(3, lo=1, hi=100, doc="... in at least this many different years (the paper: 200 in 3).")
+    fluxnet_min_good_fraction: float = option(0.8, lo=0.0, hi=1.0,
+                                              doc="Minimum fraction of good half-hours of a tower's daily value.")
+
+
+@dataclass(frozen=True)
 class Twin(Section):
     """The whole twin experiment in one command (``twin``): stages, spin-ups and experiments."""
 
@@ -490,7 +512,7 @@ class Spinup(Section):
 
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
                                        SyntheticSection, ModelSection, Spinup, Perturbations, ObsSmap, ObsLai, ObsVod,
-                                       Assimilation, Twin)
+                                       Assimilation, Evaluation, Twin)
 
 
 @dataclass(frozen=True)
@@ -512,6 +534,7 @@ class Config:
     obs_lai: ObsLai
     obs_vod: ObsVod
     assimilation: Assimilation
+    evaluation: Evaluation
     twin: Twin
     source: str = "<config>"
 
@@ -535,6 +558,15 @@ class Config:
         """Directory of a sensor's files: the configured one, or the synthetic world's obs/<sensor>."""
         given = getattr(self, f"obs_{sensor}").directory
         return given or self.synthetic.directory / "obs" / sensor
+
+    def reference_directory(self, kind: str) -> Path:
+        """Where the references of a kind (ismn, fluxnet, xbase) are: configured, or the synthetic world's."""
+        given = getattr(self.evaluation, f"{kind}_directory")
+        return given or self.synthetic.directory / "references" / kind
+
+    @property
+    def runs_directory(self) -> Path:
+        return self.evaluation.runs_directory or self.twin.directory
 
     @property
     def tables_directory(self) -> Path:

@@ -385,3 +385,8 @@ register("smap-spl2smp", _is_smap, _summarise_smap)
 register("cgls-lai300", cgls.is_lai300, _summarise_lai300)
 register("cgls-netcdf", cgls.is_cgls, _summarise_cgls)
 register("lpdr-vod-geotiff", _is_vod, _summarise_vod)
+
+
+from .evaluation import register_detectors  # noqa: E402  (the evaluation readers join)
+
+register_detectors()

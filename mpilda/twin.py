@@ -103,10 +103,12 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
 
         evaluate(stage_cfg, comm)
     elif name == "report":
-        from .report import write_report
+        from .report import load_result, tables, write_report
 
         if comm.rank == 0:
-            write_report(stage_cfg.twin.directory, stage_cfg)
+            path = write_report(stage_cfg.twin.directory, stage_cfg)
+            print(tables(load_result(stage_cfg.twin.directory)))
+            print(f"report: {path}")
         comm.Barrier()
     else:
         run(stage_cfg, comm)

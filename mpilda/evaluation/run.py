@@ -1,0 +1,374 @@
+"""The ``evaluate`` command: every experiment against every reference, and against the truth.
+
+Each rank evaluates its own cells: it reads the runs' daily means there, the
+references of the sites in its cells and the gridded references at its cell
+centres; per-site and per-cell metrics are gathered on rank 0, which forms the
+paper's tables:
+
+* Table 3: spatial median of delta R_anom (DA - OL) per experiment, variable and
+  reference over the sites (in situ, towers; with the two-sided Wilcoxon test of
+  DA vs OL) or cells (gridded), inside the common mask (cells where all three
+  products are assimilated);
+* Table 4: spread ratios DA/OL of the time- and domain-mean spread of SSM, RZSM, LAI;
+* skill against the truth (twin world): median over cells of RMSE and R_anom;
+* maps: impact RMSD (eq. 3), delta R_anom against the truth and the gridded reference,
+  assimilated counts per sensor.
+
+Writes ``<runs>/evaluation/evaluation.json`` and ``evaluation.nc`` (maps).
+On the synthetic world, references absent from their directories are first
+drawn from the truth run (ISMN-like sites, towers, X-BASE-like grids).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..errors import InputError
+from ..grid import Grid
+from ..log import log
+from ..output import GridWriter, Variable, read_cells, resolve_io_mode, standard_attributes
+from ..parallel import Decomposition, LocalDomain
+from . import metrics
+
+EXPERIMENTS = ("DA_SSM", "DA_LAI", "DA_VOD", "DA_SSM+LAI", "DA_SSM+VOD")
+SENSORS = ("smap", "lai", "vod")
+#: Variables of each reference kind (names as in daily_mean.nc).
+ISMN_VARIABLES = ("ssm", "rzsm")
+FLUX_VARIABLES = ("gpp", "et", "nee")
+TRUTH_VARIABLES = ("ssm", "rzsm", "lai", "gpp", "et")
+IMPACT_VARIABLES = ("ssm", "rzsm", "lai", "gpp", "et", "runoff")
+
+
+def _tag(experiment: str) -> str:
+    return experiment.replace("+", "_")
+
+
+class _Runs:
+    """The daily means of the available runs at a rank's cells, read variable by variable."""
+
+    def __init__(self, root: Path, local: LocalDomain, experiments):
+        self.root, self.local = root, local
+        self.names = [e for e in ("OL",) + tuple(experiments) if (root / e / "daily_mean.nc").exists()]
+        if "OL" not in self.names:
+            raise InputError(f"{root / 'OL' / 'daily_mean.nc'}: no open loop to evaluate against")
+        with _h5(root / "OL" / "daily_mean.nc") as f:
+            units = f["time"].attrs["units"]
+            n = f["time"].shape[0]
+        units = units.decode() if isinstance(units, bytes) else units
+        start = np.datetime64(units.split("since")[1].strip()[:10])
+        self.days = start + np.arange(n)
+
+    def daily(self, name: str, variable: str, path: Path | None = None) -> np.ndarray:
+        """(n_days, n_cells) of one variable ('runoff' = qs + qsb) of run ``name`` (or a file)."""
+        path = path or self.root / name / "daily_mean.nc"
+        if variable == "runoff":
+            v = read_cells(path, ["qs", "qsb"], self.local)
+            return v["qs"] + v["qsb"]
+        return read_cells(path, [variable], self.local)[variable]
+
+
+def _h5(path):
+    import h5py
+
+    return h5py.File(path, "r")
+
+
+def make_references(cfg: Config, comm) -> None:
+    """Synthetic ISMN, FLUXNET and X-BASE files from the truth run, where their directories are absent."""
+    from ..landscape import read_class_map
+    from .synthetic import write_flux_references, write_ismn_references, write_xbase_references
+
+    kinds = [k for k in ("ismn", "fluxnet", "xbase") if not cfg.reference_directory(k).exists()]
+    if not kinds or comm.rank != 0:
+        comm.Barrier()
+        return
+    truth_file = cfg.synthetic.truth_directory / "daily_mean.nc"
+    if not truth_file.exists():
+        raise InputError(f"{truth_file}: no truth run to draw synthetic references from")
+    grid = Grid.from_config(cfg.domain)
+    local = Decomposition.build(grid, cfg.domain.tile_size, 1).local(0)
+    names = ["sm1", "sm2", "sm3", "sm4", "tsoil1", "gpp", "nee", "et"]
+    truth = read_cells(truth_file, names, local)
+    with _h5(truth_file) as f:
+        units = f["time"].attrs["units"]
+        n = f["time"].shape[0]
+    units = units.decode() if isinstance(units, bytes) else units
+    days = np.datetime64(units.split("since")[1].strip()[:10]) + np.arange(n)
+    landcover = read_class_map(cfg.landcover_file, "landcover", local.lat, local.lon, 20)
+    ids, lat, lon, seed = local.cell_ids, local.lat, local.lon, cfg.random.seed
+    if "ismn" in kinds:
+        write_ismn_references(cfg.reference_directory("ismn"), seed, days, truth, ids, lat, lon, landcover,
+                              resolution=cfg.domain.resolution)
+    if "fluxnet" in kinds:
+        write_flux_references(cfg.reference_directory("fluxnet"), seed, days, truth, ids, lat, lon, landcover)
+    if "xbase" in kinds:
+        write_xbase_references(cfg.reference_directory("xbase"), seed, days, truth, ids, lat, lon)
+    log.info("synthetic references written: %s", ", ".join(str(cfg.reference_directory(k)) for k in kinds))
+    comm.Barrier()
+
+
+def _ismn_sites(cfg: Config, local: LocalDomain, days: np.ndarray):
+    """Per site in the rank's cells: (cell index, global cell id, {'ssm': (n_days,), 'rzsm': (n_days,)})."""
+    from .ismn import daily_means, find_ismn_files, read_ismn_file
+
+    root = cfg.reference_directory("ismn")
+    if not root.exists():
+        return []
+    grid = local.grid
+    accepted = tuple(f.strip() for f in cfg.evaluation.accepted_flags.split(",") if f.strip())
+    stations: dict[tuple, list] = {}
+    for source in find_ismn_files(root, variable="sm"):
+        st = read_ismn_file(source)
+        row = int(round((st.lat - grid.lat[0]) / grid.resolution))
+        col = int(round((st.lon - grid.lon[0]) / grid.resolution))
+        if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
+            continue
+        gid = row * grid.shape[1] + col
+        k = np.searchsorted(local.cell_ids, gid)
+        if k >= local.n_cells or local.cell_ids[k] != gid:
+            continue                                           # another rank's cell (or sea)
+        d, v, _ = daily_means(st, accepted_flags=accepted)
+        stations.setdefault((st.network, st.station, k, gid), []).append(
+            metrics.SensorDaily(st.depth_from, st.depth_to, d, v))
+    out = []
+    for (_, _, k, gid), sensors in stations.items():
+        series = {}
+        for var, fn in (("ssm", metrics.site_ssm), ("rzsm", metrics.site_rzsm)):
+            got = fn(sensors)
+            series[var] = metrics.align(got[0], got[1], days) if got is not None else np.full(days.size, np.nan)
+            if not metrics.enough_data(days, series[var], cfg.evaluation.min_values, cfg.evaluation.min_years):
+                series[var] = np.full(days.size, np.nan)
+        out.append((k, gid, series))
+    return out
+
+
+def _flux_sites(cfg: Config, local: LocalDomain, days: np.ndarray):
+    """Per tower in the rank's cells: (cell index, global id, {'gpp', 'et', 'nee': (n_days,)})."""
+    from .fluxnet import find_fluxnet_files, read_fluxnet, read_site_list
+
+    root = cfg.reference_directory("fluxnet")
+    if not root.exists():
+        return []
+    sites_file = cfg.evaluation.fluxnet_sites or root / "sites.csv"
+    info = read_site_list(sites_file) if Path(sites_file).exists() else {}
+    grid = local.grid
+    out = []
+    for path in find_fluxnet_files(root, "DD"):
+        site = read_fluxnet(path, min_good_fraction=cfg.evaluation.fluxnet_min_good_fraction)
+        meta = info.get(site.site)
+        if meta is None:
+            continue
+        row = int(round((meta.lat - grid.lat[0]) / grid.resolution))
+        col = int(round((meta.lon - grid.lon[0]) / grid.resolution))
+        gid = row * grid.shape[1] + col
+        k = np.searchsorted(local.cell_ids, gid)
+        if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]) or k >= local.n_cells \
+                or local.cell_ids[k] != gid:
+            continue
+        series = {}
+        for var in FLUX_VARIABLES:
+            v = metrics.align(site.days, getattr(site, var), days)
+            ok = metrics.enough_data(days, v, cfg.evaluation.min_values, min(cfg.evaluation.min_years, 1))
+            series[var] = v if ok else np.full(days.size, np.nan)
+        out.append((k, gid, series))
+    return out
+
+
+def evaluate(cfg: Config, comm) -> dict:
+    """Evaluate the runs under the runs directory (collective); rank 0 writes evaluation.json and .nc."""
+    make_references(cfg, comm)
+    grid = Grid.from_config(cfg.domain)
+    local = Decomposition.build(grid, cfg.domain.tile_size, comm.size).local(comm.rank)
+    root = cfg.runs_directory
+    runs = _Runs(root, local, EXPERIMENTS)
+    das = [e for e in runs.names if e != "OL"]
+    days = runs.days
+    window = cfg.assimilation.climatology_window
+    maps: dict[str, np.ndarray] = {}
+    # assimilated counts per sensor (from the experiments that assimilate it) and the common mask
+    counts = {}
+    for s in SENSORS:
+        for e in das:
+            diag = root / e / "diagnostics.nc"
+            if diag.exists():
+                with _h5(diag) as f:
+                    has = f"{s}_assimilated" in f
+                if has:
+                    c = np.nansum(np.where(np.isfinite(x := runs.daily(e, f"{s}_assimilated", diag)), x, 0), axis=0)
+                    counts[s] = np.maximum(counts.get(s, 0), c)
+                    maps[f"assimilated_{s}"] = counts[s]
+    common = metrics.common_mask(counts) if counts else np.ones(local.n_cells, bool)
+    maps["common_mask"] = common.astype(np.float64)
+    # --- per-cell: truth skill, impact RMSD, gridded references, spread
+    truth_dir = cfg.synthetic.truth_directory
+    has_truth = (truth_dir / "daily_mean.nc").exists()
+    cell_rows = {}          # (experiment, variable, kind) -> per-cell metric
+    for var in sorted(set(TRUTH_VARIABLES) | set(IMPACT_VARIABLES) | set(FLUX_VARIABLES)):
+        model_var = var
+        ol = runs.daily("OL", model_var)
+        truth = runs.daily("", model_var, truth_dir / "daily_mean.nc") if has_truth and var in TRUTH_VARIABLES \
+            else None
+        if truth is not None:
+            cell_rows[("OL", var, "truth_rmse")] = metrics.rmsd(ol, truth)
+            cell_rows[("OL", var, "truth_r_anom")] = metrics.r_anom(ol, truth, days, window)
+        for e in das:
+            da = runs.daily(e, model_var)
+            if var in IMPACT_VARIABLES:
+                maps[f"impact_rmsd_{var}_{_tag(e)}"] = metrics.impact_rmsd(da, ol)
+            if truth is not None:
+                cell_rows[(e, var, "truth_rmse")] = metrics.rmsd(da, truth)
+                cell_rows[(e, var, "truth_r_anom")] = metrics.r_anom(da, truth, days, window)
+                maps[f"delta_r_anom_truth_{var}_{_tag(e)}"] = cell_rows[(e, var, "truth_r_anom")] - \
+                    cell_rows[("OL", var, "truth_r_anom")]
+    xbase = _xbase(cfg, local, days)
+    for var, ref in xbase.items():
+        ol_r = metrics.r_anom(runs.daily("OL", var), ref, days, window)
+        cell_rows[("OL", var, "xbase_r_anom")] = ol_r
+        for e in das:
+            d = metrics.r_anom(runs.daily(e, var), ref, days, window) - ol_r
+            cell_rows[(e, var, "xbase_delta")] = d
+            maps[f"delta_r_anom_xbase_{var}_{_tag(e)}"] = d
+    spread = {}
+    for e in runs.names:
+        path = root / e / "daily_spread.nc"
+        if path.exists():
+            s = read_cells(path, ["ssm", "rzsm", "lai"], local)
+            spread[e] = {v: (np.nansum(s[v], axis=0), np.isfinite(s[v]).sum(axis=0)) for v in s}
+    # --- per-site: in situ and towers
+    site_rows = []          # (kind, variable, cell id, {experiment: r_anom})
+    for kind, sites, variables, model_of in (("ismn", _ismn_sites(cfg, local, days), ISMN_VARIABLES,
+                                              {"ssm": "ssm", "rzsm": "rzsm"}),
+                                             ("fluxnet", _flux_sites(cfg, local, days), FLUX_VARIABLES,
+                                              {v: v for v in FLUX_VARIABLES})):
+        if not sites:
+            continue
+        cells = np.array([k for k, _, _ in sites])
+        model = {(e, v): runs.daily(e, model_of[v])[:, cells] for e in runs.names for v in variables}
+        for j, (k, gid, series) in enumerate(sites):
+            for v in variables:
+                obs = series[v]
+                if not np.isfinite(obs).any():
+                    continue
+                r = {e: float(metrics.r_anom(model[(e, v)][:, j], obs, days, window)) for e in runs.names}
+                site_rows.append((kind, v, int(gid), bool(common[k]), r))
+    return _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, spread, common, root)
+
+
+def _xbase(cfg: Config, local: LocalDomain, days) -> dict[str, np.ndarray]:
+    from .xbase import read_xbase_period
+
+    root = cfg.reference_directory("xbase")
+    out = {}
+    if not root.exists():
+        return out
+    start = dt.datetime.fromisoformat(str(days[0])).replace(tzinfo=dt.timezone.utc)
+    end = dt.datetime.fromisoformat(str(days[-1] + 1)).replace(tzinfo=dt.timezone.utc)
+    for var in FLUX_VARIABLES:
+        data = read_xbase_period(root, var.upper(), local.lat, local.lon, np.datetime64(start.date()),
+                                 np.datetime64(end.date()))
+        if np.isfinite(data.values).any():
+            out[var] = metrics.align(data.days, data.values, days)
+    return out
+
+
+def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, spread, common, root) -> dict:
+    """Gather on rank 0, form the tables, write evaluation.json and evaluation.nc."""
+    out_dir = root / "evaluation"
+    gathered = comm.gather(dict(cell_rows={k: (v, common) for k, v in cell_rows.items()}, site_rows=site_rows,
+                                spread=spread, common=int(common.sum())), root=0)
+    result = None
+    if comm.rank == 0:
+        cells = {}
+        for part in gathered:
+            for key, (values, mask) in part["cell_rows"].items():
+                cells.setdefault(key, ([], []))
+                cells[key][0].append(values)
+                cells[key][1].append(mask)
+        cells = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in cells.items()}
+        sites = [row for part in gathered for row in part["site_rows"]]
+        table3 = []
+        for kind in ("ismn", "fluxnet"):
+            for var in (ISMN_VARIABLES if kind == "ismn" else FLUX_VARIABLES):
+                rows = [r for r in sites if r[0] == kind and r[1] == var and r[3]]
+                if not rows:
+                    continue
+                gids = np.array([r[2] for r in rows])
+                ol = np.array([r[4]["OL"] for r in rows])
+                for e in das:
+                    da = np.array([r[4].get(e, np.nan) for r in rows])
+                    test = metrics.wilcoxon_test(da, ol)
+                    _, per_cell, _ = metrics.cell_average(gids, da - ol)
+                    table3.append(dict(experiment=e, variable=var, reference="in situ (ISMN)" if kind == "ismn"
+                                       else "flux towers (FLUXNET/WW2020)", median_delta_r_anom=
+                                       metrics.spatial_median(per_cell), n=int(np.isfinite(per_cell).sum()),
+                                       p_wilcoxon=test.pvalue))
+        for var in FLUX_VARIABLES:
+            for e in das:
+                key = (e, var, "xbase_delta")
+                if key in cells:
+                    v, m = cells[key]
+                    table3.append(dict(experiment=e, variable=var, reference="X-BASE (gridded)",
+                                       median_delta_r_anom=metrics.spatial_median(v[m]),
+                                       n=int(np.isfinite(v[m]).sum()), p_wilcoxon=None))
+        table4 = []
+        totals = {}
+        for part in gathered:
+            for e, per_var in part["spread"].items():
+                for v, (s, n) in per_var.items():
+                    t = totals.setdefault((e, v), [0.0, 0.0])
+                    t[0] += float(s.sum())
+                    t[1] += float(n.sum())
+        for e in das:
+            for v in ("ssm", "rzsm", "lai"):
+                if (e, v) in totals and ("OL", v) in totals:
+                    mean_e = totals[(e, v)][0] / max(totals[(e, v)][1], 1)
+                    mean_o = totals[("OL", v)][0] / max(totals[("OL", v)][1], 1)
+                    table4.append(dict(experiment=e, variable=v, spread_ratio=mean_e / mean_o if mean_o else None))
+        truth_skill = []
+        for e in das:
+            for v in TRUTH_VARIABLES:
+                if (e, v, "truth_rmse") in cells:
+                    truth_skill.append(dict(
+                        experiment=e, variable=v,
+                        rmse=metrics.spatial_median(cells[(e, v, "truth_rmse")][0]),
+                        rmse_ol=metrics.spatial_median(cells[("OL", v, "truth_rmse")][0]),
+                        r_anom=metrics.spatial_median(cells[(e, v, "truth_r_anom")][0]),
+                        r_anom_ol=metrics.spatial_median(cells[("OL", v, "truth_r_anom")][0])))
+        result = dict(table3=table3, table4=table4, truth_skill=truth_skill,
+                      period=[str(runs.days[0]), str(runs.days[-1] + 1)], experiments=das,
+                      common_mask_cells=int(sum(p["common"] for p in gathered)),
+                      sites={k: len({r[2] for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / "evaluation.json.incomplete"
+        tmp.write_text(json.dumps(_clean(result), indent=1))
+        tmp.replace(out_dir / "evaluation.json")
+    _write_maps(cfg, comm, local, maps, out_dir)
+    return comm.bcast(result, root=0)
+
+
+def _write_maps(cfg, comm, local, maps, out_dir) -> None:
+    names = sorted(comm.bcast(sorted(maps) if comm.rank == 0 else None, root=0))
+    variables = [Variable(n, "1", n.replace("_", " "), dtype="f8", static=True) for n in names]
+    attrs = standard_attributes(comm, "mpilda evaluation maps", cfg.to_ini())
+    with GridWriter(out_dir / "evaluation.nc", local, comm, variables, start=cfg.time.start, n_times=0,
+                    mode=resolve_io_mode(cfg.output.io_mode, comm), compression=cfg.output.compression,
+                    attrs=attrs) as w:
+        w.write_static({n: np.asarray(maps.get(n, np.full(local.n_cells, np.nan)), dtype=np.float64) for n in names})
+
+
+def _clean(obj):
+    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
