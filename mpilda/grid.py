@@ -7,6 +7,7 @@ in every file and every random number of a run, whatever the decomposition.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,10 +95,19 @@ def builtin_landmask(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     That package samples a 1 km global land/sea raster (GLOBE); on the paper's
     0.25 degree window it gives the 19,701 land cells the paper reports.
     """
-    from global_land_mask import globe
+    from .cache import cached_array
 
-    lon2, lat2 = np.meshgrid(wrap_longitude(lon), lat)
-    return np.asarray(globe.is_land(lat2, lon2), dtype=bool)
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = wrap_longitude(lon)
+
+    def compute():
+        from global_land_mask import globe
+
+        lon2, lat2 = np.meshgrid(lon, lat)
+        return np.asarray(globe.is_land(lat2, lon2), dtype=bool)
+    # loading the package's 1 km raster takes seconds: the mask of a window is kept in a file cache
+    key = "global-land-mask/" + hashlib.sha256(lat.tobytes() + lon.tobytes()).hexdigest()
+    return cached_array(key, compute)
 
 
 def _find(names, candidates, path, what):

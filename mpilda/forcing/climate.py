@@ -70,12 +70,17 @@ def _windward(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _sea_trees() -> tuple[cKDTree, ...]:
     """KD-trees (unit vectors) of the sea points: Atlantic, windward Atlantic, Mediterranean + Black Sea, any sea."""
-    from global_land_mask import globe
+    from ..cache import cached_array
 
     s, n, w, e = _REGION
     lat, lon = np.meshgrid(np.arange(s, n + 1e-9, _GRID_STEP), np.arange(w, e + 1e-9, _GRID_STEP), indexing="ij")
     lat, lon = lat.ravel(), lon.ravel()
-    sea = np.asarray(globe.is_ocean(lat, lon), dtype=bool)
+
+    def compute():
+        from global_land_mask import globe
+
+        return np.asarray(globe.is_ocean(lat, lon), dtype=bool)
+    sea = cached_array(f"global-land-mask/sea/{_REGION}/{_GRID_STEP}", compute)
     atl = sea & _atlantic(lat, lon)
     med = sea & ~atl & (lat > 30.0) & (lat < 47.5) & (lon > -6.0) & (lon < 42.0)
     windward = atl & _windward(lat, lon)
