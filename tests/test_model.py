@@ -7,7 +7,7 @@ import pytest
 
 from mpilda.model import canopy, soil_water
 from mpilda.model.constants import DZ
-from mpilda.model.noahmp import ColumnParameters, NoahMP
+from mpilda.model.noahmp import BalanceError, ColumnParameters, NoahMP
 from mpilda.model.parameters import read_mptable, read_soilparm
 
 from .model_forcing import UTC, DiurnalForcing, run
@@ -24,11 +24,11 @@ def test_soil_column_reaches_the_free_drainage_steady_state():
     p = params()
     q = 1.0e-8                                   # 0.86 mm/day entering the top, no evapotranspiration
     slope = 0.1
-    sh2o = np.full(4, 0.2)
-    sice = np.zeros(4)
-    work = np.empty((soil_water.WORK_ROWS, 4))
+    sh2o = (0.2,) * 4
+    sice = (0.0,) * 4
     for _ in range(20000):
-        drainage, excess = soil_water.richards_step(sh2o, sice, q, np.zeros(4), 3600.0, p, slope, work)
+        sh2o, drainage, excess = soil_water.richards_step(sh2o, sice, q, (0.0,) * 4, 3600.0, p, slope)
+    sh2o = np.array(sh2o)
     # steady state: the drainage carries the input, and slope * K(theta_4) = q gives theta_4 (Clapp-Hornberger)
     assert drainage == pytest.approx(q, rel=1e-6)
     theta4 = p["smcmax"] * (q / (slope * p["satdk"])) ** (1.0 / (2 * p["bexp"] + 3))
@@ -42,8 +42,8 @@ def test_soil_column_reaches_the_free_drainage_steady_state():
 
 def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
     p = params(soil=12)                          # clay: Ks = 9.74e-7 m/s
-    smc = np.full(4, 0.35)
-    sice = np.zeros(4)
+    smc = (0.35,) * 4
+    sice = (0.0,) * 4
     k1, _ = soil_water.hydraulics(smc[0], sice[0], p)
     gentle = 0.2 * k1
     infil, runoff = soil_water.infiltration(gentle, smc, sice, k1, 900.0, p)
@@ -52,7 +52,7 @@ def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
     infil, runoff = soil_water.infiltration(storm, smc, sice, k1, 900.0, p)
     assert runoff > 0.5 * storm and infil + runoff == pytest.approx(storm)
     # frozen ground takes in less
-    frozen = np.full(4, 0.2)
+    frozen = (0.2,) * 4
     infil_f, _ = soil_water.infiltration(storm, smc, frozen, k1, 900.0, p)
     assert infil_f < infil
 
@@ -169,3 +169,47 @@ def test_annual_water_and_carbon_budgets_are_plausible(one_year):
     gpp_peak = out["gpp"][:, 0, :].max(axis=0) * 1000        # g C m-2 d-1
     assert 5.0 <= gpp_peak[0] <= 15.0 and 5.0 <= gpp_peak[1] <= 20.0 and gpp_peak[2] > 2.0, gpp_peak
     assert np.all(s.smc >= m.p.smcdry[None, None, :] - 1e-9) and np.all(s.smc <= m.p.smcmax[None, None, :] + 1e-9)
+
+
+def test_a_column_does_not_depend_on_the_other_columns_of_a_call():
+    """The kernel runs columns in SIMD lanes of chunks: any split or order of the columns gives the same bits."""
+    rng = np.random.default_rng(5)
+    n = 150
+    classes, soils = np.arange(n) % 20 + 1, np.arange(n) % 12 + 1
+    lat, lon = rng.uniform(35.0, 68.0, n), rng.uniform(-10.0, 40.0, n)
+    f = DiurnalForcing(lat, lon, tmin=rng.uniform(255.0, 290.0, n), tmax=rng.uniform(275.0, 300.0, n), rh=0.7,
+                       rain_mm_day=3.0)
+    start = dt.datetime(2015, 3, 20, 1, tzinfo=UTC)
+
+    def run_columns(idx):
+        m = _model(classes[idx], soils[idx], lat[idx], lon[idx])
+        forcing = [{k: v[idx] for k, v in f.at(start + dt.timedelta(seconds=900 * i)).items()} for i in range(8)]
+        s = m.cold_start(2, forcing[0], start)
+        snowy, frozen = idx % 3 == 0, idx % 4 == 1                       # snow on a third, frozen topsoil on a quarter
+        s.sneqv[:, snowy], s.snowh[:, snowy] = 20.0, 0.08
+        for k in range(2):
+            s.stc[k][:, frozen], s.sh2o[k][:, frozen] = 268.0, 0.3 * s.smc[k][:, frozen]
+        s.lai[1] *= 1.1
+        out = []
+        for i in range(8):
+            fl = m.step(s, forcing[i], start + dt.timedelta(seconds=900 * i))
+            out.append(np.concatenate([np.stack(list(fl.values())), np.concatenate([s.smc, s.sh2o, s.stc]),
+                                       np.stack([getattr(s, k) for k in ("tv", "tg", "sneqv", "lai", "fastcp")])]))
+        return np.stack(out)                                             # (steps, fields, members, columns)
+
+    whole = run_columns(np.arange(n))
+    order = rng.permutation(n)
+    assert np.array_equal(run_columns(order), whole[..., order])         # another order
+    for part in (np.arange(0, 37), np.arange(37, 40), np.arange(40, n)):   # other batch sizes (chunks, lanes)
+        assert np.array_equal(run_columns(part), whole[..., part])
+
+
+@pytest.mark.parametrize("field", ["tair", "rainf", "swdown", "lwdown"])
+def test_a_nan_in_the_forcing_breaks_the_balance_check(field):
+    m = _model([GRASS, CROP], [LOAM, LOAM], [45.0, 50.0], [5.0, 10.0])
+    start = dt.datetime(2015, 6, 1, 12, tzinfo=UTC)
+    f = DiurnalForcing(m.lat, m.lon, tmin=285.0, tmax=299.0).at(start)
+    s = m.cold_start(1, f, start)
+    f[field] = np.array([f[field][0], np.nan])
+    with pytest.raises(BalanceError, match=r"column \(member 0, cell 1\)"):
+        m.step(s, f, start)

@@ -11,9 +11,7 @@ Scalar numba functions of one column.
 
 from __future__ import annotations
 
-import math
-
-from .jit import fmax, fmin, jit
+from .jit import fexp, fmax, fmin, fpow, jit
 
 #: FP = (Pc + Pl) / (10 Pc + Pl) for 10 % convective rain (Noah-MP ATM splits precipitation 10/90).
 FP = 1.0 / (10.0 * 0.1 + 0.9)
@@ -36,7 +34,7 @@ def intercept(rain, canwat, wmax, fveg, dt):
     rate = 0.0
     if wmax > 0:
         safe = fmax(wmax, 1e-9)
-        room = fmax(wmax - canwat, 0.0) / dt * (1.0 - math.exp(-rain * dt / safe))
+        room = fmax(wmax - canwat, 0.0) / dt * (1.0 - fexp(-rain * dt / safe))
         rate = fmax(fmin(fveg * rain * FP, room), 0.0)
     held = canwat + rate * dt
     excess = fmax(held - wmax, 0.0)
@@ -48,4 +46,4 @@ def wet_fraction(canwat, wmax):
     """Wetted fraction of the canopy f_wet = min(1, W / W_max)^(2/3) (canwat W, capacity W_max [kg m-2])."""
     if not wmax > 0 or canwat == 0.0:      # 0^0.667 = 0
         return 0.0
-    return fmin(1.0, canwat / fmax(wmax, 1e-9)) ** 0.667
+    return fpow(fmin(1.0, canwat / fmax(wmax, 1e-9)), 0.667)

@@ -21,17 +21,19 @@ Longwave exchange uses Noah-MP's canopy/ground formulas with canopy emissivity
 would warm it further melts snow.  The remaining ground residual goes into G,
 so the ground balance closes exactly; the canopy residual is the Newton error.
 
-Scalar numba functions of one column.
+Scalar numba functions of one column.  A column's balance is described by its
+:func:`coefficients` (stored in column ``l`` of an array ``e`` (N_COEF, n)); the
+model's kernel runs :func:`balance` and :func:`newton_update` for many columns in
+lockstep (NEWTON_ITERATIONS times), restarts the clamped ones over snow
+(:func:`snow_clamp`) and closes the ground balance (:func:`close_ground`).
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
-
 from .constants import CPAIR, GRAV, HSUB, HVAP, RAIR, SB, TFRZ, VKC
-from .jit import clip, fmax, fmin, jit
+from .jit import clip, fexp, flog, fmax, fmin, jit, kernel
 from .photosynthesis import esat_and_slope
 
 #: Height of the forcing above the canopy top [m] (ERA5's 10 m wind; Noah-MP adds the canopy height).
@@ -42,9 +44,11 @@ Z0_GROUND = 0.002
 NEWTON_ITERATIONS = 5
 MIN_WIND = 1.0     # |U| floor [m s-1] (Noah-MP ENERGY)
 _LOG_BARE = math.log(FORCING_HEIGHT / Z0_GROUND)
-_RATIO_BARE = math.exp(_LOG_BARE)
+_RATIO_BARE = FORCING_HEIGHT / Z0_GROUND
 #: The fields of canopy_geometry in a parameter record.
 GEOMETRY_FIELDS = ("hvt_s", "disp", "z0", "zref", "log_veg", "ratio_veg", "log_top")
+#: Number of coefficients of a column's balance (rows of the coefficient array).
+N_COEF = 43
 
 
 @jit
@@ -74,8 +78,17 @@ def canopy_geometry(hvt, z0m):
     d = 0.65 * hvt_s
     z0 = fmax(z0m, Z0_GROUND)
     zref = hvt_s + FORCING_HEIGHT
-    log_veg = math.log((zref - d) / z0)
-    return hvt_s, d, z0, zref, log_veg, math.exp(log_veg), math.log(fmax((hvt_s - d) / z0, 1.01))
+    log_veg = flog((zref - d) / z0)
+    return hvt_s, d, z0, zref, log_veg, fexp(log_veg), flog(fmax((hvt_s - d) / z0, 1.01))
+
+
+@kernel
+def canopy_geometry_cells(hvt, z0m, out):
+    """:func:`canopy_geometry` of every cell into ``out`` (7, n_cells)."""
+    for c in range(hvt.size):
+        g = canopy_geometry(hvt[c], z0m[c])
+        for i in range(7):
+            out[i, c] = g[i]
 
 
 @jit
@@ -95,35 +108,43 @@ def exchange_conductances(wind, tair, t_surface_prev, vai_e, cwpvt, dleaf, geome
     u_top = fmax(ustar / VKC * log_top, 0.1)
     cwpc = math.sqrt(fmax(cwpvt * vai_e * hvt_s, 1e-6))
     kh = fmax(VKC * ustar * (hvt_s - d), 1e-6)
-    ra_ground = hvt_s * math.exp(cwpc) / cwpc * (math.exp(-cwpc * Z0_GROUND / hvt_s)
-                                                 - math.exp(-cwpc * (z0 + d) / hvt_s)) / kh
-    rb = fmax(cwpc * 50.0 / (1.0 - math.exp(-cwpc / 2.0)) * math.sqrt(dleaf / u_top), 100.0)
+    ra_ground = hvt_s * fexp(cwpc) / cwpc * (fexp(-cwpc * Z0_GROUND / hvt_s) - fexp(-cwpc * (z0 + d) / hvt_s)) / kh
+    rb = fmax(cwpc * 50.0 / (1.0 - fexp(-cwpc / 2.0)) * math.sqrt(dleaf / u_top), 100.0)
     ri_b = GRAV * FORCING_HEIGHT * (tair - t_surface_prev) / (tair * u * u)
     c_air_bare = (VKC / _LOG_BARE) ** 2 * louis_heat_factor(ri_b, _LOG_BARE, _RATIO_BARE) * u
     return c_air_veg, 1.0 / fmax(ra_ground, 1e-3), rb, c_air_bare
 
 
-@numba.njit(cache=True, error_model="numpy")
-def canopy_geometry_cells(hvt, z0m, out):
-    """:func:`canopy_geometry` of every cell into ``out`` (7, n_cells)."""
-    for c in range(hvt.size):
-        g = canopy_geometry(hvt[c], z0m[c])
-        for i in range(7):
-            out[i, c] = g[i]
+@jit
+def latent_heats(tv, tg, fsno):
+    """Latent heats [J kg-1] of the canopy (vaporisation above freezing, else sublimation) and of the ground
+    (the snow-covered fraction sublimates), from last step's temperatures tv, tg [K]."""
+    lat_v = HVAP if tv > TFRZ else HSUB
+    return lat_v, fsno * HSUB + (1.0 - fsno) * (HVAP if tg > TFRZ else HSUB)
 
 
 @jit
-def coefficients(fv, rc, ca, ch, cgs, cb, cev, ctr, cgw, cbw, gam_v, gam_g, hs, ta, ea, ev, eg, ldn, k_ground,
-                 t_soil1, sw_canopy, sw_ground):
-    """The parts of :func:`balance` that do not depend on the temperatures (computed once per column).
+def coefficients(e, l, tair, qair, psurf, lwdown, sw_canopy, sw_ground, t_soil1, lat_v, lat_g,
+                 fveg, emis_veg, c_leaf, c_evap, c_transp, emis_ground, h_surf, r_surf, k_ground,
+                 c_air_veg, c_ground_veg, c_air_bare):
+    """Write the coefficients of a column's canopy and ground balances into e[:, l] (N_COEF values).
 
-    fv vegetated fraction; rc = rho c_p [J m-3 K-1]; conductances [m s-1]: ca air-canopy air,
-    ch leaf (heat), cgs ground-canopy air, cb bare ground-air, cev / ctr leaf evaporation /
-    transpiration, cgw / cbw vegetated / bare ground vapour; gam_v, gam_g psychrometric
-    constants [Pa K-1]; hs relative humidity of the soil surface air; ta [K], ea [Pa] air;
-    ev, eg canopy and ground emissivities; ldn longwave down [W m-2]; k_ground [W m-2 K-1]
-    and t_soil1 [K] the ground heat flux; sw_canopy, sw_ground absorbed shortwave [W m-2].
+    Forcing tair [K], qair [kg kg-1], psurf [Pa], lwdown [W m-2]; absorbed shortwave
+    sw_canopy, sw_ground [W m-2]; layer-1 temperature t_soil1 [K]; latent heats lat_v,
+    lat_g [J kg-1]; the canopy: fveg, emis_veg, conductances c_leaf, c_evap, c_transp
+    [m s-1]; the ground: emis_ground, h_surf (relative humidity of the surface air), r_surf
+    [s m-1], k_ground [W m-2 K-1]; aerodynamic conductances c_air_veg, c_ground_veg,
+    c_air_bare [m s-1].  Everything of :func:`balance` that does not depend on the temperatures.
     """
+    ea = qair * psurf / (0.622 + 0.378 * qair)
+    rc = (psurf - 0.378 * ea) / (RAIR * tair) * CPAIR                     # rho c_p [J m-3 K-1]
+    fv, ta, hs, ldn, ev, eg = fveg, tair, h_surf, lwdown, emis_veg, emis_ground
+    ca, ch, cgs, cb = c_air_veg, c_leaf, c_ground_veg, c_air_bare
+    cev, ctr = c_evap, c_transp
+    cgw = 1.0 / (1.0 / c_ground_veg + r_surf)                              # ground vapour, vegetated part
+    cbw = 1.0 / (1.0 / c_air_bare + r_surf)                                # ground vapour, bare part
+    gam_v = CPAIR * psurf / (0.622 * lat_v)                                # psychrometric constants [Pa K-1]
+    gam_g = CPAIR * psurf / (0.622 * lat_g)
     a = ca + ch + cgs
     cvap = cev + ctr
     b = ca + cvap + cgw
@@ -134,29 +155,42 @@ def coefficients(fv, rc, ca, ch, cgs, cb, cev, ctr, cgw, cbw, gam_v, gam_g, hs, 
     k_lgv = fv * rc / gam_g * cgw
     k_hgb = (1.0 - fv) * rc * cb
     k_lgb = (1.0 - fv) * rc / gam_g * cbw
-    pin = 0.0 if fv > 0 else 1.0          # a bare column has no canopy: T_v is pinned to the air temperature
-    return (fv, eg, ta, ea, hs, ldn, k_ground, t_soil1, sw_canopy, sw_ground, ca * ta, ch, cgs, a, ca * ea, cvap,
-            cgw * hs, b, k_hv, k_lv * cev, k_lv * ctr, k_hgv, k_lgv, k_hgb, k_lgb,
-            -ev * (1.0 + (1.0 - ev) * (1.0 - eg)) * ldn, ev * eg, (2.0 - ev * (1.0 - eg)) * ev,
-            eg * (1.0 - ev) * ldn, eg * ev, (1.0 - fv) * eg,
-            k_hv * (1.0 - dtah_v), -fv * rc * ch * dtah_g, k_lv * cvap, -fv * rc / gam_v * cvap,
-            fv * (2.0 - ev * (1.0 - eg)) * ev, -fv * ev * eg, -fv * rc * cgs * dtah_v,
-            k_hgv * (1.0 - dtah_g) + k_hgb, -fv * rc / gam_g * cgw, k_lgb * hs, -fv * eg * ev, fv * eg, pin)
+    e[0, l], e[1, l], e[2, l], e[3, l], e[4, l], e[5, l], e[6, l] = fv, eg, ta, ea, hs, ldn, k_ground
+    e[7, l], e[8, l], e[9, l], e[10, l] = t_soil1, sw_canopy, sw_ground, ca * ta
+    e[11, l], e[12, l], e[13, l] = ch, cgs, a
+    e[14, l], e[15, l], e[16, l], e[17, l] = ca * ea, cvap, cgw * hs, b
+    e[18, l], e[19, l], e[20, l], e[21, l], e[22, l], e[23, l], e[24, l] = k_hv, k_lv * cev, k_lv * ctr, k_hgv, k_lgv, \
+        k_hgb, k_lgb
+    # longwave: ir_c = fv (e25 - e26 sg4 + e27 sv4), ir_g = fv (eg sg4 - e28 - e29 sv4) + e30 (sg4 - ldn)
+    e[25, l] = -ev * (1.0 + (1.0 - ev) * (1.0 - eg)) * ldn
+    e[26, l], e[27, l] = ev * eg, (2.0 - ev * (1.0 - eg)) * ev
+    e[28, l], e[29, l], e[30, l] = eg * (1.0 - ev) * ldn, eg * ev, (1.0 - fv) * eg
+    # the constant parts of the Jacobian
+    e[31, l], e[32, l], e[33, l] = k_hv * (1.0 - dtah_v), -fv * rc * ch * dtah_g, k_lv * cvap
+    e[34, l], e[35, l], e[36, l] = -fv * rc / gam_v * cvap, fv * (2.0 - ev * (1.0 - eg)) * ev, -fv * ev * eg
+    e[37, l], e[38, l], e[39, l] = -fv * rc * cgs * dtah_v, k_hgv * (1.0 - dtah_g) + k_hgb, -fv * rc / gam_g * cgw
+    e[40, l], e[41, l], e[42, l] = k_lgb * hs, -fv * eg * ev, fv * eg
 
 
 @jit
-def balance(f, tv, tg):
+def balance(e, l, tv, tg):
     """Residuals of the canopy and ground balances [W m-2] at (tv, tg) [K], their Jacobian and the fluxes.
 
-    ``f`` holds the :func:`coefficients` of the column.  Residual = energy gained; the
+    ``e[:, l]`` holds the column's :func:`coefficients`.  Residual = energy gained; the
     Jacobian entries are d(residual)/dT (so Newton solves J dT = -F).  Returns (res_v,
     res_g, jvv, jvg, jgv, jgg, tah, eah, h_canopy, h_ground, le_evap, le_transp, le_ground,
-    lw_net_up, g) [W m-2, W m-2 K-1, K, Pa].
+    lw_net_up, g) [W m-2, W m-2 K-1, K, Pa]; a bare column (fveg = 0) pins T_v to the air.
     """
-    (fv, eg, ta, ea, hs, ldn, k_ground, t_soil1, sw_canopy, sw_ground, ca_ta, ch, cgs, a, ca_ea, cvap, cgw_hs, b,
-     k_hv, k_lev, k_ltr, k_hgv, k_lgv, k_hgb, k_lgb, irc0, irc_g, irc_v, irg0, irg_v, irg_bare,
-     dhv_v, dhv_g, k_dlev, k_dlev_g, k_dirc_v, k_dirc_g, dhg_v, dhg_g, k_dleg_v, k_dleg_bare, k_dirg_v, k_dirg_g,
-     pin) = f
+    fv, eg, ta, ea, hs, ldn, k_ground = e[0, l], e[1, l], e[2, l], e[3, l], e[4, l], e[5, l], e[6, l]
+    t_soil1, sw_canopy, sw_ground, ca_ta = e[7, l], e[8, l], e[9, l], e[10, l]
+    ch, cgs, a = e[11, l], e[12, l], e[13, l]
+    ca_ea, cvap, cgw_hs, b, k_hv, k_lev, k_ltr = e[14, l], e[15, l], e[16, l], e[17, l], e[18, l], e[19, l], e[20, l]
+    k_hgv, k_lgv, k_hgb, k_lgb = e[21, l], e[22, l], e[23, l], e[24, l]
+    irc0, irc_g, irc_v = e[25, l], e[26, l], e[27, l]
+    irg0, irg_v, irg_bare, dhv_v, dhv_g, k_dlev = e[28, l], e[29, l], e[30, l], e[31, l], e[32, l], e[33, l]
+    k_dlev_g, k_dirc_v, k_dirc_g, dhg_v, dhg_g = e[34, l], e[35, l], e[36, l], e[37, l], e[38, l]
+    k_dleg_v, k_dleg_bare, k_dirg_v, k_dirg_g = e[39, l], e[40, l], e[41, l], e[42, l]
+    pin = 0.0 if fv > 0 else 1.0
     es_v, s_v = esat_and_slope(tv)
     es_g, s_g = esat_and_slope(tg)
     # canopy-air node (vegetated part)
@@ -198,67 +232,39 @@ def balance(f, tv, tg):
 
 
 @jit
-def solve(f, tv, tg, snow_clamp):
-    """Newton solution of the canopy and ground balances from (tv, tg) [K]: returns (tv, tg, balance at them).
+def newton_update(r, tv, tg, snow_clamp):
+    """One Newton step of the 2x2 system from :func:`balance` ``r`` at (tv, tg) [K]: the new (tv, tg).
 
-    ``f``: the column's :func:`coefficients`.  With ``snow_clamp`` the ground stays at the
-    freezing point (its residual is left to melt snow).
+    Steps are limited to 20 K.  With ``snow_clamp`` the ground stays at the freezing point
+    (its residual is left to melt snow).
     """
-    for _ in range(NEWTON_ITERATIONS):
-        r = balance(f, tv, tg)
-        res_v, res_g, jvv, jvg, jgv, jgg = r[0], r[1], r[2], r[3], r[4], r[5]
-        if snow_clamp:
-            jgv = 0.0
-            jgg = 1.0
-            res_g = 0.0
-        det = jvv * jgg - jvg * jgv
-        dtv = (-res_v * jgg + jvg * res_g) / det
-        dtg = (-res_g * jvv + jgv * res_v) / det
-        tv = tv + clip(dtv, -20.0, 20.0)
-        tg = tg + clip(dtg, -20.0, 20.0)
-        if snow_clamp:
-            tg = TFRZ
-    return tv, tg, balance(f, tv, tg)
+    res_v, res_g, jvv, jvg, jgv, jgg = r[0], r[1], r[2], r[3], r[4], r[5]
+    if snow_clamp:
+        jgv = 0.0
+        jgg = 1.0
+        res_g = 0.0
+    det = jvv * jgg - jvg * jgv
+    dtv = (-res_v * jgg + jvg * res_g) / det
+    dtg = (-res_g * jvv + jgv * res_v) / det
+    tv = tv + clip(dtv, -20.0, 20.0)
+    tg = tg + clip(dtg, -20.0, 20.0)
+    return tv, (TFRZ if snow_clamp else tg)
 
 
 @jit
-def surface_energy(tair, qair, psurf, lwdown, sw_canopy, sw_ground, tv0, tg0, t_soil1, snow,
-                   fveg, vai_e, emis_veg, c_leaf, c_evap, c_transp, emis_ground, h_surf, r_surf, k_ground, fsno,
-                   c_air_veg, c_ground_veg, c_air_bare):
-    """Solve the surface energy balance of one column.
+def snow_clamp(snow, tg):
+    """Whether the ground over snow (``snow``: snow on the ground) came out above freezing: then it is clamped
+    to the freezing point and the Newton iterations restart from (tv, TFRZ)."""
+    return snow and tg > TFRZ
 
-    Args:
-        tair [K], qair [kg kg-1], psurf [Pa], lwdown [W m-2]: forcing.
-        sw_canopy, sw_ground: absorbed shortwave [W m-2].
-        tv0, tg0: canopy and ground temperatures of the previous step [K]; t_soil1: layer 1 [K];
-        snow: snow on the ground (bool).
-        fveg, vai_e, emis_veg; c_leaf, c_evap, c_transp [m s-1]: the canopy.
-        emis_ground, h_surf (relative humidity of the surface air), r_surf [s m-1],
-        k_ground [W m-2 K-1], fsno: the ground.
-        c_air_veg, c_ground_veg, c_air_bare [m s-1]: aerodynamic conductances.
-    Returns (tv, tg, h (sensible), le_evap (canopy evaporation), le_transp, le_ground,
-    g (ground heat into the soil, residual-closed), melt_energy (>= 0, energy available to
-    melt snow), lw_net_up, canopy_residual, tah, eah, lat_v, lat_g) [K, W m-2, Pa, J kg-1].
+
+@jit
+def close_ground(res_g, g, clamped):
+    """Close the ground balance: (melt_energy, g) [W m-2].
+
+    Over clamped snow the (positive) residual res_g melts snow, elsewhere it enters the
+    soil with the conductive flux g.
     """
-    ta, p, q = tair, psurf, qair
-    ea = q * p / (0.622 + 0.378 * q)
-    rho = (p - 0.378 * ea) / (RAIR * ta)
-    lat_v = HVAP if tv0 > TFRZ else HSUB
-    lat_g = fsno * HSUB + (1.0 - fsno) * (HVAP if tg0 > TFRZ else HSUB)
-    f = coefficients(fveg, rho * CPAIR, c_air_veg, c_leaf, c_ground_veg, c_air_bare, c_evap, c_transp,
-                     1.0 / (1.0 / c_ground_veg + r_surf), 1.0 / (1.0 / c_air_bare + r_surf),
-                     CPAIR * p / (0.622 * lat_v), CPAIR * p / (0.622 * lat_g), h_surf, ta, ea, emis_veg, emis_ground,
-                     lwdown, k_ground, t_soil1, sw_canopy, sw_ground)
-    tv, tg, r = solve(f, tv0, tg0, False)
-    clamp = snow and tg > TFRZ
-    if clamp:
-        tv, tg, r = solve(f, tv, TFRZ, True)
-    res_g = r[1]
-    # close the ground balance: over clamped snow the residual melts snow, elsewhere it enters the soil
-    if clamp:
-        melt_energy = fmax(res_g, 0.0)
-        g = r[14] + fmin(res_g, 0.0)
-    else:
-        melt_energy = 0.0
-        g = r[14] + res_g
-    return (tv, tg, r[8] + r[9], r[8], r[10], r[11], r[12], g, melt_energy, r[13], r[0], r[6], r[7], lat_v, lat_g)
+    if clamped:
+        return fmax(res_g, 0.0), g + fmin(res_g, 0.0)
+    return 0.0, g + res_g

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from .jit import fmax, fmin, jit, records
+from .jit import fexp, fmax, fmin, jit, kernel, records
 
 #: Freezing point [K] ([NMP module header] noahmp-physics.md s.1.4).
 TFRZ = 273.16
@@ -68,7 +68,7 @@ def esat_and_slope(t):
     else:
         b, c = _B_WATER, _C_WATER
     den = tc + c
-    e = math.exp(b * tc / den) * _E0
+    e = fexp(b * tc / den) * _E0
     return e, e * (b * c / (den * den))
 
 
@@ -150,11 +150,11 @@ def photosynthesis_params(table, classes) -> PhotosynthesisParams:
 def _vcmax(tv, x, btran, foln, p):
     """Vcmax [umol m-2 s-1] given x = (T_c - 25)/10 (see :func:`vcmax_leaf`)."""
     # f_hot = 1 + exp((-2.2e5 + 710 T)/(8.314 T)), T = T_c + 273.16 = tv  [NMP STOMATA] s.6
-    f_hot = 1.0 + math.exp((710.0 * tv - 2.2e5) / (RGAS * tv))
+    f_hot = 1.0 + fexp((710.0 * tv - 2.2e5) / (RGAS * tv))
     # FNF = min(FOLN / max(MPE, FOLNMX), 1)  [NMP STOMATA] s.6
     fnf = fmin(foln / fmax(p.folnmx, MPE), 1.0)
     # Vcmax = VCMX25 AVCMX^((T_c-25)/10) / f_hot * FNF * BTRAN  [NMP STOMATA] s.6
-    return p.vcmx25 * math.exp(p.ln_avcmx * x) / f_hot * fnf * btran
+    return p.vcmx25 * fexp(p.ln_avcmx * x) / f_hot * fnf * btran
 
 
 @jit
@@ -180,8 +180,8 @@ def leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p):
     rlb = rb * (RGAS * 1.0e-6) * tair / psurf
     co2 = p.co2 * psurf          # CO2 partial pressure [Pa]  s.1.4 (395e-6 p)
     x = (tv - (TFRZ + 25.0)) * 0.1          # (T_c - 25)/10 of f(a, T_c) = a^((T_c-25)/10)
-    kc = p.kc25 * math.exp(p.ln_akc * x)    # Kc = KC25 f(AKC, T_c)
-    o2_ko = (p.o2 * psurf) / (p.ko25 * math.exp(p.ln_ako * x))   # O2/Ko, Ko = KO25 f(AKO, T_c)
+    kc = p.kc25 * fexp(p.ln_akc * x)        # Kc = KC25 f(AKC, T_c)
+    o2_ko = (p.o2 * psurf) / (p.ko25 * fexp(p.ln_ako * x))       # O2/Ko, Ko = KO25 f(AKO, T_c)
     awc = kc * (1.0 + o2_ko)                # Kc (1 + O2/Ko) of W_c
     cp = 0.105 * kc * o2_ko                 # Gamma* = 0.5 Kc/Ko 0.21 O2 [Pa]
     vcmx = _vcmax(tv, x, btran, foln, p)
@@ -205,12 +205,10 @@ def stomata_light(apar, c, p):
     rlb, co2, awc, cp, vcmx, mp_hum, ci, cf, psurf, igs, mixed, f3, f4 = c
     # J = 4.6 APAR QE25 [umol m-2 s-1]; APAR <= 0 -> J = 0 -> A = 0, g_s = BP
     j = (PHOTONS_PER_JOULE * p.qe25) * fmax(apar, 0.0)
-    # without light or outside the growing season A = 0 in every pass: one pass gives the same r
-    n_iter = 1 if (j == 0.0 or igs == 0.0) else N_ITER
     we = 0.5 * vcmx                  # W_e = 0.5 Vcmax (C3) | 4000 Vcmax ci/p (C4)
     psn = 0.0
     r = 0.0
-    for _ in range(n_iter):
+    for _ in range(N_ITER):
         d = fmax(ci - cp, 0.0)                       # max(ci - G*, 0)
         w1 = j / (ci + cp + cp) * d                  # W_j = max(ci-G*,0) J/(ci+2G*)
         w2 = vcmx / (ci + awc) * d                   # W_c = max(ci-G*,0) Vcmax/(ci+Kc(1+O2/Ko))
@@ -261,14 +259,14 @@ def stomata_leaf(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p):
     return stomata_light(apar, leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p), p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel
 def _stomata_loop(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p, rs, psn):
     for i in range(rs.size):
         rs[i], psn[i] = stomata_leaf(apar[i], tv[i], tair[i], eah[i], psurf[i], rb[i], btran[i], igs[i], foln[i],
                                      p[i])
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel
 def _vcmax_loop(tv, btran, foln, p, out):
     for i in range(out.size):
         out[i] = vcmax_leaf(tv[i], btran[i], foln[i], p[i])

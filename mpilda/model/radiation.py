@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ..solar import declination
-from .jit import clip, fmax, fmin, jit
+from .jit import clip, fexp, fmax, fmin, jit
 
 #: Fractions of SW down: visible/near-infrared halves, 70 % direct (Noah-MP ATM).
 VIS_FRACTION = 0.5
@@ -39,8 +39,8 @@ PAR_PHOTONS = 4.6
 _DEG = math.pi / 180.0
 
 
-def solar_position(time: dt.datetime) -> tuple[float, float, float]:
-    """(sin, cos of the solar declination, UTC hour of the day) at ``time`` for :func:`cos_zenith`.
+def solar_position(time: dt.datetime) -> tuple[float, float, float, float]:
+    """The sun at ``time`` for :func:`cos_zenith`: sine and cosine of the declination and of (UTC hour - 12) 15 deg.
 
     Declination of the Spencer (1971) series (``mpilda.solar``); no equation of time (SPEC section 1).
     """
@@ -48,18 +48,20 @@ def solar_position(time: dt.datetime) -> tuple[float, float, float]:
     year_length = (dt.datetime(time.year + 1, 1, 1, tzinfo=time.tzinfo) - year_start).total_seconds()
     decl = declination((time - year_start).total_seconds() / year_length)
     hours = time.hour + time.minute / 60.0 + time.second / 3600.0
-    return float(np.sin(decl)), float(np.cos(decl)), hours
+    angle = 15.0 * (hours - 12.0) * _DEG
+    return float(np.sin(decl)), float(np.cos(decl)), math.sin(angle), math.cos(angle)
 
 
 @jit
-def cos_zenith(sin_lat, cos_lat, lon, sin_decl, cos_decl, hours):
-    """Cosine of the solar zenith angle of a cell (latitude's sine and cosine, longitude [degrees]).
+def cos_zenith(sin_lat, cos_lat, sin_lon, cos_lon, sin_decl, cos_decl, sin_utc, cos_utc):
+    """Cosine of the solar zenith angle of a cell from the sines and cosines of its latitude and longitude.
 
-    Hour angle from local solar time = UTC ``hours`` + lon/15 h (SPEC section 1);
-    declination's sine and cosine from :func:`solar_position`.
+    The hour angle is that of local solar time = UTC + lon/15 h (SPEC section 1): the sum
+    of the UTC angle 15 (hour - 12) deg (sin_utc, cos_utc) and the longitude; declination
+    and UTC angle from :func:`solar_position`.
     """
-    hour_angle = (15.0 * (hours + lon / 15.0 - 12.0)) * _DEG
-    return sin_lat * sin_decl + cos_lat * cos_decl * math.cos(hour_angle)
+    cos_hour_angle = cos_utc * cos_lon - sin_utc * sin_lon
+    return sin_lat * sin_decl + cos_lat * cos_decl * cos_hour_angle
 
 
 @jit
@@ -87,12 +89,10 @@ def _band(sw, frac, rho_l, rho_s, tau_l, tau_s, alb_g, w_leaf, vai, fv, kb, kd, 
     Returns the new sums and the canopy's absorption of the direct and of the diffuse
     beam [W m-2 of the vegetated part].
     """
-    if sw == 0.0:               # no light: every term below is 0
-        return canopy, ground, reflected, 0.0, 0.0
     omega = fmin((rho_l + tau_l) * w_leaf + (rho_s + tau_s) * (1.0 - w_leaf), 0.99)
     root = math.sqrt(1.0 - omega)
     rho_h = (1.0 - root) / (1.0 + root)
-    trans_up = math.exp(-kd * root * vai)          # ground-reflected (diffuse) light through the canopy
+    trans_up = fexp(-kd * root * vai)          # ground-reflected (diffuse) light through the canopy
     absorbed_direct = 0.0
     for beam in range(2):
         if beam == 0:
@@ -100,7 +100,7 @@ def _band(sw, frac, rho_l, rho_s, tau_l, tau_s, alb_g, w_leaf, vai, fv, kb, kd, 
         else:
             beam_frac, k, rho_c = 1.0 - DIRECT_FRACTION, kd, rho_h
         s = sw * frac * beam_frac
-        trans = math.exp(-k * root * vai)
+        trans = fexp(-k * root * vai)
         reflected_c = rho_c * (1.0 - trans) * s
         absorbed_c = (1.0 - rho_c) * (1.0 - trans) * s + alb_g * trans * s * (1.0 - trans_up)
         absorbed_g = (1.0 - alb_g) * trans * s
@@ -145,7 +145,7 @@ def shortwave(sw, cosz, elai, esai, fveg, p, ground_vis, ground_nir):
         sw, 1.0 - VIS_FRACTION, p.rhol_nir, p.rhos_nir, p.taul_nir, p.taus_nir, ground_nir, w_leaf, vai, fv, kb, kd,
         canopy, ground, reflected)
     kbv = kb * vai
-    fsun = (1.0 - math.exp(-kbv)) / fmax(kbv, 1e-6) if kbv > 1e-6 else 1.0
+    fsun = (1.0 - fexp(-kbv)) / fmax(kbv, 1e-6) if kbv > 1e-6 else 1.0
     if fsun < 0.01:
         fsun = 0.0
     lai_e = vai * w_leaf                                      # leaf area of the vegetated part

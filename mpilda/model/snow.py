@@ -12,10 +12,8 @@ Scalar numba functions of one column.
 
 from __future__ import annotations
 
-import math
-
 from .constants import TFRZ
-from .jit import fmax, fmin, jit
+from .jit import fexp, fmax, fmin, fpow, ftanh, jit
 
 #: CLASS snow albedo limits and decay (noahmp-physics.md s.4.2: mxsnalb 0.84, mnsnalb 0.55, 0.01 per hour).
 ALBEDO_FRESH = 0.84
@@ -33,7 +31,7 @@ SNOW_FLAG_SWE = 1.0
 @jit
 def fresh_snow_density(tair):
     """Density of new snow [kg m-3] = min(120, 67.92 + 51.25 exp((T - T_f)/2.59)), air temperature T [K]."""
-    return fmin(120.0, 67.92 + 51.25 * math.exp(fmin(tair - TFRZ, 10.0) / 2.59))
+    return fmin(120.0, 67.92 + 51.25 * fexp(fmin(tair - TFRZ, 10.0) / 2.59))
 
 
 @jit
@@ -42,7 +40,7 @@ def cover_fraction(sneqv, snowh, mfsno):
     if not snowh > 0:
         return 0.0
     rho = sneqv / fmax(snowh, 1e-9)
-    return math.tanh(snowh / (2.5 * Z0_SNOW_COVER * (rho / 100.0) ** mfsno))
+    return ftanh(snowh / (2.5 * Z0_SNOW_COVER * fpow(rho / 100.0, mfsno)))
 
 
 @jit
@@ -61,13 +59,13 @@ def settle(sneqv, snowh, dt):
         return 0.0
     rho = sneqv / fmax(snowh, 1e-9) if snowh > 0 else SETTLED_DENSITY
     if rho < SETTLED_DENSITY:
-        rho = SETTLED_DENSITY - (SETTLED_DENSITY - rho) * math.exp(-dt / SETTLING_TIME)
+        rho = SETTLED_DENSITY - (SETTLED_DENSITY - rho) * fexp(-dt / SETTLING_TIME)
     return sneqv / rho
 
 
 @jit
 def albedo_step(albedo, snowfall, dt, swemx):
     """CLASS snow albedo: decay towards 0.55, refreshed towards 0.84 by new snow [kg m-2 s-1] (fully at SWEMX mm)."""
-    aged = ALBEDO_OLD + (albedo - ALBEDO_OLD) * math.exp(-ALBEDO_DECAY * dt)
+    aged = ALBEDO_OLD + (albedo - ALBEDO_OLD) * fexp(-ALBEDO_DECAY * dt)
     fresh = fmin(1.0, snowfall * dt / swemx)
     return aged + (ALBEDO_FRESH - aged) * fresh

@@ -15,9 +15,9 @@ noahmp-physics.md section 4.6, for the four soil layers:
 Energy is conserved: the change of heat content plus latent heat of phase
 change equals G minus the flux to the deep boundary.
 
-Scalar numba functions of one column (layer fields (4,)); ``p`` is the column's
-parameter record (smcmax, bexp, psisat and the per-cell thermal constants
-tksat_unfrozen, tks_solid, tkdry of :func:`thermal_constants`).
+Scalar numba functions of one column (the four layers' values are 4-tuples, top
+layer first); ``p`` is the column's parameter record (smcmax, bexp, psisat and the
+per-cell thermal constants tksat_unfrozen, tks_solid, tkdry of :func:`thermal_constants`).
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ import math
 import numpy as np
 
 from .constants import CICE, CPAIR, CSOIL, CWAT, DENH2O, DZ, GRAV, HFUS, TFRZ, ZBOT, ZMID
-from .jit import clip, fmax, fmin, jit
-from .soil_water import thomas
+from .jit import clip, fexp, flog10, fmax, fmin, fpow, jit
+from .soil_water import thomas4
 
 #: Thermal conductivity of snow used to insulate the soil [W m-1 K-1] (noahmp-physics.md s.4.6 / s.8).
 TK_SNOW = 0.35
-#: Distance between the mid-points of adjacent layers [m].
-_GAP = ZMID[:-1] - ZMID[1:]
-#: Rows of the scratch array (WORK_ROWS, 4) that diffuse needs.
-WORK_ROWS = 5
+_DZ0, _DZ1, _DZ2, _DZ3 = (float(v) for v in DZ)
+#: Distance between the mid-points of adjacent layers [m], and from the bottom mid-point to ZBOT.
+_GAP01, _GAP12, _GAP23 = (float(v) for v in ZMID[:-1] - ZMID[1:])
+_GAP_BOT = float(ZMID[-1] - ZBOT)
+_LN_TK_ICE, _LN_TK_WATER = math.log(2.2), math.log(0.57)      # conductivities of ice and water [W m-1 K-1]
 
 
 def thermal_constants(smcmax, quartz) -> dict[str, np.ndarray]:
@@ -64,80 +65,80 @@ def heat_capacity(smc, sh2o, p):
 def conductivity(smc, sh2o, p):
     """Thermal conductivity of a layer [W m-1 K-1], Johansen's method, from total and liquid water [m3 m-3]."""
     satratio = clip(smc / p.smcmax, 1e-6, 1.0)
-    if sh2o == smc:                 # unfrozen: xu = theta_s, the class's constant
-        tksat = p.tksat_unfrozen
-    else:
-        xunfroz = sh2o / fmax(smc, 1e-12) if smc > 0 else 1.0
-        xu = xunfroz * p.smcmax
-        tksat = p.tks_solid * 2.2 ** (p.smcmax - xu) * 0.57 ** xu
-    if sh2o + 0.0005 < smc:         # frozen
-        ake = satratio
-    else:
-        ake = math.log10(satratio) + 1.0 if satratio > 0.1 else 0.0
+    xunfroz = sh2o / fmax(smc, 1e-12) if smc > 0 else 1.0
+    xu = xunfroz * p.smcmax
+    tksat_frozen = p.tks_solid * fexp((p.smcmax - xu) * _LN_TK_ICE + xu * _LN_TK_WATER)   # tks_solid 2.2^. 0.57^xu
+    tksat = p.tksat_unfrozen if sh2o == smc else tksat_frozen      # unfrozen: xu = theta_s, the class's constant
+    ake_unfrozen = flog10(satratio) + 1.0 if satratio > 0.1 else 0.0
+    ake = satratio if sh2o + 0.0005 < smc else ake_unfrozen        # Kersten number, frozen or not
     return ake * (tksat - p.tkdry) + p.tkdry
 
 
 @jit
 def ground_conductance(tk1, snowh):
     """Conductance between the ground surface and the middle of layer 1 [W m-2 K-1], through snow of depth snowh [m]."""
-    return 1.0 / (0.5 * DZ[0] / tk1 + snowh / TK_SNOW)
+    return 1.0 / (0.5 * _DZ0 / tk1 + snowh / TK_SNOW)
 
 
 @jit
-def diffuse(stc, g_flux, cap, tk, tbot, dt, work):
-    """Implicit soil heat diffusion of one column: new temperatures into ``stc`` (4,) [K]; the deep flux [W m-2].
+def _interface(tk_up, tk_down, dz_up, dz_down, gap):
+    """Conductance between the mid-points of two layers [W m-2 K-1]: thickness-weighted harmonic mean / distance."""
+    return (dz_up + dz_down) / (dz_up / tk_up + dz_down / tk_down) / gap
 
-    ``g_flux`` is the heat entering layer 1 from the surface [W m-2]; the lower
-    boundary is the temperature ``tbot`` [K] at ZBOT.  ``cap`` [J m-3 K-1] and ``tk``
-    [W m-1 K-1] (4,) per layer; interface conductivities are harmonic means of the
-    layers' (thickness-weighted).  ``work`` is scratch (WORK_ROWS, 4).
+
+@jit
+def diffuse(stc, g_flux, cap, tk, tbot, dt):
+    """Implicit soil heat diffusion of one column: (new temperatures (4-tuple) [K], flux to the deep soil [W m-2]).
+
+    stc [K], cap [J m-3 K-1], tk [W m-1 K-1]: 4-tuples per layer; ``g_flux`` is the heat
+    entering layer 1 from the surface [W m-2]; the lower boundary is the temperature
+    ``tbot`` [K] at ZBOT.  Interface conductivities are harmonic means of the layers'
+    (thickness-weighted).
     """
-    k_bot = tk[3] / (ZMID[3] - ZBOT)
-    work[0, 0] = 0.0
-    work[2, 3] = 0.0
-    for k in range(3):
-        k_int = (DZ[k] + DZ[k + 1]) / (DZ[k] / tk[k] + DZ[k + 1] / tk[k + 1]) / _GAP[k]   # W m-2 K-1
-        work[0, k + 1] = -k_int
-        work[2, k] = -k_int
-    for k in range(4):
-        heat = cap[k] * DZ[k] / dt                   # W m-2 K-1
-        work[1, k] = heat - work[0, k] - work[2, k]
-        work[3, k] = heat * stc[k]
-    work[1, 3] = work[1, 3] + k_bot
-    work[3, 0] = work[3, 0] + g_flux
-    work[3, 3] = work[3, 3] + k_bot * tbot
-    thomas(work, stc)
-    return k_bot * (stc[3] - tbot)
+    k01 = _interface(tk[0], tk[1], _DZ0, _DZ1, _GAP01)
+    k12 = _interface(tk[1], tk[2], _DZ1, _DZ2, _GAP12)
+    k23 = _interface(tk[2], tk[3], _DZ2, _DZ3, _GAP23)
+    k_bot = tk[3] / _GAP_BOT
+    h0, h1, h2, h3 = cap[0] * _DZ0 / dt, cap[1] * _DZ1 / dt, cap[2] * _DZ2 / dt, cap[3] * _DZ3 / dt   # W m-2 K-1
+    lower = (0.0, -k01, -k12, -k23)
+    upper = (-k01, -k12, -k23, 0.0)
+    diag = (h0 - lower[0] - upper[0], h1 - lower[1] - upper[1], h2 - lower[2] - upper[2],
+            h3 - lower[3] - upper[3] + k_bot)
+    rhs = (h0 * stc[0] + g_flux, h1 * stc[1], h2 * stc[2], h3 * stc[3] + k_bot * tbot)
+    new = thomas4(lower, diag, upper, rhs)
+    return new, k_bot * (new[3] - tbot)
 
 
 @jit
 def supercooled_liquid(stc, p):
     """Maximum liquid water below freezing [m3 m-3] of a layer at stc [K] (Niu & Yang 2006); theta_s above freezing."""
-    if not stc < TFRZ:
-        return p.smcmax
-    ratio = HFUS * (TFRZ - stc) / (GRAV * stc * p.psisat)
-    limit = p.smcmax * ratio ** (-1.0 / p.bexp)
-    return fmin(limit, p.smcmax)
+    t = stc if stc < TFRZ else TFRZ - 1.0
+    ratio = HFUS * (TFRZ - t) / (GRAV * t * p.psisat)
+    limit = fmin(p.smcmax * fpow(ratio, -1.0 / p.bexp), p.smcmax)
+    return limit if stc < TFRZ else p.smcmax
+
+
+@jit
+def _phase_change_layer(stc, smc, sh2o, cap, dz, p):
+    """:func:`phase_change` of one layer of thickness dz [m]: (new stc [K], new sh2o [m3 m-3])."""
+    sice = smc - sh2o
+    excess = (stc - TFRZ) * cap * dz                       # J m-2 above freezing (+) or below (-)
+    melt = fmin(excess / HFUS, sice * dz * DENH2O)         # kg m-2 of ice that can melt
+    freeze = fmin(-excess / HFUS, fmax(sh2o - supercooled_liquid(stc, p), 0.0) * dz * DENH2O)
+    mass = melt if excess > 0 else (-freeze if excess < 0 else 0.0)     # kg m-2 turned liquid
+    return stc - mass * HFUS / (cap * dz), sh2o + mass / (dz * DENH2O)
 
 
 @jit
 def phase_change(stc, smc, sh2o, cap, p):
-    """Melt or freeze soil water with the energy of each layer's departure from freezing (in place).
+    """Melt or freeze soil water with the energy of each layer's departure from freezing.
 
-    stc [K], smc, sh2o [m3 m-3], cap [J m-3 K-1]: (4,) per layer.  The liquid water
-    that may stay unfrozen is the supercooled limit.  Updates stc and sh2o; the
-    total water smc is unchanged and heat content plus latent heat is conserved.
+    stc [K], smc, sh2o [m3 m-3], cap [J m-3 K-1]: 4-tuples per layer.  The liquid water
+    that may stay unfrozen is the supercooled limit.  Returns the new (stc, sh2o)
+    4-tuples; the total water smc is unchanged and heat content plus latent heat is conserved.
     """
-    for k in range(4):
-        sice = smc[k] - sh2o[k]
-        excess = (stc[k] - TFRZ) * cap[k] * DZ[k]          # J m-2 above freezing (+) or below (-)
-        mass = 0.0                                          # kg m-2 turned liquid
-        if excess > 0:
-            melt_max = sice * DZ[k] * DENH2O                # kg m-2 of ice that can melt
-            mass = fmin(excess / HFUS, melt_max)
-        elif excess < 0:
-            liquid_max = supercooled_liquid(stc[k], p)
-            freeze_max = fmax(sh2o[k] - liquid_max, 0.0) * DZ[k] * DENH2O
-            mass = -fmin(-excess / HFUS, freeze_max)
-        sh2o[k] = sh2o[k] + mass / (DZ[k] * DENH2O)
-        stc[k] = stc[k] - mass * HFUS / (cap[k] * DZ[k])
+    t0, w0 = _phase_change_layer(stc[0], smc[0], sh2o[0], cap[0], _DZ0, p)
+    t1, w1 = _phase_change_layer(stc[1], smc[1], sh2o[1], cap[1], _DZ1, p)
+    t2, w2 = _phase_change_layer(stc[2], smc[2], sh2o[2], cap[2], _DZ2, p)
+    t3, w3 = _phase_change_layer(stc[3], smc[3], sh2o[3], cap[3], _DZ3, p)
+    return (t0, t1, t2, t3), (w0, w1, w2, w3)

@@ -44,10 +44,9 @@ from dataclasses import dataclass, field, fields
 
 import math
 
-import numba
 import numpy as np
 
-from .jit import fmax, fmin, jit, records
+from .jit import fexp, fmax, fmin, jit, kernel, records
 
 #: umol CO2 -> g C (12 g C per mol)  [NMP CO2FLUX] s.7
 G_C_PER_UMOL = 12.0e-6
@@ -69,6 +68,7 @@ COLD_START_STBLCP = 1000.0
 COLD_START_FASTCP = 1000.0
 #: Classes of MODIS-IGBP without vegetation, by their MPTABLE names  [MPT] s.9
 NON_VEGETATED = ("ISURBAN", "ISICE", "ISBARREN", "ISWATER")
+_LN2 = math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def vegetation_fraction_column(lai, sai, p):
     vai = lai + sai
     if not vai > 0.0 or p.vegetated == 0.0:
         return 0.0
-    return fmax(1.0 - math.exp(-0.52 * vai), 0.05)
+    return fmax(1.0 - fexp(-0.52 * vai), 0.05)
 
 
 @jit
@@ -258,7 +258,7 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -(total * inv_dt), 0.0, 0.0)
     # --- maintenance respiration [g C m-2 s-1]  s.7
     # k = TF RF, TF = ARM^((Tv - 298.16)/10), RF = 1 in the growing season, else 0.5
-    k = math.exp((tv - T_RESP_REF) * (p.ln_arm * 0.1)) * (1.0 if igs != 0 else 0.5)
+    k = fexp((tv - T_RESP_REF) * (p.ln_arm * 0.1)) * (1.0 if igs != 0 else 0.5)
     lfdel = (lf - p.lfmsmn) * inv_dt                  # (LFMASS - LFMSMN)/dt
     stdel = (st - STMSMN) * inv_dt                    # (STMASS - STMSMN)/dt
     # RSLEAF = min((LFMASS-LFMSMN)/dt, RMF25 TF FNF LAI RF (1-WSTRES) 12e-6), 1-WSTRES = BTRAN
@@ -267,20 +267,20 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
     rsstem = (st - STMSMN) * p.rms25 * k              # RMS25 (STMASS-STMSMN)/1000 TF RF 12e-6
     rsroot = rt * p.rmr25 * k                         # RMR25 RTMASS/1000 TF RF 12e-6
     # RSWOOD = 3e-10 exp(0.08 (Tv - 298.16)) WOOD WDPOOL
-    rswood = math.exp(0.08 * (tv - T_RESP_REF)) * wd * (3.0e-10 * p.wdpool)
+    rswood = fexp(0.08 * (tv - T_RESP_REF)) * wd * (3.0e-10 * p.wdpool)
     ra = rsleaf + rsstem + rsroot + rswood
 
     # --- allocation of CARBFX = PSN 12e-6 (= GPP)  s.7
     gpp = gpp_psn * G_C_PER_UMOL
     # leafpt = exp(0.01 (1 - exp(0.75 LAI)) LAI)  (0.5 for evergreen broadleaf)
-    leafpt = math.exp((1.0 - math.exp(p.leaf_exp * lai)) * (0.01 * lai))
+    leafpt = fexp((1.0 - fexp(p.leaf_exp * lai)) * (0.01 * lai))
     # stempt = LAI/10 leafpt; leaf keeps leafpt - stempt; net_x = x_pt CARBFX - RS_x
     net_s = leafpt * lai * 0.1 * gpp
     net_l = leafpt * gpp - net_s - rsleaf
     net_s = net_s - rsstem
     nonlef = (1.0 - leafpt) * gpp                     # nonlef CARBFX
     # woodf = WDPOOL (1 - exp(-0.9 WRRAT RTMASS/WOOD)/0.9) if WOOD > 1e-6 else WDPOOL
-    woodf = math.exp(rt / fmax(wd, 1.0e-6) * (-0.9 * p.wrrat)) * (1.0 if wd > 1.0e-6 else 0.0)
+    woodf = fexp(rt / fmax(wd, 1.0e-6) * (-0.9 * p.wrrat)) * (1.0 if wd > 1.0e-6 else 0.0)
     net_w = (woodf * (-1.0 / 0.9) + 1.0) * p.wdpool * nonlef   # woodpt CARBFX = nonlef woodf CARBFX
     net_r = nonlef - net_w - rsroot                   # rootpt CARBFX = nonlef (1-woodf) CARBFX
     net_w = net_w - rswood
@@ -301,8 +301,8 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
 
     # --- cold and drought death (Dickinson et al. 1998)  s.7
     # die = 1e-6 (DILEFW exp((WSTRES-1) 100) + DILEFC exp(-0.3 max(0, Tv-TDLEF)) LFMASS/120)
-    die = math.exp(btran * -100.0) * (1.0e-6 * p.dilefw)
-    die = die + math.exp(fmax(tv - p.tdlef, 0.0) * -0.3) * lf * (p.dilefc * (1.0e-6 / 120.0))
+    die = fexp(btran * -100.0) * (1.0e-6 * p.dilefw)
+    die = die + fexp(fmax(tv - p.tdlef, 0.0) * -0.3) * lf * (p.dilefc * (1.0e-6 / 120.0))
     dielf = lf * die                                  # DIELF
     diest = die * st                                  # DIEST
 
@@ -351,7 +351,7 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
     fc_new = litter * dt + fc                         # FASTCP += litter dt
     # RSSOIL = f_W f_T MRP max(0, FASTCP/1000) 12e-6, f_T = 2^((STC1-283.16)/10),
     # f_W = W_root/(0.20 + W_root) 0.23/(0.23 + W_root)
-    f_t = math.exp((math.log(2.0) * 0.1) * (stc1 - 283.16))
+    f_t = fexp((_LN2 * 0.1) * (stc1 - 283.16))
     f_w = w_root / (0.20 + w_root) * (0.23 / (0.23 + w_root))
     rh = fmax(fc_new, 0.0) * (p.mrp * (1.0e-3 * G_C_PER_UMOL)) * (f_t * f_w)   # RSSOIL
     fc_new = fc_new - rh * (1.1 * dt)                 # FASTCP -= (RSSOIL + 0.1 RSSOIL) dt
@@ -365,7 +365,7 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
 
 # --- array interfaces (the tests, diagnostics) -----------------------------------------
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel
 def _carbon_loop(inputs, dt, p, out):
     for i in range(p.size):
         r = carbon_column(inputs[0, i], inputs[1, i], inputs[2, i], inputs[3, i], inputs[4, i], inputs[5, i],
@@ -375,13 +375,13 @@ def _carbon_loop(inputs, dt, p, out):
             out[k, i] = r[k]
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel
 def _area_loop(lf, st, p, lai, sai):
     for i in range(p.size):
         lai[i], sai[i] = area_indices_column(lf[i], st[i], p[i])
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel
 def _fveg_loop(lai, sai, p, out):
     for i in range(p.size):
         out[i] = vegetation_fraction_column(lai[i], sai[i], p[i])
