@@ -58,12 +58,13 @@ def louis_heat_factor(ri, log_ratio, ratio):
     ri [-]; log_ratio = ln(z / z0) of the neutral exchange coefficient (VKC / log_ratio)^2
     and ratio = exp(log_ratio).
     """
-    if ri < 0:
-        cn = (VKC / log_ratio) ** 2
-        factor = 1.0 - 15.0 * ri / (1.0 + 75.0 * cn * math.sqrt(fmax(-ri, 0.0) * ratio))
-    else:
-        factor = 1.0 / (1.0 + 15.0 * ri * math.sqrt(1.0 + 5.0 * fmax(ri, 0.0)))
-    return clip(factor, 0.1, 10.0)
+    # unstable (ri < 0): 1 - 15 ri / (1 + 75 cn sqrt(max(-ri, 0) ratio)), cn = (VKC / log_ratio)^2;
+    # stable: 1 / (1 + 15 ri sqrt(1 + 5 max(ri, 0))) (the branches' operands chosen before the division)
+    unstable = ri < 0
+    cn = (VKC / log_ratio) ** 2
+    root = math.sqrt(fmax(-ri, 0.0) * ratio if unstable else 1.0 + 5.0 * fmax(ri, 0.0))
+    quotient = (15.0 * ri if unstable else 1.0) / (1.0 + 75.0 * cn * root if unstable else 1.0 + 15.0 * ri * root)
+    return clip(1.0 - quotient if unstable else quotient, 0.1, 10.0)
 
 
 @jit

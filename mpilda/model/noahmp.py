@@ -8,11 +8,17 @@ infiltration, implicit Richards, free drainage), soil heat and phase change,
 and the carbon model (DVEG = 2) that gives the next step's LAI.
 
 ``NoahMP.step`` calls ONE numba kernel (:func:`_step_kernel`) that loops over the
-columns and runs the whole step for each, calling the scalar physics of the
-modules soil_water, soil_heat, radiation, energy, canopy, snow, photosynthesis and
-vegetation.  Every column's arithmetic is its own (no reduction across columns),
-so a column's result does not depend on how many columns a call holds or their
-order: runs on any number of MPI ranks are bit-identical.
+columns and runs the whole step for each, calling the scalar physics (one column)
+of the modules soil_water, soil_heat, radiation, energy, canopy, snow,
+photosynthesis and vegetation.  The kernel takes the columns in chunks of LANES and
+each stage of the step as a loop over the lanes, so that the compiler runs the
+scalar physics of several columns at once in SIMD registers (see "the kernel"
+below).  Every column's arithmetic is its own (no reduction across columns, strict
+IEEE arithmetic), so a column's result does not depend on how many columns a call
+holds or their order: runs on any number of MPI ranks are bit-identical.
+
+Compiled code is cached next to the modules (``jit.py``); the first step of a fresh
+checkout compiles the kernel (about 15-20 s), later processes load it (under 1 s).
 
 Every step checks, per column, that the change of stored water equals
 precipitation - evapotranspiration - surface runoff - drainage, and reports
@@ -306,14 +312,15 @@ def _soil_surface(sh2o1, tg, fsno, p):
 
 
 # --- the kernel ---------------------------------------------------------------------------
-# Columns are processed in chunks of LANES; each stage of the step is a loop over the lanes
-# of a chunk that calls the scalar physics of one column (inlined), which the compiler
-# evaluates for several columns at once in SIMD registers.  The variables a column carries
-# from one stage to the next are rows of the array V (rows x LANES); the energy coefficients
-# are the rows of E; the chunk's parameter records are copied to PAR.  A partial chunk
-# repeats its last column in the spare lanes.  The arithmetic of a lane is the same whether
-# the compiler runs it in a SIMD register or alone (IEEE operations only, no fast-math, no
-# libm calls), so a column's result does not depend on its lane, chunk or neighbours.
+# Columns (member-major: member * n_cells + cell) are processed in chunks of LANES; each
+# stage of the step is a loop over the lanes of a chunk that calls the scalar physics of
+# one column (inlined), which the compiler evaluates for several columns at once in SIMD
+# registers.  The variables a column carries from one stage to the next are rows of the
+# array V (rows x LANES); the energy coefficients are the rows of E; the chunk's parameter
+# records are copied to PAR.  A partial chunk repeats its last column in the spare lanes.
+# The arithmetic of a lane is the same whether the compiler runs it in a SIMD register or
+# alone (IEEE operations only, no fast-math, no libm calls), so a column's result does not
+# depend on its lane, chunk or neighbours.
 
 #: Columns per chunk (a multiple of any SIMD width).
 LANES = 32
@@ -351,10 +358,25 @@ def _put_layers(v, row, l, values):
 
 
 @jit
-def _load(v, forcing, smc_in, sh2o_in, stc_in, columns, m, c0, nl):
-    """Copy the forcing and the state of the chunk's columns (m, c0 + l) into the lanes (spare lanes: the last)."""
+def _lanes(col0, nl, n_cells, members, cells):
+    """The member and cell of each lane of the chunk of columns col0 .. col0 + nl - 1 (spare lanes: the last).
+
+    Columns are counted member-major: column = member * n_cells + cell.
+    """
+    m, c = divmod(col0, n_cells)
     for l in range(LANES):
-        c = c0 + (l if l < nl else nl - 1)
+        members[l], cells[l] = m, c
+        if l + 1 < nl:
+            c += 1
+            if c == n_cells:
+                m, c = m + 1, 0
+
+
+@jit
+def _load(v, forcing, smc_in, sh2o_in, stc_in, columns, members, cells):
+    """Copy the forcing and the state of the chunk's columns (members[l], cells[l]) into the lanes."""
+    for l in range(LANES):
+        m, c = members[l], cells[l]
         for i in range(8):
             v[V_SW + i, l] = forcing[i, m, c]
         for i in range(16):
@@ -366,13 +388,14 @@ def _load(v, forcing, smc_in, sh2o_in, stc_in, columns, m, c0, nl):
 
 
 @jit
-def _store(v, new, out, m, c0, nl):
+def _store(v, new, out, members, cells, nl):
     """Copy the new state and the fluxes of the chunk's (valid) lanes to the output blocks."""
     for l in range(nl):
+        m, c = members[l], cells[l]
         for i in range(_N_STATE):
-            new[i, m, c0 + l] = v[V_NEW + i, l]
+            new[i, m, c] = v[V_NEW + i, l]
         for i in range(_N_FLUX):
-            out[i, m, c0 + l] = v[V_FLUX + i, l]
+            out[i, m, c] = v[V_FLUX + i, l]
 
 
 @jit
@@ -624,15 +647,18 @@ def _step_kernel(table, forcing, smc_in, sh2o_in, stc_in, columns, new, out, dt,
     e = np.empty((energy.N_COEF, LANES))
     par = np.empty(LANES, dtype=table.dtype)
     sun = (sin_decl, cos_decl, sin_utc, cos_utc)
-    for m in range(n_ens):
-        for c0 in range(0, n_cells, LANES):
-            nl = min(LANES, n_cells - c0)
-            for l in range(LANES):                   # (a copy: the lanes then read it from the cache)
-                par[l] = table[c0 + (l if l < nl else nl - 1)]
-            _load(v, forcing, smc_in, sh2o_in, stc_in, columns, m, c0, nl)
-            _surface(v, e, par, sun, dt)
-            _energy(v, e)
-            _water(v, par, dt)
-            _richards(v, par, dt, slope, n_sub)
-            _soil_and_carbon(v, par, dt)
-            _store(v, new, out, m, c0, nl)
+    members = np.empty(LANES, dtype=np.int64)
+    cells = np.empty(LANES, dtype=np.int64)
+    n_columns = n_ens * n_cells
+    for col0 in range(0, n_columns, LANES):
+        nl = min(LANES, n_columns - col0)
+        _lanes(col0, nl, n_cells, members, cells)
+        for l in range(LANES):                       # (a copy: the lanes then read it from the cache)
+            par[l] = table[cells[l]]
+        _load(v, forcing, smc_in, sh2o_in, stc_in, columns, members, cells)
+        _surface(v, e, par, sun, dt)
+        _energy(v, e)
+        _water(v, par, dt)
+        _richards(v, par, dt, slope, n_sub)
+        _soil_and_carbon(v, par, dt)
+        _store(v, new, out, members, cells, nl)

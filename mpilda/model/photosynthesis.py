@@ -225,10 +225,9 @@ def stomata_light(apar, c, p):
         qa = mp_hum * pa_cs + p.bp
         qb = (p.mp * pa_cs + p.bp) * rlb - 1.0
         sq = math.sqrt(qa * rlb * 4.0 + qb * qb)     # sqrt(b^2 + 4 a r_lb)
-        if qb >= 0.0:                                # stable positive root for b >= 0
-            r = 2.0 * rlb / (abs(qb) + sq)
-        else:                                        # b < 0: r = (sq - b)/(2a)
-            r = (sq - qb) / (qa * 2.0)
+        # the positive root: 2 r_lb/(|b| + sq) for b >= 0 (stable), (sq - b)/(2a) for b < 0 (one division)
+        positive = qb >= 0.0
+        r = (2.0 * rlb if positive else sq - qb) / (abs(qb) + sq if positive else qa * 2.0)
         # ci = max(cs - 1.65 r_s p A, 0)  (r_s [s m2 umol-1])
         ci = fmax(r * pa * -1.65 + cs, 0.0)
     rs = r * cf                                      # s m2 umol-1 -> s m-1 (x CF)
