@@ -34,14 +34,31 @@ def analysis_increments(x: np.ndarray, hx: np.ndarray, y: np.ndarray, r_var: np.
         present: (n_cells, n_obs) bool: a real observation in this slot (False: padding).
         impact: (n_cells, n_state, n_obs) 0/1: may observation j update state variable i.
         v: (n_cells, n_obs, N) observation perturbations.
+
+    Cells are solved in groups of equal observation count with no padding, so that a cell's increments
+    depend on its own observations only, not on the largest count among the cells sharing the call
+    (LAPACK and BLAS round differently for different matrix sizes; the count depends on the tiles a
+    rank holds). The real observations must fill the leading slots of each cell.
     """
+    counts = present.sum(axis=1)
+    if not (present == (np.arange(present.shape[1]) < counts[:, None])).all():
+        raise ValueError("analysis_increments: the real observations must fill each cell's leading slots")
+    dx = np.zeros(x.shape)
+    for k in np.unique(counts[counts > 0]):
+        sel = counts == k
+        dx[sel] = _increments(x[sel], hx[sel, :k], y[sel, :k], r_var[sel, :k], impact[sel, :, :k], v[sel, :k])
+    return dx
+
+
+def _increments(x, hx, y, r_var, impact, v):
+    """Increments of cells that all have every one of their n_obs slots filled (shapes as above)."""
     n = x.shape[-1]
     xa = x - x.mean(axis=-1, keepdims=True)
-    ya = np.where(present[..., None], hx - hx.mean(axis=-1, keepdims=True), 0.0)
+    ya = hx - hx.mean(axis=-1, keepdims=True)
     pyy = np.einsum("cjm,ckm->cjk", ya, ya) / (n - 1)
-    pyy = pyy + np.einsum("cj,jk->cjk", np.where(present, r_var, 1.0), np.eye(y.shape[1]))
+    pyy = pyy + r_var[:, :, None] * np.eye(y.shape[1])
     pxy = np.einsum("cim,cjm->cij", xa, ya) / (n - 1) * impact
-    d = np.where(present[..., None], y[..., None] + v - hx, 0.0)
+    d = y[..., None] + v - hx
     return pxy @ np.linalg.solve(pyy, d)
 
 

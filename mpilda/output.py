@@ -104,6 +104,32 @@ def _chunk_side(tile_size: int, n: int) -> int:
     return min(n, tile_size * max(1, -(-32 // tile_size)))
 
 
+#: Dirty metadata [bytes] that triggers a metadata-cache sync point (HDF5's default is 256 KiB).
+SYNC_DIRTY_BYTES = 16 * 2 ** 20   # HDF5 refuses more than a quarter of its largest cache (128 MiB)
+
+
+def _mpio_fapl(comm):
+    """File access properties of a data file written collectively.
+
+    HDF5 1.10 (Debian 12's libhdf5-openmpi) deadlocks when a metadata-cache sync point falls inside a
+    collective write of a filtered dataset: one rank flushes a B-tree node through a collective
+    MPI_File_set_view while the others wait in a barrier (seen with both OMPIO and ROMIO). The cache is
+    therefore allowed to hold far more dirty metadata than one day of writes produces, and
+    GridWriter.write flushes the file (a collective sync point outside any write) after each day.
+    """
+    from h5py import h5p
+    from mpi4py import MPI
+
+    fapl = h5p.create(h5p.FILE_ACCESS)
+    fapl.set_fapl_mpio(comm, MPI.INFO_NULL)
+    config = fapl.get_mdc_config()
+    config.max_size = 4 * SYNC_DIRTY_BYTES
+    config.initial_size = max(config.initial_size, 2 * 2 ** 20)
+    config.dirty_bytes_threshold = SYNC_DIRTY_BYTES
+    fapl.set_mdc_config(config)
+    return fapl
+
+
 class GridWriter:
     """Write daily fields of a rank's cells into one CF netCDF-4 file (collective).
 
@@ -220,8 +246,9 @@ class GridWriter:
 
         self.comm.Barrier()
         if self.mode == "mpio":
-            self.file = h5py.File(self.tmp, "r+", driver="mpio", comm=self.comm)
-            from h5py import h5fd, h5p
+            from h5py import h5f, h5fd, h5p
+
+            self.file = h5py.File(h5f.open(os.fsencode(self.tmp), h5f.ACC_RDWR, fapl=_mpio_fapl(self.comm)))
 
             self._dxpl = h5p.create(h5p.DATASET_XFER)
             self._dxpl.set_dxpl_mpio(h5fd.MPIO_COLLECTIVE)
@@ -250,6 +277,8 @@ class GridWriter:
                 if v.static:
                     raise OutputError(f"{self.path}: {name} is static; use write_static")
                 self._write(v, t, self._check(v, fields[name]))
+        if self.mode == "mpio":
+            self.file.flush()   # a metadata sync point outside the collective writes (see _mpio_fapl)
 
     def write_static(self, fields: Mapping[str, np.ndarray]) -> None:
         """Write variables without a time dimension (collective)."""

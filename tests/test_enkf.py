@@ -98,3 +98,27 @@ def test_observation_perturbations_have_zero_mean_and_innovations_are_normalised
     y = 0.2 + rng.normal(0, np.sqrt(0.02 ** 2 + 0.01 ** 2), (1000, 1))
     inn, norm = innovation_statistics(hx, y, np.full((1000, 1), 0.01 ** 2))
     assert norm.std() == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_cells_increments_do_not_depend_on_the_cells_sharing_the_call():
+    """Bit for bit: a cell with one observation analysed alone, or next to cells with 1..7 observations
+    (padding its slots to 7), gets the same increments; otherwise results would depend on the tiles
+    a rank holds."""
+    rng = np.random.default_rng(4)
+    n, k = 24, 7
+    x = rng.normal(0.25, 0.03, (k, 5, n))
+    hx = rng.normal(0.25, 0.03, (k, k, n))
+    y = rng.normal(0.25, 0.02, (k, k))
+    r_var = np.full((k, k), 0.04 ** 2)
+    present = np.arange(k)[None, :] <= np.arange(k)[:, None]       # cell c has c + 1 observations
+    impact = np.ones((k, 5, k))
+    v = rng.normal(0.0, 0.04, (k, k, n))
+    together = analysis_increments(x, hx, y, r_var, present, impact, v)
+    for c in (0, 3, 6):
+        m = c + 1
+        alone = analysis_increments(x[c:c + 1], hx[c:c + 1, :m], y[c:c + 1, :m], r_var[c:c + 1, :m],
+                                    present[c:c + 1, :m], impact[c:c + 1, :, :m], v[c:c + 1, :m])
+        assert together[c].tobytes() == alone[0].tobytes()
+    with pytest.raises(ValueError, match="leading slots"):
+        analysis_increments(x[:1], hx[:1, :2], y[:1, :2], r_var[:1, :2], np.array([[False, True]]),
+                            impact[:1, :, :2], v[:1, :2])

@@ -25,8 +25,15 @@ RZSM_WEIGHTS = DZ[:RZSM_LAYERS] / DZ[:RZSM_LAYERS].sum()
 
 
 def rzsm(sm: np.ndarray) -> np.ndarray:
-    """Root-zone soil moisture from soil moisture (4, ...) [m3 m-3]."""
-    return np.tensordot(RZSM_WEIGHTS, sm[:RZSM_LAYERS], axes=(0, 0))
+    """Root-zone soil moisture from soil moisture (4, ...) [m3 m-3].
+
+    Written as element-wise products and sums, not a BLAS dot: BLAS kernels round differently in their
+    vector body and their tail, so a cell's value would depend on how many cells share the call (on
+    the decomposition)."""
+    out = RZSM_WEIGHTS[0] * sm[0]
+    for k in range(1, RZSM_LAYERS):
+        out = out + RZSM_WEIGHTS[k] * sm[k]
+    return out
 
 
 def vod_regressors(lai_anom, rzsm_anom, lai, rzsm_) -> np.ndarray:
@@ -51,4 +58,8 @@ class VodOperator:
         """Predicted VOD (..., n_obs) from LAI (..., n_obs) and soil moisture (4, ..., n_obs) at (slot, cell)."""
         r = rzsm(sm)
         x = vod_regressors(lai - self.clim_lai[slot, cell], r - self.clim_rzsm[slot, cell], lai, r)
-        return self.clim_vod[slot, cell] + np.einsum("...k,...k->...", x, self.coef[cell])
+        coef = self.coef[cell]
+        vod = self.clim_vod[slot, cell]
+        for k in range(coef.shape[-1]):               # element-wise, in a fixed order (see rzsm)
+            vod = vod + x[..., k] * coef[..., k]
+        return vod
