@@ -197,8 +197,8 @@ class Output(Section):
     directory: Path = option(Path("output"), doc="Directory of all output files of the run; created if absent.")
     io_mode: str = option("auto", choices=("auto", "mpio", "gather"),
                           doc="mpio: every rank writes its own cells through parallel HDF5 (h5py built with MPI); "
-                              "gather: cells are gathered to rank 0, which writes; auto: mpio when h5py has MPI, "
-                              "else gather. Both give identical files.")
+                              "gather: cells are gathered to rank 0, which writes; auto: mpio on more than one rank "
+                              "when h5py has MPI, else gather. Both give identical files.")
     compression: int = option(4, lo=0, hi=9,
                               doc="Deflate level of output variables (0 = none).")
     members: bool = option(False, doc="Also write every member's daily means (daily_members.nc, with a member "

@@ -12,9 +12,9 @@ with v_m the observation perturbations (zero ensemble mean, variance R).  L
 (n_state x n_obs, 0/1) says which state variables each observation may update
 (paper Table 1: SSM -> SM1..4, LAI -> LAI, VOD -> SM1..4 and LAI) and removes
 the rest of the gain (a variable localisation).  Cells are batched in arrays
-(n_cells, n_state, n_members); cells with fewer observations than the batch's
-maximum are padded with observations that carry no information (zero
-anomalies and innovation, unit variance), which leaves their gain columns zero.
+(n_cells, n_state, n_members); the caller pads cells with fewer observations
+than the batch's maximum, and the cells are solved in groups of equal count
+with the padding cut off.
 """
 
 from __future__ import annotations
