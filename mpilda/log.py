@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from typing import TextIO
@@ -39,6 +40,23 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{h:d}:{m:02d}:{s:02d}"
 
 
+#: Environment variables set by MPI launchers: under them a rank's stdout is a pseudo-terminal
+#: (Open MPI) or a pipe whatever the launcher's own output is, e.g. a batch log file.
+_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_PROCID")
+
+
+def _terminal(stream) -> bool:
+    """Draw a bar (True) or print plain lines: ``MPILDA_PROGRESS`` = bar | lines, else a bar only on a
+    terminal outside an MPI launcher (mpirun hands ranks a pseudo-terminal even when its output
+    goes to a batch log)."""
+    choice = os.environ.get("MPILDA_PROGRESS", "auto")
+    if choice in ("bar", "lines"):
+        return choice == "bar"
+    if any(v in os.environ for v in _LAUNCHER_VARIABLES):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
 class Progress:
     """Progress of a loop over model steps, printed by rank 0 only.
 
@@ -57,7 +75,7 @@ class Progress:
         self.total, self.label, self.interval, self.enabled, self.clock = total, label, interval, enabled, clock
         self.unit = unit
         self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = _terminal(self.stream)
         self.t0 = clock()
         self.last = -float("inf")
 

@@ -31,10 +31,14 @@ def test_progress_plain_lines_with_rate_and_eta():
     assert lines[1].startswith("OL 2015-04-05 00:00 100.0%") and lines[1].endswith("ETA 0:00:00")
 
 
-def test_progress_bar_on_a_terminal_and_silence_elsewhere():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_and_silence_elsewhere(monkeypatch):
+    for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_PROCID", "MPILDA_PROGRESS"):
+        monkeypatch.delenv(v, raising=False)
     out, clock = Tty(), Clock()
     p = Progress(total=10, stream=out, clock=clock)
     clock.t = 1.0
@@ -55,3 +59,16 @@ def test_rank_zero_informs_other_ranks_only_warn_with_prefix():
     log.warning("careful")
     assert "not shown" not in out1.getvalue() and "[rank 3] WARNING careful" in out1.getvalue()
     assert log.level == logging.WARNING
+
+
+def test_plain_lines_under_an_mpi_launcher_unless_asked_for_a_bar(monkeypatch):
+    """mpirun hands ranks a pseudo-terminal even when the job's output goes to a batch log."""
+    monkeypatch.delenv("MPILDA_PROGRESS", raising=False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    out = Tty()
+    Progress(total=10, stream=out, clock=Clock()).update(10, dt.datetime(2015, 4, 1))
+    assert out.getvalue().startswith("2015-04-01 00:00 100.0%")
+    monkeypatch.setenv("MPILDA_PROGRESS", "bar")
+    out = Tty()
+    Progress(total=10, stream=out, clock=Clock()).update(10, dt.datetime(2015, 4, 1))
+    assert out.getvalue().startswith("\r[##############################]")
