@@ -242,7 +242,8 @@ def test_time_interpolation_across_daily_files(tmp_path, monkeypatch):
     original = Field.read
 
     def counting(self, time, rows, cols, select=None):
-        reads.append((self.file.path.name, self.name, time))
+        hours = range(time.start, time.stop) if isinstance(time, slice) else [time]
+        reads.extend((self.file.path.name, self.name, k) for k in hours)
         return original(self, time, rows, cols, select)
 
     monkeypatch.setattr(Field, "read", counting)
@@ -258,10 +259,12 @@ def test_time_interpolation_across_daily_files(tmp_path, monkeypatch):
             assert out["rainf"][0] + out["snowf"][0] == pytest.approx(tp_series[k + 1] * 1000.0 / 3600.0, rel=1e-14)
             assert out["swdown"][0] == pytest.approx(ssrd_series[k + 1] / 3600.0, rel=1e-14)
             assert out["wind"][0] == 1.0 and out["lwdown"][0] == pytest.approx(300.0)
-    # every hour of every variable read once, in the file of its day
+    # every hour of every variable read once, in the file of its day (the rest of a day's file is read
+    # ahead with the first hour needed)
     assert len(reads) == len(set(reads))
     assert ("era5_20200102.nc", "tp", 1) in reads and ("era5_20200101.nc", "t2m", 23) in reads
-    assert ("era5_20200102.nc", "t2m", 1) in reads and ("era5_20200102.nc", "t2m", 2) not in reads
+    assert ("era5_20200102.nc", "t2m", 1) in reads and ("era5_20200102.nc", "t2m", 23) in reads
+    assert ("era5_20200101.nc", "t2m", 21) not in reads
 
 
 def test_monthly_file_with_expver_and_snow_split(tmp_path):

@@ -351,6 +351,10 @@ class Era5File:
 # The forcing reader
 # ---------------------------------------------------------------------------
 
+#: Hours of a variable read from a file at once.
+READ_AHEAD = 24
+
+
 class Era5Forcing:
     """ERA5 forcing of the model steps at n target points (implements ``mpilda.forcing.Forcing``).
 
@@ -387,6 +391,8 @@ class Era5Forcing:
         self._files: OrderedDict[Path, Era5File] = OrderedDict()
         self._boxes: dict[tuple[bytes, bytes], Bilinear] = {}
         self._hours: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+        #: name -> (file, first index, hyperslabs (n_hours, rows, cols)): the hours read ahead
+        self._ahead: dict[str, tuple[Era5File, int, np.ndarray]] = {}
         self._chosen: dict[str, str] = {}  # quantity -> the ERA5 parameter found for it
 
     # -- the Forcing protocol -------------------------------------------------
@@ -427,6 +433,7 @@ class Era5Forcing:
         while self._files:
             self._files.popitem(last=False)[1].close()
         self._hours.clear()
+        self._ahead.clear()
 
     def __enter__(self) -> "Era5Forcing":
         return self
@@ -474,13 +481,24 @@ class Era5Forcing:
         field.check_units(UNITS[name])
         box = self._box(file)
         k = file.index(hour, f"{name} at {iso(hour)}")
-        block = box.read(lambda rows, cols: field.read(k, rows, cols))
+        block = self._ahead_block(name, file, k, box, field)
         missing = np.isnan(block)
         if missing.any():
             lat, lon = box.where(int(np.argmax(missing)))
             raise InputError(f"{file.path}: {name} at {iso(hour)} is missing (NaN or fill value) at lat={lat:g}, "
                              f"lon={lon:g} ({int(missing.sum())} points of the area the model cells need)")
         return block, box
+
+    def _ahead_block(self, name: str, file: "Era5File", k: int, box: Bilinear, field) -> np.ndarray:
+        """The hyperslab of ``name`` at index ``k`` of ``file``; read together with the following hours
+        of the file (up to READ_AHEAD), which the next steps need: one netCDF read per day, not per hour."""
+        cached = self._ahead.get(name)
+        if cached is not None and cached[0] is file and 0 <= k - cached[1] < cached[2].shape[0]:
+            return cached[2][k - cached[1]]
+        stop = min(k + READ_AHEAD, file.times.size)
+        hours = box.read(lambda rows, cols: field.read(slice(k, stop), rows, cols))
+        self._ahead[name] = (file, k, hours)
+        return hours[0]
 
     def _locate(self, quantity: str, names: tuple[str, ...], hour: int) -> tuple[Era5File, str]:
         """The open file holding ``quantity`` at ``hour``: the first of ``names`` found (then always that one)."""
