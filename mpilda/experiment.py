@@ -8,6 +8,7 @@ and restarts (collective) and for the end-of-run summaries (reductions).
 from __future__ import annotations
 
 import datetime as dt
+import time as _time
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +217,8 @@ class Runner:
         from .perturb import Perturber
 
         self.cfg, self.comm = cfg, comm
+        #: Set to a dict to accumulate the seconds of each part of the run loop (tools/bench.py da).
+        self.timings: dict[str, float] | None = None
         if cfg.forcing.source == "synthetic":
             from .world import make_world
 
@@ -274,29 +277,44 @@ class Runner:
         return write_restart(path, self.local, self.comm, arrays, meta, self.mode)
 
     # -- stepping ------------------------------------------------------------------
+    def _tick(self, part: str, t0: float) -> float:
+        """Add the seconds since ``t0`` to ``part`` of ``self.timings`` (when timing); the time now."""
+        now = _time.perf_counter()
+        if self.timings is not None:
+            self.timings[part] = self.timings.get(part, 0.0) + now - t0
+        return now
+
     def step(self, state, t: dt.datetime, budget=None):
         """One model step of every ensemble column from ``t``, with perturbations and the Ryu correction."""
         from .perturb import ryu_correct
 
+        t0 = _time.perf_counter()
         forcing = self.forcing.at(t)
+        t0 = self._tick("forcing", t0)
         if self.perturber is not None:
             forcing = self.perturber.forcing(forcing, _epoch_seconds(t))
+            t0 = self._tick("perturbations", t0)
         fluxes = self.model.step(state, forcing, t)
+        t0 = self._tick("model", t0)
         if self.perturber is not None:
             before = state.water() if budget is not None else None
             end = _epoch_seconds(t) + self.dt
             interval = self.cfg.perturbations.state_interval
             if end % interval == 0:
                 self.perturber.perturb_state(self.model, state, end // interval)
+            t0 = self._tick("perturbations", t0)
             if self.assimilator is not None:
                 self.assimilator.analyse(state, t + dt.timedelta(seconds=self.dt), forcing["rainf"][-1],
                                          _epoch_seconds(t) // self.dt)
+                t0 = self._tick("analysis", t0)
             if self.cfg.perturbations.ryu_correction:
                 ryu_correct(self.model, state, self.n_members)
+                t0 = self._tick("perturbations", t0)
             if budget is not None:
                 budget.external += float((state.water() - before).sum())
         if budget is not None:
             budget.add(forcing, fluxes, self.dt, self.n_ens)
+            self._tick("diagnostics", t0)
         return forcing, fluxes
 
     def integrate(self, state, start: dt.datetime, days: int, label: str, writers=None, budget=None,
@@ -310,16 +328,21 @@ class Runner:
         for day in range(days):
             day_start = start + dt.timedelta(days=day)
             if self.assimilator is not None:
+                t0 = _time.perf_counter()
                 self.assimilator.load_day(day_start)
+                self._tick("observations", t0)
             for i in range(steps):
                 t = day_start + dt.timedelta(seconds=i * self.dt)
                 forcing, fluxes = self.step(state, t, budget)
+                t0 = _time.perf_counter()
                 fields = output_fields(state, fluxes, forcing)
                 daily.add(fields)
                 if "overpass" in writers:
                     self.overpass.sample(i, {k: fields[k][self.members].mean(axis=0)
                                              for k in ("sm1", "rzsm", "lai", "tsoil1", "swe")})
                 progress.update(day * steps + i + 1, t + dt.timedelta(seconds=self.dt))
+                self._tick("daily means", t0)
+            t0 = _time.perf_counter()
             if "mean" in writers:
                 writers["mean"].write(day, daily.ensemble_mean(self.members))
             if "spread" in writers:
@@ -332,6 +355,7 @@ class Runner:
                 writers["diagnostics"].write(day, self.assimilator.take_daily())
             if on_day is not None:
                 on_day(day, day_start + dt.timedelta(days=1), daily)
+            self._tick("output", t0)
             daily.reset()
         return state
 

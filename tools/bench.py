@@ -4,6 +4,7 @@
     python tools/bench.py io --json       # output writer: paper grid, 10 daily fields, 30 days, 2 ranks
     python tools/bench.py forcing --json  # weather generation and ERA5 reading/regridding, paper domain
     python tools/bench.py model --json    # the land surface model, one core, 10,000 columns
+    python tools/bench.py da --json       # the full DA cycle of DA_SSM+VOD on the demo twin, 2 ranks
 
 The io benchmark launches itself under ``mpirun -n RANKS`` once per case and
 repeat, and reports for mpio and gather, with and without a member dimension,
@@ -267,6 +268,73 @@ def _kernel_stage_split(model, state, forcing, time_) -> dict:
     return {name: round(100 * x / sum(extra), 1) for name, x in zip(names, extra)}
 
 
+def da_worker(args) -> None:
+    """One timed DA_SSM+VOD run on the twin of ``args.config`` (run under mpirun)."""
+    import datetime as dt
+
+    from mpi4py import MPI
+
+    from mpilda.config import load_config
+    from mpilda.experiment import Runner
+    from mpilda.twin import _derive, stage_configs
+
+    comm = MPI.COMM_WORLD
+    cfg = load_config(args.config)
+    stages = dict(stage_configs(cfg))
+    missing = [n for n in ("OL", "observations", "tables") if not (cfg.twin.directory / "stages" / f"{n}.done").exists()]
+    if missing:
+        raise SystemExit(f"{args.config}: the twin stages {missing} are not done; run `make demo` (or "
+                         f"`python -m mpilda twin {args.config}`) first")
+    run_cfg = stages["DA_SSM+VOD"]()
+    end = run_cfg.time.start + dt.timedelta(days=args.days)
+    run_cfg = _derive(run_cfg, {"time.end": end, "output.directory": Path(args.dir) / "DA_SSM+VOD"})
+    runner = Runner(run_cfg, comm)
+    runner.timings = {}
+    runner.model.timings = None
+    comm.Barrier()
+    t0 = time.perf_counter()
+    runner.run()
+    comm.Barrier()
+    wall = time.perf_counter() - t0
+    parts = comm.gather(runner.timings, root=0)
+    columns = comm.allreduce(runner.local.n_cells * runner.n_ens)
+    if comm.rank == 0:
+        names = sorted({k for p in parts for k in p})
+        mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in names}
+        steps = args.days * 86400 // run_cfg.time.timestep
+        print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size)))
+
+
+def bench_da(args) -> dict:
+    """Median over repeats of the full DA cycle, in us per column-step per core, and the split."""
+    runs = []
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
+        for rep in range(args.repeat):
+            cmd = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, __file__, "_da",
+                   "--config", args.config, "--days", str(args.days), "--dir", f"{tmp}/{rep}"]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=_mpi_env())
+            if out.returncode:
+                raise SystemExit(f"bench da failed:\n{out.stderr[-3000:]}")
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    us = [r["wall"] * r["ranks"] / (r["steps"] * r["columns"]) * 1e6 for r in runs]
+    best = runs[us.index(statistics.median_low(us))]
+    accounted = sum(best["parts"].values())
+    split = {k: round(100 * v / best["wall"], 1) for k, v in sorted(best["parts"].items(), key=lambda kv: -kv[1])}
+    split["other (set-up, spin-up read, restarts, closing)"] = round(100 * (best["wall"] - accounted) / best["wall"], 1)
+    return dict(benchmark="da", experiment="DA_SSM+VOD", config=args.config, ranks=best["ranks"],
+                days=args.days, columns=best["columns"], columns_per_rank=best["columns"] // best["ranks"],
+                us_per_column_step_per_core=round(statistics.median(us), 3),
+                us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
+                seconds_per_simulated_day=round(best["wall"] / args.days, 3), split_percent_of_wall=split,
+                note="wall x ranks / (steps x ensemble columns incl. the control member); parts are means over "
+                     "ranks of the time inside each part of the run loop (rank 0's figures include waiting for "
+                     "the others in collective writes)")
+
+
+def _mpi_env() -> dict:
+    return dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -289,7 +357,17 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=96)
     p.add_argument("--steps", type=int, default=48)
     p.add_argument("--repeat", type=int, default=5)
-    w = sub.add_parser("_io", help=argparse.SUPPRESS)
+    p = sub.add_parser("da", help="the full DA cycle (DA_SSM+VOD) on the demo twin, per column-step")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "examples" / "twin" / "demo.ini"))
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tmpdir", default=None)
+    d = sub.add_parser("_da")
+    for name, typ in (("--config", str), ("--days", int), ("--dir", str)):
+        d.add_argument(name, type=typ, required=True)
+    w = sub.add_parser("_io")
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
         w.add_argument(name, type=typ, required=True)
@@ -297,8 +375,11 @@ def main(argv=None) -> int:
     if args.what == "_io":
         io_worker(args)
         return 0
+    if args.what == "_da":
+        da_worker(args)
+        return 0
     if args.what != "io":
-        result = {"forcing": bench_forcing, "model": bench_model}[args.what](args)
+        result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da}[args.what](args)
         print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     result = bench_io(args)
