@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run an experiment: spin-up, then the run period, writing daily means and "
                                    "restarts (under mpirun)")
     _config_args(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its newest checkpoint ([output] checkpoint_days) in the "
+                        "output directory; the result is bit-identical to an uninterrupted run. Without a "
+                        "checkpoint the run starts from the beginning; a complete run is left as it is")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("make-synthetic", help="make the synthetic world: land-cover and soil maps, truth and model "
@@ -148,7 +152,7 @@ def cmd_run(args, comm) -> int:
     from .experiment import run
 
     cfg = load_config_everywhere(args, comm)
-    run(cfg, comm)
+    run(cfg, comm, resume=args.resume)
     return 0
 
 

@@ -8,9 +8,8 @@ and restarts (collective) and for the end-of-run summaries (reductions).
 from __future__ import annotations
 
 import datetime as dt
-import time as _time
 import json
-from dataclasses import dataclass, field
+import time as _time
 from pathlib import Path
 
 import numpy as np
@@ -93,44 +92,52 @@ class DailyMeans:
         self.sums, self.steps = {}, 0
 
 
-@dataclass
 class Budget:
-    """Per-rank sums for the water and energy balance summary of a run."""
+    """Per-cell sums of a rank for the water and energy balance summary of a run.
 
-    precip: float = 0.0
-    et: float = 0.0
-    runoff: float = 0.0
-    drainage: float = 0.0
-    max_water_error: float = 0.0
-    max_energy_residual: float = 0.0
-    storage_start: float | None = None
-    storage_end: float = 0.0
-    external: float = 0.0        # water added by state perturbations, corrections and analyses [kg m-2 summed]
-    columns: int = 0
-    extra: dict = field(default_factory=dict)
+    Every field is (n_cells,), summed over the ensemble columns of a cell [kg m-2], so that a
+    checkpoint carries it by cell id and a resumed run on any number of ranks continues it.
+    """
 
-    def add(self, forcing, fluxes, dt_s: float, n_ens: int) -> None:
-        self.precip += float(np.sum(np.broadcast_to(forcing["rainf"] + forcing["snowf"], fluxes["et"].shape))) * dt_s
-        self.et += float(fluxes["et"].sum()) * dt_s
-        self.runoff += float(fluxes["qs"].sum()) * dt_s
-        self.drainage += float(fluxes["qsb"].sum()) * dt_s
-        self.max_water_error = max(self.max_water_error, float(np.abs(fluxes["water_error"]).max(initial=0)))
-        self.max_energy_residual = max(self.max_energy_residual,
-                                       float(np.abs(fluxes["energy_residual"]).max(initial=0)))
+    NAMES = ("precip", "et", "runoff", "drainage", "external", "storage_start", "storage_end",
+             "max_water_error", "max_energy_residual")
+
+    def __init__(self, n_cells: int, n_ens: int):
+        self.n_ens = n_ens
+        for name in self.NAMES:
+            setattr(self, name, np.zeros(n_cells))
+
+    def add(self, forcing, fluxes, dt_s: float) -> None:
+        shape = fluxes["et"].shape
+        self.precip += np.broadcast_to(forcing["rainf"] + forcing["snowf"], shape).sum(axis=0) * dt_s
+        self.et += fluxes["et"].sum(axis=0) * dt_s
+        self.runoff += fluxes["qs"].sum(axis=0) * dt_s
+        self.drainage += fluxes["qsb"].sum(axis=0) * dt_s
+        np.maximum(self.max_water_error, np.abs(fluxes["water_error"]).max(axis=0), out=self.max_water_error)
+        np.maximum(self.max_energy_residual, np.abs(fluxes["energy_residual"]).max(axis=0),
+                   out=self.max_energy_residual)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The sums as restart arrays ``budget_<name>`` (n_cells,)."""
+        return {f"budget_{name}": getattr(self, name) for name in self.NAMES}
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self.NAMES:
+            setattr(self, name, np.array(arrays[f"budget_{name}"], dtype=np.float64))
 
     def summary(self, comm) -> dict:
         """Domain-mean budget in mm (kg m-2) over the run, on every rank."""
         from mpi4py import MPI
 
-        sums = np.array([self.precip, self.et, self.runoff, self.drainage, self.storage_start or 0.0,
-                         self.storage_end, self.columns, self.external], dtype=np.float64)
+        sums = np.array([getattr(self, k).sum() for k in ("precip", "et", "runoff", "drainage", "storage_start",
+                                                          "storage_end", "external")]
+                        + [self.precip.size * self.n_ens], dtype=np.float64)
         total = np.empty_like(sums)
         comm.Allreduce(sums, total, op=MPI.SUM)
-        worst = comm.allreduce(max(self.max_water_error, 0.0), op=MPI.MAX)
-        worst_e = comm.allreduce(self.max_energy_residual, op=MPI.MAX)
-        n = max(total[6], 1.0)
-        p, et, qs, qsb, s0, s1 = (total[:6] / n).tolist()
-        ext = total[7] / n
+        worst = comm.allreduce(float(self.max_water_error.max(initial=0.0)), op=MPI.MAX)
+        worst_e = comm.allreduce(float(self.max_energy_residual.max(initial=0.0)), op=MPI.MAX)
+        n = max(total[7], 1.0)
+        p, et, qs, qsb, s0, s1, ext = (total[:7] / n).tolist()
         return dict(precipitation_mm=p, evapotranspiration_mm=et, surface_runoff_mm=qs, drainage_mm=qsb,
                     storage_change_mm=s1 - s0, increments_mm=ext, residual_mm=(s1 - s0) - (p - et - qs - qsb) - ext,
                     max_water_error_kg_m2_per_step=worst, max_canopy_energy_residual_w_m2=worst_e)
@@ -219,6 +226,9 @@ class Runner:
         self.cfg, self.comm = cfg, comm
         #: Set to a dict to accumulate the seconds of each part of the run loop (tools/bench.py da).
         self.timings: dict[str, float] | None = None
+        #: Days of the ``*.incomplete`` outputs of an interrupted run that a resumed run keeps
+        #: (``run --resume``); None: new outputs.
+        self.resume_days: int | None = None
         if cfg.forcing.source == "synthetic":
             from .world import make_world
 
@@ -268,10 +278,37 @@ class Runner:
             return state
         return self.model.cold_start(self.n_ens, self.forcing.at(time), time)
 
-    def save(self, state, path: Path, time: dt.datetime, extra: dict | None = None) -> Path:
+    def _resume_state(self, path: Path, budget: Budget):
+        """State, perturbations, budget and observation counts from a checkpoint of this run."""
+        from .model.state import State
+
+        arrays, meta = read_restart(path, self.local)
+        cfg = self.cfg
+        if (meta.get("experiment"), meta.get("members"), meta.get("seed")) != \
+                (cfg.experiment.name, self.n_members, cfg.random.seed):
+            raise InputError(f"{path}: a checkpoint of experiment {meta.get('experiment')}, {meta.get('members')} "
+                             f"members, seed {meta.get('seed')}; this run is {cfg.experiment.name}, "
+                             f"{self.n_members} members, seed {cfg.random.seed}: use another [output] directory "
+                             f"or run without --resume")
+        missing = [k for k in budget.arrays() if k not in arrays]
+        if missing:
+            raise InputError(f"{path}: not a checkpoint of a run (no {missing[0]}); it can start a run as "
+                             f"[spinup] restart_file, not resume one")
+        state = State.from_arrays(arrays)
+        if self.perturber is not None:
+            self.perturber.load(arrays)
+        budget.load(arrays)
+        if self.assimilator is not None:
+            self.assimilator.counts.load(arrays)
+        return state, meta
+
+    def save(self, state, path: Path, time: dt.datetime, extra: dict | None = None,
+             arrays: dict | None = None) -> Path:
+        """A restart of ``state`` (and the perturbations' AR(1) state, and ``arrays`` (n_cells,) such as
+        the budget sums of a checkpoint) at ``time``; ``extra``: more metadata."""
         meta = dict(time=f"{time:%Y-%m-%dT%H:%M:%SZ}", experiment=self.cfg.experiment.name,
                     members=self.n_members, seed=self.cfg.random.seed, **(extra or {}))
-        arrays = state.arrays()
+        arrays = dict(state.arrays(), **(arrays or {}))
         if self.perturber is not None:
             arrays.update(self.perturber.arrays())
         return write_restart(path, self.local, self.comm, arrays, meta, self.mode)
@@ -311,21 +348,22 @@ class Runner:
                 ryu_correct(self.model, state, self.n_members)
                 t0 = self._tick("perturbations", t0)
             if budget is not None:
-                budget.external += float((state.water() - before).sum())
+                budget.external += (state.water() - before).sum(axis=0)
         if budget is not None:
-            budget.add(forcing, fluxes, self.dt, self.n_ens)
+            budget.add(forcing, fluxes, self.dt)
             self._tick("diagnostics", t0)
         return forcing, fluxes
 
     def integrate(self, state, start: dt.datetime, days: int, label: str, writers=None, budget=None,
-                  on_day=None):
-        """Run ``days`` days from ``start``; daily means of the members, their spread and the members
-        go to ``writers`` ({'mean': w, 'spread': w, 'members': w}, each optional)."""
+                  on_day=None, first_day: int = 0):
+        """Run days ``first_day`` .. ``days - 1`` of the period from ``start``; daily means of the members,
+        their spread and the members go to ``writers`` ({'mean': w, 'spread': w, 'members': w}, each
+        optional) at their day index."""
         steps = 86400 // self.dt
-        progress = Progress(days * steps, label, enabled=self.comm.rank == 0)
+        progress = Progress((days - first_day) * steps, label, enabled=self.comm.rank == 0)
         daily = DailyMeans()
         writers = writers or {}
-        for day in range(days):
+        for day in range(first_day, days):
             day_start = start + dt.timedelta(days=day)
             if self.assimilator is not None:
                 t0 = _time.perf_counter()
@@ -340,7 +378,7 @@ class Runner:
                 if "overpass" in writers:
                     self.overpass.sample(i, {k: fields[k][self.members].mean(axis=0)
                                              for k in ("sm1", "rzsm", "lai", "tsoil1", "swe")})
-                progress.update(day * steps + i + 1, t + dt.timedelta(seconds=self.dt))
+                progress.update((day - first_day) * steps + i + 1, t + dt.timedelta(seconds=self.dt))
                 self._tick("daily means", t0)
             t0 = _time.perf_counter()
             if "mean" in writers:
@@ -406,23 +444,55 @@ class Runner:
         attrs = dict(self.attrs, title=f"{self.attrs['title']}: {title}")
         return GridWriter(self.out_dir / name, self.local, self.comm, variables, start=start, n_times=days,
                           dims={"member": max(self.n_members, 1)} if member_dim else None, mode=self.mode,
-                          compression=self.cfg.output.compression, attrs=attrs)
+                          compression=self.cfg.output.compression, attrs=attrs, resume_days=self.resume_days)
 
-    def run(self) -> dict:
+    def _checkpoint(self, restart_dir: Path) -> tuple[Path, dt.datetime] | None:
+        """The newest checkpoint of this run in ``restart_dir`` inside the run period, or None."""
+        cfg = self.cfg
+        found = None
+        if self.comm.rank == 0 and restart_dir.is_dir():
+            for path in sorted(restart_dir.glob("restart_????????.nc")):
+                when = dt.datetime.strptime(path.stem[-8:], "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+                if cfg.time.start < when < cfg.time.end:
+                    found = (path, when)
+        return self.comm.bcast(found, root=0)
+
+    def run(self, resume: bool = False) -> dict:
+        """Run the experiment (collective). ``resume``: continue from the newest checkpoint of an
+        interrupted run of the same config in the output directory (its outputs are still
+        ``*.incomplete``); without one, start from the beginning."""
         cfg = self.cfg
         start, days = cfg.time.start, cfg.time.n_days
-        state = self.initial_state(start)
-        state = self.spinup(state)
-        budget = Budget(columns=self.local.n_cells * self.n_ens)
-        budget.storage_start = float(state.water().sum())
-        checkpoints = cfg.output.checkpoint_days
         restart_dir = self.out_dir / "restart"
-        last = {"path": None}
-        spread_log = {"month": None}
+        checkpoint = self._checkpoint(restart_dir) if resume else None
+        if resume and checkpoint is None and (self.out_dir / "balance.json").exists() \
+                and (self.out_dir / "daily_mean.nc").exists():
+            log.info("%s: the run is already complete", self.out_dir)
+            return json.loads((self.out_dir / "balance.json").read_text())
+        budget = Budget(self.local.n_cells, self.n_ens)
+        first_day = 0
+        if checkpoint is not None:
+            path, when = checkpoint
+            state, meta = self._resume_state(path, budget)
+            first_day = (when - start).days
+            self.resume_days = first_day
+            log.info("resuming %s from checkpoint %s: days %d..%d of %d", cfg.experiment.name, path,
+                     first_day + 1, days, days)
+        else:
+            if resume:
+                log.info("no checkpoint of this run in %s: starting from the beginning", restart_dir)
+            state = self.initial_state(start)
+            state = self.spinup(state)
+            budget.storage_start = state.water().sum(axis=0)
+        checkpoints = cfg.output.checkpoint_days
+        last = {"path": checkpoint[0] if checkpoint else None}
 
         def on_day(day, time, daily):
             if (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days:
-                path = self.save(state, restart_dir / f"restart_{time:%Y%m%d}.nc", time)
+                for w in writers.values():      # the outputs hold every day up to the checkpoint first
+                    w.flush()
+                extra = dict(budget.arrays(), **(self.assimilator.counts.arrays() if self.assimilator else {}))
+                path = self.save(state, restart_dir / f"restart_{time:%Y%m%d}.nc", time, arrays=extra)
                 if self.comm.rank == 0 and last["path"] is not None and last["path"] != path:
                     last["path"].unlink(missing_ok=True)   # the previous one goes only once the new one is whole
                 last["path"] = path
@@ -440,21 +510,24 @@ class Runner:
             attrs = dict(self.attrs, title=f"{self.attrs['title']}: data assimilation diagnostics (daily sums)")
             writers["diagnostics"] = GridWriter(self.out_dir / "diagnostics.nc", self.local, self.comm,
                                                 self.assimilator.variables, start=start, n_times=days,
-                                                mode=self.mode, compression=cfg.output.compression, attrs=attrs)
+                                                mode=self.mode, compression=cfg.output.compression, attrs=attrs,
+                                                resume_days=self.resume_days)
         if self.overpass is not None:
             attrs = dict(self.attrs, title=f"{self.attrs['title']}: state at local overpass times")
             writers["overpass"] = GridWriter(self.out_dir / "overpass.nc", self.local, self.comm,
                                              self.overpass.variables(), start=start, n_times=days, mode=self.mode,
-                                             compression=cfg.output.compression, attrs=attrs)
+                                             compression=cfg.output.compression, attrs=attrs,
+                                             resume_days=self.resume_days)
         try:
-            self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day)
+            self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day,
+                           first_day=first_day)
         except BaseException:
             for w in writers.values():
                 w.abandon()
             raise
         for w in writers.values():
             w.close()
-        budget.storage_end = float(state.water().sum())
+        budget.storage_end = state.water().sum(axis=0)
         summary = budget.summary(self.comm)
         if self.assimilator is not None:
             summary["assimilation"] = self.assimilator.summary(self.comm)
@@ -505,9 +578,9 @@ def _write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def run(cfg: Config, comm) -> dict:
-    """Run the experiment of ``cfg`` (collective)."""
+def run(cfg: Config, comm, resume: bool = False) -> dict:
+    """Run the experiment of ``cfg`` (collective); ``resume``: from the newest checkpoint (Runner.run)."""
     if cfg.experiment.name == "truth" and cfg.ensemble.members > 0:
         raise InputError(f"[experiment] name = truth with [ensemble] members = {cfg.ensemble.members}: the truth "
                          f"run is one unperturbed run; set members = 0")
-    return Runner(cfg, comm).run()
+    return Runner(cfg, comm).run(resume=resume)

@@ -147,6 +147,10 @@ class GridWriter:
         mode: 'mpio' or 'gather' (see ``resolve_io_mode``).
         compression: deflate level, 0 for none.
         attrs: global attributes (see ``standard_attributes``).
+        resume_days: continue the ``.incomplete`` file of an interrupted run: a new file gets its
+            static variables and its first ``resume_days`` days (those before the checkpoint the
+            run resumes from); later days of the old file are not trusted (a killed writer may
+            have left them half written) and are written again.
 
     ``write(t, fields)`` takes, per variable, an array (*extra sizes, n_cells) of the
     rank's land cells in ``local.cell_ids`` order.
@@ -157,7 +161,7 @@ class GridWriter:
     def __init__(self, path: str | Path, local: LocalDomain, comm, variables: Sequence[Variable], *,
                  start: dt.datetime, n_times: int, dims: Mapping[str, int] | None = None, mode: str = "gather",
                  compression: int = 0, attrs: Mapping[str, str] | None = None,
-                 coords: Mapping[str, tuple] | None = None):
+                 coords: Mapping[str, tuple] | None = None, resume_days: int | None = None):
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + INCOMPLETE)
         self.local, self.comm, self.mode = local, comm, mode
@@ -171,8 +175,13 @@ class GridWriter:
                     raise OutputError(f"{self.path}: variable {v.name} uses dimension {d!r} of unknown size")
         if mode not in ("mpio", "gather"):
             raise OutputError(f"{self.path}: io mode {mode!r}; expected 'mpio' or 'gather'")
+        old = self.tmp.with_name(self.tmp.name + ".resumed")
+        if resume_days is not None:
+            self._check_resumable(old, n_times)
         self._create(start, n_times, compression, dict(attrs or {}))
         self._open_data()
+        if resume_days is not None:
+            self._carry_over(old, resume_days)
 
     # -- structure ---------------------------------------------------------
     def _create(self, start: dt.datetime, n_times: int, compression: int, attrs: dict) -> None:
@@ -240,6 +249,57 @@ class GridWriter:
             if self.comm.rank == 0:  # small contiguous coordinates: independent writes by one rank
                 for name, values in coords.items():
                     f.variables[name][...] = values
+
+    def _check_resumable(self, old: Path, n_times: int) -> None:
+        """Move the interrupted run's ``.incomplete`` file aside to ``old`` (unless an earlier resume
+        attempt did); OutputError on every rank unless it is there with these variables."""
+        error = None
+        if self.comm.rank == 0:
+            import h5py
+
+            try:
+                if not old.exists():
+                    os.replace(self.tmp, old)
+                with h5py.File(old, "r") as f:
+                    absent = [v for v in self.variables if v not in f]
+                    found = f["time"].shape[0] if "time" in f else 0
+                if absent or found != n_times:
+                    error = (f"{self.tmp}: cannot resume into it: it lacks {absent}" if absent else
+                             f"{self.tmp}: cannot resume into it: {found} days; this run has {n_times}")
+            except OSError as exc:
+                error = (f"{self.tmp}: cannot resume: the output of the interrupted run is missing or unreadable "
+                         f"({exc}); run again without --resume")
+        error = self.comm.bcast(error, root=0)
+        if error:
+            raise OutputError(error)
+
+    def _carry_over(self, old: Path, days: int) -> None:
+        """Copy the static variables and days 0..days-1 of every variable of ``old`` (collective), then
+        remove it."""
+        import h5py
+
+        r0, r1, c0, c1 = self.local.bounds
+        rows, cols = self.local.grid.rows_cols(self.local.cell_ids)
+        rows, cols = rows - r0, cols - c0
+        with h5py.File(old, "r") as f:
+            for v in self.variables.values():
+                ds = f[v.name]
+                if v.static:
+                    self._write(v, None, ds[..., r0:r1, c0:c1][..., rows, cols])
+                    continue
+                for t0 in range(0, days, 32):       # 32 days at a time: bounded memory
+                    block = ds[t0:min(t0 + 32, days), ..., r0:r1, c0:c1]
+                    for k in range(block.shape[0]):
+                        self._write(v, t0 + k, block[k][..., rows, cols])
+        self.flush()
+        self.comm.Barrier()
+        if self.comm.rank == 0:
+            old.unlink()
+
+    def flush(self) -> None:
+        """Put every day written so far on disk (collective)."""
+        if self.file is not None:
+            self.file.flush()
 
     def _open_data(self) -> None:
         import h5py
@@ -331,7 +391,15 @@ class GridWriter:
         return self.path
 
     def abandon(self) -> None:
-        """Close without renaming: the ``.incomplete`` file stays (after an error)."""
+        """Give up the file after an error: the ``.incomplete`` file stays for ``run --resume``.
+
+        In mpio mode nothing is closed: closing is collective, and the error may have struck one
+        rank only while the others wait in a collective write; the job is aborted next
+        (parallel.run_guarded) and the file keeps what the last flush put on disk. The reference is
+        kept so that no garbage collection closes it either.
+        """
+        if self.mode == "mpio":
+            return
         if getattr(self, "file", None) is not None:
             try:
                 self.file.close()

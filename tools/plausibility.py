@@ -127,7 +127,7 @@ def _figure(cfg, grid, p_year, et_year, peak_gpp, lai_mean, sm1_mean, lc) -> Pat
         ax.set_ylabel("latitude [degrees north]")
         fig.colorbar(im, ax=ax, label=unit)
     fig.suptitle(f"mpilda {cfg.experiment.name} run on the synthetic world: {cfg.output.directory.name}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))      # room for the title above the top row
     path = cfg.output.directory / "plausibility.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)

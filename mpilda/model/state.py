@@ -52,7 +52,10 @@ class State:
 
     def water(self) -> np.ndarray:
         """Water stored in a column [kg m-2]: canopy, snow and soil."""
-        return self.canwat + self.sneqv + np.tensordot(DZ, self.smc, axes=(0, 0)) * DENH2O
+        soil = DZ[0] * self.smc[0]
+        for k in range(1, DZ.size):        # element-wise, not a BLAS dot: no dependence on the array size
+            soil = soil + DZ[k] * self.smc[k]
+        return self.canwat + self.sneqv + soil * DENH2O
 
     def carbon(self) -> np.ndarray:
         """Carbon stored in a column [g m-2]."""

@@ -95,3 +95,58 @@ def test_da_run_is_identical_on_any_number_of_ranks(twin, name):
             assert np.nansum(np.where(assimilated < 1e30, assimilated, 0)) == counts["smap"]["assimilated"]
 
     on_root(comm, check)
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.mpi(min_size=1)
+def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one(twin):
+    """DA_SSM+VOD with checkpoints every 3 days: a run that dies in day 8 (after the day-6 checkpoint)
+    and is resumed with --resume writes the very bytes of the uninterrupted run, and the same balance."""
+    from mpilda.experiment import Runner
+
+    comm = MPI.COMM_WORLD
+    period = ("2015-04-01", "2015-04-11")
+
+    def config(out):
+        cfg = _config(twin, "DA_SSM+VOD", out, members=6, period=period)
+        return config_from_text(cfg.to_ini().replace("checkpoint_days = 0", "checkpoint_days = 3"))
+
+    whole = run(config("resume_whole"), comm)
+
+    class Crashing(Runner):
+        def step(self, state, t, budget=None):
+            if t.day == 8 and t.hour == 13:
+                raise _Crash(f"crash at {t}")
+            return super().step(state, t, budget)
+
+    crashed = False
+    try:
+        Crashing(config("resume_part"), comm).run()
+    except _Crash:
+        crashed = True
+    assert_all(comm, crashed, "the crashing run did not crash")
+    out = twin / "resume_part"
+    assert_all(comm, not (out / "daily_mean.nc").exists() and (out / "daily_mean.nc.incomplete").exists(),
+               "an interrupted run must leave only .incomplete outputs")
+    assert_all(comm, sorted(p.name for p in (out / "restart").glob("*.nc")) == ["restart_20150407.nc"],
+               f"checkpoints: {sorted(p.name for p in (out / 'restart').glob('*'))}")
+    resumed = run(config("resume_part"), comm, resume=True)
+    assert_all(comm, resumed == whole, f"balance and counts differ: {resumed} vs {whole}")
+
+    def check():
+        for file in ("daily_mean.nc", "daily_spread.nc", "diagnostics.nc", "overpass.nc"):
+            with h5py.File(twin / "resume_whole" / file) as a, h5py.File(out / file) as b:
+                names = [n for n in a if n not in ("lat", "lon", "time", "time_bnds", "lat_bnds", "lon_bnds", "bnds")]
+                assert names and sorted(names) == sorted(n for n in b if n in names)
+                for n in names:
+                    assert a[n][...].tobytes() == b[n][...].tobytes(), f"{file}:{n} differs after the resume"
+        with h5py.File(twin / "resume_whole" / "restart" / "restart_20150411.nc") as a, \
+                h5py.File(out / "restart" / "restart_20150411.nc") as b:
+            for n in a:
+                assert a[n][...].tobytes() == b[n][...].tobytes(), f"final restart {n} differs after the resume"
+        assert not list(out.glob("*.incomplete"))
+
+    on_root(comm, check)
