@@ -136,6 +136,8 @@ class Assimilator:
         self.counts = MaskCounts(local.n_cells)          # the run's totals, for the summaries
         self.variables = diagnostic_variables(self.sensors)
         self.daily = {v.name: np.zeros(local.n_cells) for v in self.variables}
+        #: The daily sums accumulated over the run (per cell), for the summaries; checkpoints carry them.
+        self.totals = {v.name: np.zeros(local.n_cells) for v in self.variables}
         self.day_obs: dict[str, CellObservations] = {}
         self.cache: OrderedDict = OrderedDict()
 
@@ -309,17 +311,48 @@ class Assimilator:
         return {"ssm": np.ptp(sm1, axis=0), "rzsm": np.ptp(rz, axis=0), "lai": np.ptp(lai, axis=0)}
 
     def take_daily(self) -> dict[str, np.ndarray]:
+        """The day's sums (n_cells,) by diagnostics.nc variable; they join the run's totals."""
         out = self.daily
+        for k, v in out.items():
+            self.totals[k] += v
         self.daily = {k: np.zeros(self.local.n_cells) for k in out}
         return out
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a checkpoint carries: the observation counts and the run's totals, (n_cells,) each."""
+        return dict(self.counts.arrays(), **{f"total_{k}": v for k, v in self.totals.items()})
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        self.counts.load(arrays)
+        for k in self.totals:
+            self.totals[k] = np.array(arrays[f"total_{k}"], dtype=np.float64)
+
     def summary(self, comm) -> dict:
-        """Totals over the run and all ranks (collective): counts, normalised innovations, |increments|."""
+        """Totals over the run so far and all ranks (collective): counts per sensor and mask; mean and
+        std of the normalised innovations per sensor; mean |increment| of SM1, RZSM and LAI per
+        analysis; the mean spread (max - min) of SSM, RZSM and LAI before and after the analyses."""
         from mpi4py import MPI
 
+        t = self.totals
+        names = sorted(t)
+        sums = np.array([t[k].sum() for k in names])
+        total = dict(zip(names, comm.allreduce(sums, op=MPI.SUM)))
         out = {}
         for s in self.sensors:
             c = self.counts.counts[s]
             out[s] = {k: int(comm.allreduce(int(c[k].sum()), op=MPI.SUM)) for k in ("available", "assimilated",
                                                                                      "rejected") + SENSOR_MASKS[s]}
+            n = total[f"{s}_assimilated"]
+            if n > 1:
+                mean = total[f"{s}_ninnov_sum"] / n
+                out[s]["ninnov_mean"] = round(float(mean), 6)
+                out[s]["ninnov_std"] = round(float(np.sqrt(max(total[f"{s}_ninnov_sumsq"] / n - mean ** 2, 0.0)
+                                                           * n / (n - 1))), 6)
+        analyses = total["analysis_count"]
+        if analyses > 0:
+            out["mean_abs_increment"] = {var: round(float(sum(total[k] for k in names if k.startswith(f"inc_{var}_")
+                                                              and k.endswith("_abs")) / analyses), 8)
+                                         for var in ("sm1", "rzsm", "lai")}
+            out["mean_spread"] = {f"{var}_{when}": round(float(total[f"spread_{var}_{when}_sum"] / analyses), 6)
+                                  for var in ("ssm", "rzsm", "lai") for when in ("before", "after")}
         return out

@@ -299,7 +299,7 @@ class Runner:
             self.perturber.load(arrays)
         budget.load(arrays)
         if self.assimilator is not None:
-            self.assimilator.counts.load(arrays)
+            self.assimilator.load(arrays)
         return state, meta
 
     def save(self, state, path: Path, time: dt.datetime, extra: dict | None = None,
@@ -491,13 +491,17 @@ class Runner:
             if (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days:
                 for w in writers.values():      # the outputs hold every day up to the checkpoint first
                     w.flush()
-                extra = dict(budget.arrays(), **(self.assimilator.counts.arrays() if self.assimilator else {}))
+                extra = dict(budget.arrays(), **(self.assimilator.arrays() if self.assimilator else {}))
                 path = self.save(state, restart_dir / f"restart_{time:%Y%m%d}.nc", time, arrays=extra)
                 if self.comm.rank == 0 and last["path"] is not None and last["path"] != path:
                     last["path"].unlink(missing_ok=True)   # the previous one goes only once the new one is whole
                 last["path"] = path
             if self.n_members and (time.day == 1 or day + 1 == days):
                 self._log_spread(daily, time)
+            if self.assimilator is not None and time.day == 1 and day + 1 < days:
+                summary = self.assimilator.summary(self.comm)
+                if self.comm.rank == 0:
+                    log.info("assimilation up to %s: %s", f"{time - dt.timedelta(days=1):%Y-%m-%d}", summary)
 
         writers = {"mean": self._writer("daily_mean.nc", "daily means (ensemble mean)", start, days)}
         if self.n_members:

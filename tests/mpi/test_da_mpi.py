@@ -93,6 +93,13 @@ def test_da_run_is_identical_on_any_number_of_ranks(twin, name):
         with h5py.File(twin / f"{name}_k" / "diagnostics.nc") as d:
             assimilated = d["smap_assimilated"][...]
             assert np.nansum(np.where(assimilated < 1e30, assimilated, 0)) == counts["smap"]["assimilated"]
+            # the run's summary of normalised innovations, recomputed from the daily sums in the file
+            land = d["smap_ninnov_sum"][...] < 1e30
+            n = float(assimilated[land].astype(np.float64).sum())
+            s1 = float(d["smap_ninnov_sum"][...][land].astype(np.float64).sum())
+            s2 = float(d["smap_ninnov_sumsq"][...][land].astype(np.float64).sum())
+            std = np.sqrt((s2 / n - (s1 / n) ** 2) * n / (n - 1))
+            assert abs(counts["smap"]["ninnov_mean"] - s1 / n) < 1e-4 and abs(counts["smap"]["ninnov_std"] - std) < 1e-4
 
     on_root(comm, check)
 
