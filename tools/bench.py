@@ -5,6 +5,7 @@
     python tools/bench.py forcing --json  # weather generation and ERA5 reading/regridding, paper domain
     python tools/bench.py model --json    # the land surface model, one core, 10,000 columns
     python tools/bench.py da --json       # the full DA cycle of DA_SSM+VOD on the demo twin, 2 ranks
+    python tools/bench.py ensemble --json # the 24-member open loop on the demo twin, 2 ranks
 
 The io benchmark launches itself under ``mpirun -n RANKS`` once per case and
 repeat, and reports for mpio and gather, with and without a member dimension,
@@ -269,7 +270,8 @@ def _kernel_stage_split(model, state, forcing, time_) -> dict:
 
 
 def da_worker(args) -> None:
-    """One timed DA_SSM+VOD run on the twin of ``args.config`` (run under mpirun)."""
+    """One timed run of ``args.experiment`` (a DA experiment or OL) on the twin of ``args.config``
+    (run under mpirun)."""
     import datetime as dt
 
     from mpi4py import MPI
@@ -285,9 +287,9 @@ def da_worker(args) -> None:
     if missing:
         raise SystemExit(f"{args.config}: the twin stages {missing} are not done; run `make demo` (or "
                          f"`python -m mpilda twin {args.config}`) first")
-    run_cfg = stages["DA_SSM+VOD"]()
+    run_cfg = stages[args.experiment]()
     end = run_cfg.time.start + dt.timedelta(days=args.days)
-    run_cfg = _derive(run_cfg, {"time.end": end, "output.directory": Path(args.dir) / "DA_SSM+VOD"})
+    run_cfg = _derive(run_cfg, {"time.end": end, "output.directory": Path(args.dir) / args.experiment})
     runner = Runner(run_cfg, comm)
     runner.timings = {}
     runner.model.timings = None
@@ -305,13 +307,14 @@ def da_worker(args) -> None:
         print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size)))
 
 
-def bench_da(args) -> dict:
+def bench_da(args, experiment: str = "DA_SSM+VOD") -> dict:
     """Median over repeats of the full DA cycle, in us per column-step per core, and the split."""
     runs = []
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         for rep in range(args.repeat):
             cmd = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, __file__, "_da",
-                   "--config", args.config, "--days", str(args.days), "--dir", f"{tmp}/{rep}"]
+                   "--config", args.config, "--days", str(args.days), "--dir", f"{tmp}/{rep}",
+                   "--experiment", experiment]
             out = subprocess.run(cmd, capture_output=True, text=True, env=_mpi_env())
             if out.returncode:
                 raise SystemExit(f"bench da failed:\n{out.stderr[-3000:]}")
@@ -321,11 +324,14 @@ def bench_da(args) -> dict:
     accounted = sum(best["parts"].values())
     split = {k: round(100 * v / best["wall"], 1) for k, v in sorted(best["parts"].items(), key=lambda kv: -kv[1])}
     split["other (set-up, spin-up read, restarts, closing)"] = round(100 * (best["wall"] - accounted) / best["wall"], 1)
-    return dict(benchmark="da", experiment="DA_SSM+VOD", config=args.config, ranks=best["ranks"],
+    return dict(benchmark="da" if experiment != "OL" else "ensemble", experiment=experiment, config=args.config,
+                ranks=best["ranks"],
                 days=args.days, columns=best["columns"], columns_per_rank=best["columns"] // best["ranks"],
                 us_per_column_step_per_core=round(statistics.median(us), 3),
                 us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
                 seconds_per_simulated_day=round(best["wall"] / args.days, 3), split_percent_of_wall=split,
+                perturbations_percent_of_model=round(100 * best["parts"].get("perturbations", 0.0)
+                                                     / best["parts"]["model"], 1),
                 note="wall x ranks / (steps x ensemble columns incl. the control member); parts are means over "
                      "ranks of the time inside each part of the run loop (rank 0's figures include waiting for "
                      "the others in collective writes)")
@@ -365,8 +371,15 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
     d = sub.add_parser("_da")
-    for name, typ in (("--config", str), ("--days", int), ("--dir", str)):
+    for name, typ in (("--config", str), ("--days", int), ("--dir", str), ("--experiment", str)):
         d.add_argument(name, type=typ, required=True)
+    p = sub.add_parser("ensemble", help="the 24-member open loop (OL) on the demo twin, per column-step")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "examples" / "twin" / "demo.ini"))
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tmpdir", default=None)
     w = sub.add_parser("_io")
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
@@ -379,7 +392,8 @@ def main(argv=None) -> int:
         da_worker(args)
         return 0
     if args.what != "io":
-        result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da}[args.what](args)
+        result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da,
+                  "ensemble": lambda a: bench_da(a, "OL")}[args.what](args)
         print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     result = bench_io(args)
