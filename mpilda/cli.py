@@ -48,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the tiles coloured by rank")
     p.set_defaults(func=cmd_decompose)
 
+    p = sub.add_parser("plan", help="size a batch job: decomposition, memory per rank, wall time and core-hours")
+    _config_args(p)
+    p.add_argument("--ranks", type=int, required=True, help="number of MPI ranks")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("run-status", help="is a run complete? its newest checkpoint (exit 0: complete, 1: not)")
+    _config_args(p)
+    p.add_argument("--quiet", action="store_true", help="print nothing; the exit status says it")
+    p.set_defaults(func=cmd_run_status)
+
     p = sub.add_parser("run", help="run an experiment: spin-up, then the run period, writing daily means and "
                                    "restarts (under mpirun)")
     _config_args(p)
@@ -146,6 +157,34 @@ def cmd_decompose(args, comm) -> int:
               f"{summary['min_cells']}..{summary['max_cells']} cells per rank "
               f"(mean {summary['mean_cells']:.1f}, imbalance {summary['imbalance']:.3f})")
     return 0
+
+
+def cmd_plan(args, comm) -> int:
+    from dataclasses import asdict
+
+    from .plan import make_plan
+
+    cfg = load_config_everywhere(args, comm)
+    if comm.rank == 0:
+        plan = make_plan(cfg, args.ranks)
+        print(json.dumps(asdict(plan)) if args.json else plan.text())
+    return 0
+
+
+def cmd_run_status(args, comm) -> int:
+    cfg = load_config_everywhere(args, comm)
+    out = cfg.output.directory
+    complete = (out / "daily_mean.nc").exists() and (out / "balance.json").exists() \
+        and not list(out.glob("*.incomplete"))
+    if complete:
+        text = f"{out}: complete"
+    else:
+        days = sorted(p.stem[-8:] for p in (out / "restart").glob("restart_????????.nc")) \
+            if (out / "restart").is_dir() else []
+        text = f"{out}: not complete; " + (f"newest checkpoint {days[-1]}" if days else "no checkpoint")
+    if comm.rank == 0 and not args.quiet:
+        print(text)
+    return 0 if complete else 1
 
 
 def cmd_run(args, comm) -> int:

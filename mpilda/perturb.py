@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import optimize, special
 
@@ -189,20 +190,54 @@ def apply_increments(model, state, d_sm: np.ndarray | None, d_lai: np.ndarray | 
         state.lfmass = np.where(veg, lai / np.maximum(p.sla, 1e-9) * 1000.0, state.lfmass)
 
 
-def ryu_correct(model, state, n_members: int, cells: np.ndarray | None = None) -> None:
+def ryu_correct(model, state, n_members: int) -> None:
     """Shift the members so that their mean soil moisture and LAI equal the control's (Ryu et al. 2009).
 
-    ``cells`` (bool, n_cells) limits the correction (cells with an analysis at
-    this step are left alone); the control is the last ensemble column.
+    The control is the last ensemble column. The increments (control - member mean) go through the
+    rules of ``apply_increments`` (bounds, ice kept, leaf carbon following LAI), every column
+    included (the control with a zero increment), in one compiled pass over the cells.
     """
     if n_members < 1:
         return
-    members = slice(0, n_members)
-    d_sm = np.zeros_like(state.smc)
-    d_lai = np.zeros_like(state.lai)
-    d_sm[:, members] = state.smc[:, -1:] - state.smc[:, members].mean(axis=1, keepdims=True)
-    d_lai[members] = state.lai[-1:] - state.lai[members].mean(axis=0, keepdims=True)
-    if cells is not None:
-        d_sm = np.where(cells, d_sm, 0.0)
-        d_lai = np.where(cells, d_lai, 0.0)
-    apply_increments(model, state, d_sm, d_lai)
+    p = model.p
+    smc, sh2o, lai, lfmass = state.smc, state.sh2o, state.lai, state.lfmass
+    _ryu_kernel(smc, sh2o, lai, lfmass, np.maximum(p.smcdry, 0.0), np.asarray(p.smcmax, dtype=np.float64),
+                np.asarray(p.vegetated, dtype=np.bool_), np.maximum(p.sla, 1e-9), n_members)
+
+
+@numba.njit(cache=True)
+def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, n_members):
+    """In place: smc, sh2o (4, n_ens, n_cells), lai, lfmass (n_ens, n_cells); per-cell bounds lo, hi,
+    vegetated, sla (n_cells,). The same arithmetic as apply_increments with Ryu increments; the
+    cells are the inner loop (contiguous), the member sums accumulate in member order."""
+    n_ens, n_cells = lai.shape
+    d = np.empty(n_cells)
+    for k in range(smc.shape[0]):
+        d[:] = 0.0
+        for m in range(n_members):
+            for c in range(n_cells):
+                d[c] += smc[k, m, c]
+        for c in range(n_cells):
+            d[c] = smc[k, n_ens - 1, c] - d[c] / n_members
+        for m in range(n_ens):
+            for c in range(n_cells):
+                inc = d[c] if m < n_members else 0.0
+                sice = smc[k, m, c] - sh2o[k, m, c]
+                new = max(min(max(smc[k, m, c] + inc, lo[c]), hi[c]), sice)
+                smc[k, m, c] = new
+                sh2o[k, m, c] = new - sice
+    d[:] = 0.0
+    for m in range(n_members):
+        for c in range(n_cells):
+            d[c] += lai[m, c]
+    for c in range(n_cells):
+        d[c] = lai[n_ens - 1, c] - d[c] / n_members
+    for m in range(n_ens):
+        for c in range(n_cells):
+            if vegetated[c]:
+                inc = d[c] if m < n_members else 0.0
+                value = max(lai[m, c] + inc, 0.0)
+                lai[m, c] = value
+                lfmass[m, c] = value / sla[c] * 1000.0
+            else:
+                lai[m, c] = 0.0

@@ -2,7 +2,8 @@
 
 Every random number of mpilda comes from the counter-based generator
 Philox4x32-10 (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2,
-3"), evaluated on numpy arrays of counters.  The counter holds the global cell
+3"), evaluated on arrays of counters (a small compiled kernel: integer arithmetic, so the
+same bits on any machine).  The counter holds the global cell
 id (or another global position, e.g. a lattice point), the ensemble member, the
 time index and the stream with a block number; the key holds the seed.  Hence a
 number never depends on which rank computes it, on how cells are split, or on
@@ -16,12 +17,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import numba
 import numpy as np
 
-# Philox4x32 constants (Salmon et al. 2011; Random123 philox.h).
-_M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
-_W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
-_MASK = np.uint64(0xFFFFFFFF)
+# Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) are in _philox_kernel.
 _BLOCKS = 256
 
 
@@ -40,57 +39,83 @@ class Stream(IntEnum):
 
 def philox4x32(counter: tuple[np.ndarray, ...], key: tuple[int, int], rounds: int = 10) -> list[np.ndarray]:
     """Philox4x32-R on arrays: four uint32-valued counter words (as uint64 arrays) -> four output words."""
-    c0, c1, c2, c3 = (np.asarray(c, dtype=np.uint64) & _MASK for c in counter)
+    words = np.broadcast_arrays(*(np.asarray(c, dtype=np.uint64) for c in counter))
+    shape = words[0].shape
+    c = np.stack([w.ravel() for w in words])                 # (4, n), contiguous
+    out = np.empty_like(c)
     k0, k1 = np.uint64(key[0] & 0xFFFFFFFF), np.uint64(key[1] & 0xFFFFFFFF)
+    for j in range(c.shape[1]):
+        out[:, j] = _philox(c[0, j], c[1, j], c[2, j], c[3, j], k0, k1, rounds)
+    return [out[i].reshape(shape) for i in range(4)]
+
+
+@numba.njit(cache=True, inline="always")
+def _philox(c0, c1, c2, c3, k0, k1, rounds):
+    """The rounds of Philox4x32 on one counter (uint32 values held in uint64)."""
+    mask = np.uint64(0xFFFFFFFF)
+    m0, m1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+    w0, w1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
+    shift = np.uint64(32)
+    c0, c1, c2, c3 = c0 & mask, c1 & mask, c2 & mask, c3 & mask
     for r in range(rounds):
         if r:
-            k0 = (k0 + _W0) & _MASK
-            k1 = (k1 + _W1) & _MASK
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & _MASK,
-                          (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & _MASK)
-    return [c0, c1, c2, c3]
+            k0 = (k0 + w0) & mask
+            k1 = (k1 + w1) & mask
+        p0 = m0 * c0
+        p1 = m1 * c2
+        c0, c1, c2, c3 = (p1 >> shift) ^ c1 ^ k0, p1 & mask, (p0 >> shift) ^ c3 ^ k1, p0 & mask
+    return c0, c1, c2, c3
 
 
-def _words(seed: int, stream: int, ids, member, time, n_blocks: int) -> list[np.ndarray]:
+@numba.njit(cache=True)
+def _unit(hi, lo):
+    """Uniform in the open interval (0, 1) from two 32-bit words (53 random bits)."""
+    return (np.float64(hi >> np.uint64(5)) * 67108864.0 + np.float64(lo >> np.uint64(6)) + 0.5) \
+        / 9007199254740992.0
+
+
+@numba.njit(cache=True)
+def _draw(ids, member, time, base, k0, k1, out):
+    """out (2, n_blocks, size): the two uniforms of the Philox block (ids[j], member[j], time[j],
+    base + block) of every counter j."""
+    for j in range(ids.size):
+        for b in range(out.shape[1]):
+            w0, w1, w2, w3 = _philox(ids[j], member[j], time[j], base + np.uint64(b), k0, k1, 10)
+            out[0, b, j] = _unit(w0, w1)
+            out[1, b, j] = _unit(w2, w3)
+
+
+def _uniform_pairs(seed: int, stream: int, ids, member, time, n: int) -> tuple[np.ndarray, tuple]:
+    """The uniform pairs (2, ceil(n/2), size) of the counters, and the broadcast shape."""
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed {seed}: expected 0 <= seed < 2**64")
+    if not 1 <= n <= 2 * _BLOCKS:
+        raise ValueError(f"n = {n}: expected 1 .. {2 * _BLOCKS}")
     ids, member, time = np.broadcast_arrays(np.asarray(ids, dtype=np.int64), np.asarray(member, dtype=np.int64),
                                             np.asarray(time, dtype=np.int64))
     for name, a in (("id", ids), ("member", member), ("time", time)):
         if a.size and (a.min() < 0 or a.max() >= 2**32):
             raise ValueError(f"random counter {name} outside 0 .. 2**32-1")
-    blocks = np.arange(n_blocks, dtype=np.uint64).reshape((n_blocks,) + (1,) * ids.ndim)
-    c3 = (np.uint64(int(stream) * _BLOCKS) + blocks) + np.zeros(ids.shape, dtype=np.uint64)
-    return philox4x32((ids.astype(np.uint64), member.astype(np.uint64), time.astype(np.uint64), c3),
-                      (seed & 0xFFFFFFFF, seed >> 32))
-
-
-def _unit(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Uniform in the open interval (0, 1) from two 32-bit words (53 random bits)."""
-    return ((hi >> np.uint64(5)).astype(np.float64) * 67108864.0 + (lo >> np.uint64(6)).astype(np.float64)
-            + 0.5) / 9007199254740992.0
+    out = np.empty((2, (n + 1) // 2, ids.size))
+    _draw(ids.astype(np.uint64).ravel(), member.astype(np.uint64).ravel(), time.astype(np.uint64).ravel(),
+          np.uint64(int(stream) * _BLOCKS), np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), out)
+    return out, ids.shape
 
 
 def uniforms(seed: int, stream: int, ids, member=0, time=0, n: int = 1) -> np.ndarray:
     """Uniform numbers in (0, 1): shape (n,) + broadcast shape of (ids, member, time)."""
-    if not 1 <= n <= 2 * _BLOCKS:
-        raise ValueError(f"n = {n}: expected 1 .. {2 * _BLOCKS}")
-    w = _words(seed, stream, ids, member, time, (n + 1) // 2)
-    u = np.stack([_unit(w[0], w[1]), _unit(w[2], w[3])], axis=1)  # (blocks, 2, ...)
-    return u.reshape((-1,) + u.shape[2:])[:n]
+    u, shape = _uniform_pairs(seed, stream, ids, member, time, n)
+    return np.stack([u[0], u[1]], axis=1).reshape((-1,) + shape)[:n]
 
 
 def normals(seed: int, stream: int, ids, member=0, time=0, n: int = 1) -> np.ndarray:
     """Standard normal numbers: shape (n,) + broadcast shape of (ids, member, time).
 
-    Box-Muller on the two uniforms of each Philox block gives two independent normals.
+    Box-Muller on the two uniforms of each Philox block gives two independent normals (numpy's
+    vectorised log, cos and sin on the uniforms of the compiled generator).
     """
-    if not 1 <= n <= 2 * _BLOCKS:
-        raise ValueError(f"n = {n}: expected 1 .. {2 * _BLOCKS}")
-    w = _words(seed, stream, ids, member, time, (n + 1) // 2)
-    radius = np.sqrt(-2.0 * np.log(_unit(w[0], w[1])))
-    angle = 2.0 * np.pi * _unit(w[2], w[3])
+    u, shape = _uniform_pairs(seed, stream, ids, member, time, n)
+    radius = np.sqrt(-2.0 * np.log(u[0]))
+    angle = 2.0 * np.pi * u[1]
     z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-    return z.reshape((-1,) + z.shape[2:])[:n]
+    return z.reshape((-1,) + shape)[:n]

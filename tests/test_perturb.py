@@ -121,6 +121,31 @@ def test_ryu_correction_removes_the_drift_of_a_nonlinear_drydown():
     assert drift[True] < 1e-3 * drift[False]  # ... with it, it follows the control
 
 
+def test_ryu_correction_is_the_control_minus_member_mean_through_the_increment_rules():
+    """The compiled correction gives the very bits of the formula written with numpy: the increments
+    control - member mean, applied by apply_increments (bounds, ice kept, leaf carbon)."""
+    from mpilda.perturb import apply_increments
+
+    lat, lon = np.array([40.0, 45.0, 50.0]), np.array([0.0, 5.0, 10.0])
+    f = DiurnalForcing(lat, lon, tmin=270.0, tmax=285.0, rh=0.6)
+    start = dt.datetime(2015, 3, 1, tzinfo=UTC)
+    m = NoahMP(np.array([10, 12, 16]), np.array([3, 6, 9]), lat, lon)   # 16: barren, not vegetated
+    s = m.cold_start(9, f.at(start), start)
+    rng = np.random.default_rng(5)
+    s.smc = s.smc + rng.normal(0.0, 0.05, s.smc.shape)        # some members beyond the bounds
+    s.sh2o = np.minimum(s.sh2o, s.smc) - rng.uniform(0.0, 0.01, s.smc.shape)   # some ice
+    s.lai = s.lai + rng.normal(0.0, 0.5, s.lai.shape)
+    expected = s.copy()
+    d_sm = np.zeros_like(expected.smc)
+    d_lai = np.zeros_like(expected.lai)
+    d_sm[:, :8] = expected.smc[:, -1:] - expected.smc[:, :8].mean(axis=1, keepdims=True)
+    d_lai[:8] = expected.lai[-1:] - expected.lai[:8].mean(axis=0, keepdims=True)
+    apply_increments(m, expected, d_sm, d_lai)
+    ryu_correct(m, s, 8)
+    for name in ("smc", "sh2o", "lai", "lfmass"):
+        assert getattr(s, name).tobytes() == getattr(expected, name).tobytes(), name
+
+
 def test_increments_keep_the_state_physical():
     lat, lon = np.array([40.0, 45.0, 50.0]), np.array([0.0, 5.0, 10.0])
     f = DiurnalForcing(lat, lon, tmin=285.0, tmax=295.0)

@@ -1,0 +1,68 @@
+"""``python -m mpilda plan CONFIG --ranks N``: size a batch job before submitting it.
+
+Prints the decomposition of the config's grid on N ranks, an estimate of the peak memory per rank
+and of the wall time and core-hours of the run (spin-up cycles included), from figures measured
+with ``tools/bench.py`` on the 2-core development machine (see the README's benchmark table).
+The estimates are linear in the columns a rank holds; a cluster's cores may be faster or slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Config
+from .grid import Grid
+from .parallel import Decomposition
+
+#: Peak resident memory of a rank [MB] with no cells: the interpreter, numpy, numba's compiled
+#: kernel, h5py/netCDF4 and MPI (measured: `run` of an OL, see PER_COLUMN_MB).
+BASE_MB = 250.0
+#: Peak resident memory per ensemble column [MB]: state, fluxes, daily sums, forcing and
+#: perturbations with their temporaries (measured with /usr/bin/time on one rank: 3,800 and 9,425
+#: columns of a 24-member OL).
+PER_COLUMN_MB = 0.012
+#: Run-loop cost [us per column-step per core] (tools/bench.py ensemble / da on 2 ranks, 1,900
+#: columns a rank): the open loop and the full DA cycle of DA_SSM+VOD.
+US_PER_COLUMN_STEP = {"truth": 0.98, "OL": 0.98, "DA": 1.15}
+
+
+@dataclass(frozen=True)
+class Plan:
+    ranks: int
+    land_cells: int
+    tiles: int
+    max_cells: int
+    imbalance: float
+    columns_per_rank: int
+    memory_mb_per_rank: float
+    steps: int
+    wall_hours: float
+    core_hours: float
+
+    def text(self) -> str:
+        return (f"{self.land_cells} land cells in {self.tiles} tiles on {self.ranks} ranks: at most "
+                f"{self.max_cells} cells ({self.columns_per_rank} ensemble columns) a rank, imbalance "
+                f"{self.imbalance:.3f}\n"
+                f"peak memory per rank: about {self.memory_mb_per_rank:.0f} MB\n"
+                f"{self.steps} model steps (spin-up included): about {self.wall_hours:.2f} h of wall time, "
+                f"{self.core_hours:.1f} core-hours (figures of the 2-core development machine)")
+
+
+def make_plan(cfg: Config, ranks: int) -> Plan:
+    """The plan of the run of ``cfg`` on ``ranks`` ranks."""
+    grid = Grid.from_config(cfg.domain)
+    summary = Decomposition.build(grid, cfg.domain.tile_size, ranks).summary()
+    n_ens = cfg.ensemble.members + 1 if cfg.ensemble.members else 1
+    columns = summary["max_cells"] * n_ens
+    sp = cfg.spinup
+    spin_steps = 0
+    if sp.cycles:
+        start, end = sp.start or cfg.time.start, sp.end or cfg.time.end
+        spin_steps = sp.cycles * int((end - start).total_seconds()) // cfg.time.timestep
+    steps = cfg.time.n_steps + spin_steps
+    kind = "DA" if cfg.experiment.name.startswith("DA_") else cfg.experiment.name
+    wall_s = US_PER_COLUMN_STEP[kind] * 1e-6 * columns * steps
+    return Plan(ranks=ranks, land_cells=summary["land_cells"], tiles=summary["tiles"],
+                max_cells=summary["max_cells"], imbalance=summary["imbalance"], columns_per_rank=columns,
+                memory_mb_per_rank=BASE_MB + PER_COLUMN_MB * columns, steps=steps, wall_hours=wall_s / 3600,
+                core_hours=wall_s / 3600 * ranks)
