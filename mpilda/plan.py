@@ -14,13 +14,16 @@ from .config import Config
 from .grid import Grid
 from .parallel import Decomposition
 
-#: Peak resident memory of a rank [MB] with no cells: the interpreter, numpy, numba's compiled
-#: kernel, h5py/netCDF4 and MPI (measured: `run` of an OL, see PER_COLUMN_MB).
+#: Peak resident memory of a rank [MB] apart from its columns: the interpreter, numpy, numba's
+#: compiled kernel, h5py/netCDF4, MPI and the forcing reader (measured with /usr/bin/time -v on one
+#: rank: 257 MB for a truth run of 377 columns and for a 24-member OL of 3,800 columns).
 BASE_MB = 250.0
-#: Peak resident memory per ensemble column [MB]: state, fluxes, daily sums, forcing and
-#: perturbations with their temporaries (measured with /usr/bin/time on one rank: 3,800 and 9,425
-#: columns of a 24-member OL).
-PER_COLUMN_MB = 0.012
+#: Peak resident memory per ensemble column [MB]: state, fluxes, daily sums and perturbations with
+#: their temporaries (the same measurements: 270 MB for an OL of 9,425 columns, i.e. 2.3 kB a column).
+PER_COLUMN_MB = 0.0025
+#: More memory of a DA run [MB]: observations of a day, rescaling tables, the VOD operator
+#: (DA_SSM+VOD of 3,800 columns on one rank: 266 MB).
+DA_MB = 10.0
 #: Run-loop cost [us per column-step per core] (tools/bench.py ensemble / da on 2 ranks, 1,900
 #: columns a rank): the open loop and the full DA cycle of DA_SSM+VOD.
 US_PER_COLUMN_STEP = {"truth": 0.98, "OL": 0.98, "DA": 1.15}
@@ -64,5 +67,5 @@ def make_plan(cfg: Config, ranks: int) -> Plan:
     wall_s = US_PER_COLUMN_STEP[kind] * 1e-6 * columns * steps
     return Plan(ranks=ranks, land_cells=summary["land_cells"], tiles=summary["tiles"],
                 max_cells=summary["max_cells"], imbalance=summary["imbalance"], columns_per_rank=columns,
-                memory_mb_per_rank=BASE_MB + PER_COLUMN_MB * columns, steps=steps, wall_hours=wall_s / 3600,
+                memory_mb_per_rank=BASE_MB + PER_COLUMN_MB * columns + (DA_MB if kind == "DA" else 0.0), steps=steps, wall_hours=wall_s / 3600,
                 core_hours=wall_s / 3600 * ranks)
