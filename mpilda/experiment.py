@@ -18,7 +18,7 @@ from .config import Config
 from .errors import InputError
 from .grid import Grid
 from .log import Progress, log
-from .output import GridWriter, Variable, resolve_io_mode, standard_attributes
+from .output import GridWriter, Variable, ensure_directory, resolve_io_mode, standard_attributes
 from .parallel import Decomposition, LocalDomain
 from .restart import read_restart, write_restart
 
@@ -224,6 +224,7 @@ class Runner:
         from .perturb import Perturber
 
         self.cfg, self.comm = cfg, comm
+        ensure_directory(cfg.output.directory, "[output] directory", comm)   # before any work
         #: Set to a dict to accumulate the seconds of each part of the run loop (tools/bench.py da).
         self.timings: dict[str, float] | None = None
         #: Days of the ``*.incomplete`` outputs of an interrupted run that a resumed run keeps

@@ -64,6 +64,23 @@ def h5py_has_mpi() -> bool:
     return bool(h5py.get_config().mpi)
 
 
+def ensure_directory(path: Path, what: str, comm) -> None:
+    """Create ``path`` and check that files can be written in it, before any work (collective):
+    OutputError on every rank naming ``what`` (e.g. the config key) otherwise."""
+    error = None
+    if comm.rank == 0:
+        probe = Path(path) / f".mpilda-write-test-{os.getpid()}"
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"mpilda")
+            probe.unlink()
+        except OSError as exc:
+            error = f"{what} = {path}: cannot write there ({exc.strerror or exc})"
+    error = comm.bcast(error, root=0)
+    if error:
+        raise OutputError(error)
+
+
 def resolve_io_mode(requested: str, comm) -> str:
     """'mpio' or 'gather' for the ``[output] io_mode`` value on this communicator."""
     if requested == "mpio":
