@@ -19,8 +19,9 @@ from .parallel import Decomposition
 #: rank: 257 MB for a truth run of 377 columns and for a 24-member OL of 3,800 columns).
 BASE_MB = 250.0
 #: Peak resident memory per ensemble column [MB]: state, fluxes, daily sums and perturbations with
-#: their temporaries (the same measurements: 270 MB for an OL of 9,425 columns, i.e. 2.3 kB a column).
-PER_COLUMN_MB = 0.0025
+#: their temporaries (measured: 270 MB a rank for an OL of 9,425 columns on one rank; 654 MB a rank
+#: for the 24-member OL of the paper domain on 2 ranks, 246,375 columns a rank: 1.6 kB a column).
+PER_COLUMN_MB = 0.0017
 #: More memory of a DA run [MB]: observations of a day, rescaling tables, the VOD operator
 #: (DA_SSM+VOD of 3,800 columns on one rank: 266 MB).
 DA_MB = 10.0
