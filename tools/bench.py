@@ -5,7 +5,8 @@
     python tools/bench.py forcing --json  # weather generation and ERA5 reading/regridding, paper domain
     python tools/bench.py model --json    # the land surface model, one core, 10,000 columns
     python tools/bench.py da --json       # the full DA cycle of DA_SSM+VOD on the demo twin, 2 ranks
-    python tools/bench.py ensemble --json # the 24-member open loop on the demo twin, 2 ranks
+    python tools/bench.py ensemble --json # the 24-member open loop on the paper domain, 2 ranks
+    python tools/bench.py all --json      # model, ensemble on 1 and 2 ranks, output share, DA cycle
 
 The io benchmark launches itself under ``mpirun -n RANKS`` once per case and
 repeat, and reports for mpio and gather, with and without a member dimension,
@@ -307,6 +308,80 @@ def da_worker(args) -> None:
         print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size)))
 
 
+ENSEMBLE = """
+[time]
+start = 2015-04-01
+end = 2015-04-03
+[ensemble]
+members = 24
+[experiment]
+name = OL
+[output]
+checkpoint_days = 0
+[synthetic]
+directory = {world}
+"""
+
+
+def ensemble_worker(args) -> None:
+    """One timed OL run of ``args.days`` days (run under mpirun): wall time and the loop's parts."""
+    import datetime as dt
+
+    from mpi4py import MPI
+
+    from mpilda.config import load_config
+    from mpilda.experiment import Runner
+    from mpilda.twin import _derive
+
+    comm = MPI.COMM_WORLD
+    cfg = load_config(args.config)
+    cfg = _derive(cfg, {"time.end": cfg.time.start + dt.timedelta(days=args.days), "output.directory": args.dir})
+    runner = Runner(cfg, comm)
+    runner.timings = {}
+    comm.Barrier()
+    t0 = time.perf_counter()
+    runner.run()
+    comm.Barrier()
+    wall = time.perf_counter() - t0
+    parts = comm.gather(runner.timings, root=0)
+    columns = comm.allreduce(runner.local.n_cells * runner.n_ens)
+    if comm.rank == 0:
+        mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in sorted({k for p in parts for k in p})}
+        print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=args.days * 96, ranks=comm.size)))
+
+
+def bench_ensemble(args) -> dict:
+    """The 24-member OL of the paper domain: a synthetic world of two days is made first (untimed)."""
+    runs = []
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
+        config = Path(tmp) / "ol.ini"
+        config.write_text(ENSEMBLE.format(world=Path(tmp) / "world"))
+        base = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable]
+        made = subprocess.run(base + ["-m", "mpilda", "make-synthetic", str(config)], capture_output=True, text=True,
+                              env=_mpi_env())
+        if made.returncode:
+            raise SystemExit(f"bench ensemble: make-synthetic failed:\n{made.stderr[-3000:]}")
+        for rep in range(args.repeat):
+            out = subprocess.run(base + [__file__, "_ens", "--config", str(config), "--days", str(args.days),
+                                         "--dir", f"{tmp}/run{rep}"], capture_output=True, text=True, env=_mpi_env())
+            if out.returncode:
+                raise SystemExit(f"bench ensemble failed:\n{out.stderr[-3000:]}")
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    us = [r["wall"] * r["ranks"] / (r["steps"] * r["columns"]) * 1e6 for r in runs]
+    best = runs[us.index(statistics.median_low(us))]
+    parts = best["parts"]
+    return dict(benchmark="ensemble", domain="paper (19,701 land cells), synthetic world", members=24,
+                ranks=best["ranks"], days=args.days, columns=best["columns"],
+                columns_per_rank=best["columns"] // best["ranks"],
+                us_per_column_step_per_core=round(statistics.median(us), 3),
+                us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
+                perturbations_percent_of_model=round(100 * parts.get("perturbations", 0.0) / parts["model"], 1),
+                split_percent_of_wall={k: round(100 * v / best["wall"], 1)
+                                       for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+                note="wall x ranks / (steps x ensemble columns incl. the control); perturbations = forcing and "
+                     "state perturbations and the Ryu correction")
+
+
 def bench_da(args, experiment: str = "DA_SSM+VOD") -> dict:
     """Median over repeats of the full DA cycle, in us per column-step per core, and the split."""
     runs = []
@@ -335,6 +410,35 @@ def bench_da(args, experiment: str = "DA_SSM+VOD") -> dict:
                 note="wall x ranks / (steps x ensemble columns incl. the control member); parts are means over "
                      "ranks of the time inside each part of the run loop (rank 0's figures include waiting for "
                      "the others in collective writes)")
+
+
+def bench_all(args) -> dict:
+    """The performance figures of the issue "Performance" in one object: the model on one core, the
+    ensemble OL of the paper domain on 1 and 2 ranks (parallel efficiency), its output share, and
+    the full DA cycle of DA_SSM+VOD on the demo twin (when `make demo` has made it)."""
+    import copy
+
+    out = {"benchmark": "all", "targets": {"us_per_column_step_da": 2.0, "parallel_efficiency": 0.9,
+                                           "output_share_percent": 5.0}}
+    model_args = argparse.Namespace(columns=10000, warmup=96, steps=48, repeat=5)
+    out["model"] = bench_model(model_args)
+    ens = {}
+    for ranks in (1, args.ranks):
+        a = copy.copy(args)
+        a.ranks, a.days, a.repeat = ranks, 1, args.repeat
+        ens[ranks] = bench_ensemble(a)
+    one, many = ens[1], ens[args.ranks]
+    out["ensemble"] = many
+    out["parallel_efficiency"] = round(one["us_per_column_step_per_core"] / many["us_per_column_step_per_core"], 3)
+    out["output_share_percent"] = many["split_percent_of_wall"].get("output", 0.0)
+    demo = Path(args.config)
+    try:
+        a = copy.copy(args)
+        a.days = 20
+        out["da"] = bench_da(a)
+    except SystemExit as exc:
+        out["da"] = {"skipped": str(exc).splitlines()[0], "config": str(demo)}
+    return out
 
 
 def _mpi_env() -> dict:
@@ -373,13 +477,22 @@ def main(argv=None) -> int:
     d = sub.add_parser("_da")
     for name, typ in (("--config", str), ("--days", int), ("--dir", str), ("--experiment", str)):
         d.add_argument(name, type=typ, required=True)
-    p = sub.add_parser("ensemble", help="the 24-member open loop (OL) on the demo twin, per column-step")
+    p = sub.add_parser("ensemble", help="the 24-member open loop on the paper domain (synthetic world), per "
+                                        "column-step, and the perturbations' share of the model's cost")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tmpdir", default=None)
+    p = sub.add_parser("all", help="model, ensemble (1 and N ranks: parallel efficiency), output share, DA cycle")
     p.add_argument("--json", action="store_true")
     p.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "examples" / "twin" / "demo.ini"))
     p.add_argument("--ranks", type=int, default=2)
-    p.add_argument("--days", type=int, default=20)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
+    e = sub.add_parser("_ens")
+    for name, typ in (("--config", str), ("--days", int), ("--dir", str)):
+        e.add_argument(name, type=typ, required=True)
     w = sub.add_parser("_io")
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
@@ -391,9 +504,12 @@ def main(argv=None) -> int:
     if args.what == "_da":
         da_worker(args)
         return 0
+    if args.what == "_ens":
+        ensemble_worker(args)
+        return 0
     if args.what != "io":
         result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da,
-                  "ensemble": lambda a: bench_da(a, "OL")}[args.what](args)
+                  "ensemble": bench_ensemble, "all": bench_all}[args.what](args)
         print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     result = bench_io(args)
