@@ -18,7 +18,7 @@ from .config import Config
 from .errors import InputError
 from .grid import Grid
 from .log import Progress, log
-from .output import GridWriter, Variable, ensure_directory, resolve_io_mode, standard_attributes
+from .output import GridWriter, OutputError, Variable, ensure_directory, resolve_io_mode, standard_attributes
 from .parallel import Decomposition, LocalDomain
 from .restart import read_restart, write_restart
 
@@ -447,6 +447,22 @@ class Runner:
                           dims={"member": max(self.n_members, 1)} if member_dim else None, mode=self.mode,
                           compression=self.cfg.output.compression, attrs=attrs, resume_days=self.resume_days)
 
+    def _check_space(self, state, writers: dict, checkpoint: bool, last: Path | None) -> None:
+        """Stop with a clear error, on every rank, before the disk of the output directory fills up:
+        there must be room for a day of every output file (uncompressed) and, when one is due, a
+        checkpoint (collective; one statvfs on rank 0)."""
+        import shutil
+
+        per_day = sum(w.bytes_per_day() for w in writers.values())
+        need = per_day + (self.comm.allreduce(sum(a.nbytes for a in state.arrays().values())) * 2 if checkpoint else 0)
+        free = shutil.disk_usage(self.out_dir).free if self.comm.rank == 0 else 0
+        free = self.comm.bcast(free, root=0)
+        if free < need + 4 * 2 ** 20:
+            kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint was written yet"
+            raise OutputError(f"[output] directory = {self.out_dir}: {free / 2**20:.0f} MB free; the next day and "
+                              f"checkpoint need about {need / 2**20:.0f} MB (+4 MB reserve): stopping before the disk "
+                              f"is full ({kept}; make room, then run again with --resume)")
+
     def _checkpoint(self, restart_dir: Path) -> tuple[Path, dt.datetime] | None:
         """The newest checkpoint of this run in ``restart_dir`` inside the run period, or None."""
         cfg = self.cfg
@@ -489,7 +505,9 @@ class Runner:
         last = {"path": checkpoint[0] if checkpoint else None}
 
         def on_day(day, time, daily):
-            if (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days:
+            checkpoint_now = (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days
+            self._check_space(state, writers, checkpoint_now, last["path"])
+            if checkpoint_now:
                 for w in writers.values():      # the outputs hold every day up to the checkpoint first
                     w.flush()
                 extra = dict(budget.arrays(), **(self.assimilator.arrays() if self.assimilator else {}))
@@ -524,6 +542,7 @@ class Runner:
                                              compression=cfg.output.compression, attrs=attrs,
                                              resume_days=self.resume_days)
         try:
+            self._check_space(state, writers, True, last["path"])
             self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day,
                            first_day=first_day)
         except BaseException:

@@ -313,6 +313,12 @@ class GridWriter:
         if self.comm.rank == 0:
             old.unlink()
 
+    def bytes_per_day(self) -> int:
+        """Uncompressed bytes of one day of every time-dependent variable over the whole grid."""
+        cells = self.ny * self.nx
+        return sum(int(np.prod([self.dims[d] for d in v.extra], dtype=np.int64)) * cells * np.dtype(v.dtype).itemsize
+                   for v in self.variables.values() if not v.static)
+
     def flush(self) -> None:
         """Put every day written so far on disk (collective)."""
         if self.file is not None:

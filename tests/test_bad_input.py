@@ -182,3 +182,42 @@ def test_a_damaged_input_file_is_named_by_inspect(tmp_path, sample, damage):
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
     assert broken.name in out.stderr, out.stderr
+
+
+def test_a_full_disk_stops_the_run_with_a_clear_error(world, tmp_path):
+    """The output directory on a 2 MB file system (tmpfs; needs root, as in CI): the run stops before
+    the disk is full and says how much room there is and what it needs."""
+    d = _case(world, tmp_path)
+    small = d / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        _replace(d, "directory = out", "directory = small/out")
+        out = mpilda("run", "run.ini", cwd=d)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert "MB free" in out.stderr and "stopping before the disk is full" in out.stderr, out.stderr
+        assert not (small / "out" / "daily_mean.nc").exists()
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+
+
+@pytest.mark.parametrize("fault", ["a missing value in the forcing", "an empty forcing file", "a key of the wrong type"])
+def test_a_broken_run_on_two_ranks_ends_quickly_with_the_message(world, tmp_path, fault):
+    """Under mpirun: the fault may strike one rank only (a missing value in the forcing of its cells);
+    the whole job ends within seconds, with that rank's message and no traceback."""
+    import os
+    import time
+
+    d = _case(world, tmp_path)
+    breaker, message = RUN_FAULTS[fault]
+    breaker(d)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    t0 = time.monotonic()
+    out = subprocess.run(["mpirun", "-n", "2", "--oversubscribe", sys.executable, "-m", "mpilda", "run", "run.ini"],
+                         capture_output=True, text=True, timeout=120, cwd=d, env=env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert message in out.stderr, out.stderr
+    assert time.monotonic() - t0 < 60
+    assert not (d / "out" / "daily_mean.nc").exists()
