@@ -43,10 +43,15 @@ def philox4x32(counter: tuple[np.ndarray, ...], key: tuple[int, int], rounds: in
     shape = words[0].shape
     c = np.stack([w.ravel() for w in words])                 # (4, n), contiguous
     out = np.empty_like(c)
-    k0, k1 = np.uint64(key[0] & 0xFFFFFFFF), np.uint64(key[1] & 0xFFFFFFFF)
-    for j in range(c.shape[1]):
-        out[:, j] = _philox(c[0, j], c[1, j], c[2, j], c[3, j], k0, k1, rounds)
+    _philox_columns(c, np.uint64(key[0] & 0xFFFFFFFF), np.uint64(key[1] & 0xFFFFFFFF), rounds, out)
     return [out[i].reshape(shape) for i in range(4)]
+
+
+@numba.njit(cache=True)
+def _philox_columns(c, k0, k1, rounds, out):
+    """Philox of every column of the counters c (4, n) into out (4, n)."""
+    for j in range(c.shape[1]):
+        out[0, j], out[1, j], out[2, j], out[3, j] = _philox(c[0, j], c[1, j], c[2, j], c[3, j], k0, k1, rounds)
 
 
 @numba.njit(cache=True, inline="always")

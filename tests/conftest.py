@@ -26,3 +26,19 @@ MINIMAL = """
 start = 2015-04-01
 end = 2015-04-03
 """
+
+#: A 6 x 8-cell window of south-eastern France (44.125-45.375 N, 4.125-5.875 E), tiles of 2 x 2:
+#: small enough for whole runs in a test.
+WINDOW = """
+[domain]
+south = 44.125
+north = 45.375
+west = 4.125
+east = 5.875
+tile_size = 2
+"""
+
+
+def window_config(start: str, end: str, text: str = "") -> str:
+    """A config of WINDOW from ``start`` to ``end`` (ISO dates) followed by ``text``."""
+    return WINDOW + f"[time]\nstart = {start}\nend = {end}\n" + text

@@ -14,21 +14,9 @@ from pathlib import Path
 import netCDF4
 import pytest
 
-from .conftest import REPO
+from .conftest import REAL_DATA, window_config
 
-WINDOW = """
-[domain]
-south = 44.125
-north = 45.375
-west = 4.125
-east = 5.875
-tile_size = 2
-[time]
-start = 2015-04-01
-end = 2015-04-03
-[ensemble]
-members = 0
-"""
+WINDOW = window_config("2015-04-01", "2015-04-03", "[ensemble]\nmembers = 0\n")
 
 RUN = WINDOW + """
 [experiment]
@@ -170,7 +158,7 @@ SAMPLES = ["era5/era5_testfile_1day.nc", "smap_spl2smp/SMAP_L2_SM_P_02801_A_2015
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.split("/")[0])
 def test_a_damaged_input_file_is_named_by_inspect(tmp_path, sample, damage):
     """Every reader, through `inspect`, on an empty, a random-bytes and a truncated copy of a real file."""
-    source = REPO / "tests" / "data" / "real" / sample
+    source = REAL_DATA / sample
     broken = tmp_path / Path(sample).name
     data = source.read_bytes()
     broken.write_bytes({"empty": b"", "garbage": bytes(range(256)) * 16, "truncated": data[:len(data) // 3]}[damage])

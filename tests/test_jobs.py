@@ -6,18 +6,9 @@ import stat
 import subprocess
 import sys
 
-from .conftest import REPO
+from .conftest import REPO, window_config
 
-CONFIG = """
-[domain]
-south = 44.125
-north = 44.875
-west = 4.125
-east = 4.875
-tile_size = 2
-[time]
-start = 2015-04-01
-end = 2015-04-03
+CONFIG = window_config("2015-04-01", "2015-04-03", """
 [ensemble]
 members = 0
 [experiment]
@@ -27,7 +18,7 @@ directory = out
 checkpoint_days = 1
 [synthetic]
 directory = world
-"""
+""")
 
 
 def _fake(bin_dir, name, body):

@@ -11,16 +11,9 @@ import time
 import h5py
 import pytest
 
-CONFIG = """
-[domain]
-south = 44.125
-north = 45.375
-west = 4.125
-east = 5.875
-tile_size = 2
-[time]
-start = 2015-04-01
-end = 2015-05-31
+from .conftest import window_config
+
+CONFIG = window_config("2015-04-01", "2015-05-31", """
 [ensemble]
 members = 4
 [experiment]
@@ -32,10 +25,10 @@ directory = {out}
 checkpoint_days = 2
 [synthetic]
 directory = {world}
-"""
+""")
 
 
-def _mpirun(n, *args, **kwargs):
+def _mpirun(n, *args):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return ["mpirun", "-n", str(n), "--oversubscribe", sys.executable, "-m", "mpilda", *args], env
 

@@ -270,9 +270,10 @@ def _kernel_stage_split(model, state, forcing, time_) -> dict:
     return {name: round(100 * x / sum(extra), 1) for name, x in zip(names, extra)}
 
 
-def da_worker(args) -> None:
-    """One timed run of ``args.experiment`` (a DA experiment or OL) on the twin of ``args.config``
-    (run under mpirun)."""
+def loop_worker(args) -> None:
+    """One timed run (under mpirun): the config ``args.config`` for ``args.days`` days, or with
+    ``args.experiment`` that experiment's stage of the twin of ``args.config``. Prints the wall time and
+    the mean over ranks of each part of the run loop (Runner.timings)."""
     import datetime as dt
 
     from mpi4py import MPI
@@ -283,17 +284,17 @@ def da_worker(args) -> None:
 
     comm = MPI.COMM_WORLD
     cfg = load_config(args.config)
-    stages = dict(stage_configs(cfg))
-    missing = [n for n in ("OL", "observations", "tables") if not (cfg.twin.directory / "stages" / f"{n}.done").exists()]
-    if missing:
-        raise SystemExit(f"{args.config}: the twin stages {missing} are not done; run `make demo` (or "
-                         f"`python -m mpilda twin {args.config}`) first")
-    run_cfg = stages[args.experiment]()
-    end = run_cfg.time.start + dt.timedelta(days=args.days)
-    run_cfg = _derive(run_cfg, {"time.end": end, "output.directory": Path(args.dir) / args.experiment})
-    runner = Runner(run_cfg, comm)
+    if args.experiment:
+        missing = [n for n in ("OL", "observations", "tables")
+                   if not (cfg.twin.directory / "stages" / f"{n}.done").exists()]
+        if missing:
+            raise SystemExit(f"{args.config}: the twin stages {missing} are not done; run `make demo` (or "
+                             f"`python -m mpilda twin {args.config}`) first")
+        cfg = dict(stage_configs(cfg))[args.experiment]()
+    cfg = _derive(cfg, {"time.end": cfg.time.start + dt.timedelta(days=args.days),
+                        "output.directory": Path(args.dir) / (args.experiment or "run")})
+    runner = Runner(cfg, comm)
     runner.timings = {}
-    runner.model.timings = None
     comm.Barrier()
     t0 = time.perf_counter()
     runner.run()
@@ -302,9 +303,8 @@ def da_worker(args) -> None:
     parts = comm.gather(runner.timings, root=0)
     columns = comm.allreduce(runner.local.n_cells * runner.n_ens)
     if comm.rank == 0:
-        names = sorted({k for p in parts for k in p})
-        mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in names}
-        steps = args.days * 86400 // run_cfg.time.timestep
+        mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in sorted({k for p in parts for k in p})}
+        steps = args.days * 86400 // cfg.time.timestep
         print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size)))
 
 
@@ -323,93 +323,50 @@ directory = {world}
 """
 
 
-def ensemble_worker(args) -> None:
-    """One timed OL run of ``args.days`` days (run under mpirun): wall time and the loop's parts."""
-    import datetime as dt
-
-    from mpi4py import MPI
-
-    from mpilda.config import load_config
-    from mpilda.experiment import Runner
-    from mpilda.twin import _derive
-
-    comm = MPI.COMM_WORLD
-    cfg = load_config(args.config)
-    cfg = _derive(cfg, {"time.end": cfg.time.start + dt.timedelta(days=args.days), "output.directory": args.dir})
-    runner = Runner(cfg, comm)
-    runner.timings = {}
-    comm.Barrier()
-    t0 = time.perf_counter()
-    runner.run()
-    comm.Barrier()
-    wall = time.perf_counter() - t0
-    parts = comm.gather(runner.timings, root=0)
-    columns = comm.allreduce(runner.local.n_cells * runner.n_ens)
-    if comm.rank == 0:
-        mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in sorted({k for p in parts for k in p})}
-        print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=args.days * 96, ranks=comm.size)))
+def _timed_runs(args, config: Path, tmp: str, experiment: str = "") -> dict:
+    """``args.repeat`` timed runs under mpirun; the figures of the median one (us per column-step per core)."""
+    runs = []
+    for rep in range(args.repeat):
+        cmd = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, __file__, "_loop",
+               "--config", str(config), "--days", str(args.days), "--dir", f"{tmp}/{rep}", "--experiment", experiment]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=_mpi_env())
+        if out.returncode:
+            raise SystemExit(f"bench {args.what} failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    us = [r["wall"] * r["ranks"] / (r["steps"] * r["columns"]) * 1e6 for r in runs]
+    best = runs[us.index(statistics.median_low(us))]
+    parts, wall = best["parts"], best["wall"]
+    split = {k: round(100 * v / wall, 1) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])}
+    split["other (set-up, spin-up read, restarts, closing)"] = round(100 * (wall - sum(parts.values())) / wall, 1)
+    return dict(ranks=best["ranks"], days=args.days, columns=best["columns"],
+                columns_per_rank=best["columns"] // best["ranks"],
+                us_per_column_step_per_core=round(statistics.median(us), 3),
+                us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
+                seconds_per_simulated_day=round(wall / args.days, 3), split_percent_of_wall=split,
+                perturbations_percent_of_model=round(100 * parts.get("perturbations", 0.0) / parts["model"], 1),
+                note="wall x ranks / (steps x ensemble columns incl. the control); parts are means over ranks of "
+                     "the time inside each part of the run loop; perturbations = forcing and state perturbations "
+                     "and the Ryu correction")
 
 
 def bench_ensemble(args) -> dict:
     """The 24-member OL of the paper domain: a synthetic world of two days is made first (untimed)."""
-    runs = []
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         config = Path(tmp) / "ol.ini"
         config.write_text(ENSEMBLE.format(world=Path(tmp) / "world"))
-        base = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable]
-        made = subprocess.run(base + ["-m", "mpilda", "make-synthetic", str(config)], capture_output=True, text=True,
-                              env=_mpi_env())
+        made = subprocess.run(["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, "-m", "mpilda",
+                               "make-synthetic", str(config)], capture_output=True, text=True, env=_mpi_env())
         if made.returncode:
             raise SystemExit(f"bench ensemble: make-synthetic failed:\n{made.stderr[-3000:]}")
-        for rep in range(args.repeat):
-            out = subprocess.run(base + [__file__, "_ens", "--config", str(config), "--days", str(args.days),
-                                         "--dir", f"{tmp}/run{rep}"], capture_output=True, text=True, env=_mpi_env())
-            if out.returncode:
-                raise SystemExit(f"bench ensemble failed:\n{out.stderr[-3000:]}")
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    us = [r["wall"] * r["ranks"] / (r["steps"] * r["columns"]) * 1e6 for r in runs]
-    best = runs[us.index(statistics.median_low(us))]
-    parts = best["parts"]
-    return dict(benchmark="ensemble", domain="paper (19,701 land cells), synthetic world", members=24,
-                ranks=best["ranks"], days=args.days, columns=best["columns"],
-                columns_per_rank=best["columns"] // best["ranks"],
-                us_per_column_step_per_core=round(statistics.median(us), 3),
-                us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
-                perturbations_percent_of_model=round(100 * parts.get("perturbations", 0.0) / parts["model"], 1),
-                split_percent_of_wall={k: round(100 * v / best["wall"], 1)
-                                       for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
-                note="wall x ranks / (steps x ensemble columns incl. the control); perturbations = forcing and "
-                     "state perturbations and the Ryu correction")
+        figures = _timed_runs(args, config, tmp)
+    return dict(benchmark="ensemble", domain="paper (19,701 land cells), synthetic world", members=24, **figures)
 
 
-def bench_da(args, experiment: str = "DA_SSM+VOD") -> dict:
-    """Median over repeats of the full DA cycle, in us per column-step per core, and the split."""
-    runs = []
+def bench_da(args) -> dict:
+    """The full DA cycle of DA_SSM+VOD on the twin of ``args.config`` (after `make demo`)."""
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
-        for rep in range(args.repeat):
-            cmd = ["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, __file__, "_da",
-                   "--config", args.config, "--days", str(args.days), "--dir", f"{tmp}/{rep}",
-                   "--experiment", experiment]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=_mpi_env())
-            if out.returncode:
-                raise SystemExit(f"bench da failed:\n{out.stderr[-3000:]}")
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    us = [r["wall"] * r["ranks"] / (r["steps"] * r["columns"]) * 1e6 for r in runs]
-    best = runs[us.index(statistics.median_low(us))]
-    accounted = sum(best["parts"].values())
-    split = {k: round(100 * v / best["wall"], 1) for k, v in sorted(best["parts"].items(), key=lambda kv: -kv[1])}
-    split["other (set-up, spin-up read, restarts, closing)"] = round(100 * (best["wall"] - accounted) / best["wall"], 1)
-    return dict(benchmark="da" if experiment != "OL" else "ensemble", experiment=experiment, config=args.config,
-                ranks=best["ranks"],
-                days=args.days, columns=best["columns"], columns_per_rank=best["columns"] // best["ranks"],
-                us_per_column_step_per_core=round(statistics.median(us), 3),
-                us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
-                seconds_per_simulated_day=round(best["wall"] / args.days, 3), split_percent_of_wall=split,
-                perturbations_percent_of_model=round(100 * best["parts"].get("perturbations", 0.0)
-                                                     / best["parts"]["model"], 1),
-                note="wall x ranks / (steps x ensemble columns incl. the control member); parts are means over "
-                     "ranks of the time inside each part of the run loop (rank 0's figures include waiting for "
-                     "the others in collective writes)")
+        figures = _timed_runs(args, Path(args.config), tmp, experiment="DA_SSM+VOD")
+    return dict(benchmark="da", experiment="DA_SSM+VOD", config=args.config, **figures)
 
 
 def bench_all(args) -> dict:
@@ -474,9 +431,6 @@ def main(argv=None) -> int:
     p.add_argument("--days", type=int, default=20)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
-    d = sub.add_parser("_da")
-    for name, typ in (("--config", str), ("--days", int), ("--dir", str), ("--experiment", str)):
-        d.add_argument(name, type=typ, required=True)
     p = sub.add_parser("ensemble", help="the 24-member open loop on the paper domain (synthetic world), per "
                                         "column-step, and the perturbations' share of the model's cost")
     p.add_argument("--json", action="store_true")
@@ -490,9 +444,9 @@ def main(argv=None) -> int:
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
-    e = sub.add_parser("_ens")
-    for name, typ in (("--config", str), ("--days", int), ("--dir", str)):
-        e.add_argument(name, type=typ, required=True)
+    w = sub.add_parser("_loop")
+    for name, typ in (("--config", str), ("--days", int), ("--dir", str), ("--experiment", str)):
+        w.add_argument(name, type=typ, required=True)
     w = sub.add_parser("_io")
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
@@ -501,11 +455,8 @@ def main(argv=None) -> int:
     if args.what == "_io":
         io_worker(args)
         return 0
-    if args.what == "_da":
-        da_worker(args)
-        return 0
-    if args.what == "_ens":
-        ensemble_worker(args)
+    if args.what == "_loop":
+        loop_worker(args)
         return 0
     if args.what != "io":
         result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da,
