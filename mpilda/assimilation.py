@@ -128,8 +128,8 @@ class Assimilator:
         self.dt = cfg.time.timestep
         self.readers = {s: SensorReader(cfg, s, local) for s in self.sensors}
         self.error = {"smap": cfg.obs_smap.error_std, "lai": cfg.obs_lai.error_std, "vod": cfg.obs_vod.error_std}
-        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors else None
-        self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors else None
+        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale else None
+        self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors and cfg.obs_lai.rescale else None
         self.vod_op, self.vod_mask = load_vod_operator(cfg, local) if "vod" in self.sensors else (None, None)
         self.updated = sorted(set().union(*(UPDATES[s] for s in self.sensors)))
         self.bare = ~model.p.vegetated
@@ -190,10 +190,10 @@ class Assimilator:
 
     def _rescale(self, sensor: str, obs: CellObservations):
         value = np.where(np.isfinite(obs.value), obs.value, 0.0)
-        if sensor == "smap":
+        if sensor == "smap" and self.cdf is not None:
             month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
             return self.cdf.apply(value, month, obs.cell)
-        if sensor == "lai":
+        if sensor == "lai" and self.lai_scaling is not None:
             return self.lai_scaling.apply(value, day_slot(obs.time), obs.cell)
         return value, np.ones(value.size, dtype=bool)
 

@@ -238,6 +238,14 @@ class SyntheticSection(Section):
     NAME: ClassVar[str] = "synthetic"
     directory: Path = option(Path("synthetic"),
                              doc="Directory of the synthetic world (maps, forcing files, climate summary).")
+    errors: str = option("realistic", choices=("realistic", "specified"),
+                         doc="realistic: the model forcing departs from the truth's by wrong weather and biases "
+                             "(weather_error, *_bias_std) and the observations carry biases, representativeness "
+                             "errors and the *_noise_std noise; specified: the errors the filter assumes (a "
+                             "textbook twin): the model forcing is the truth forcing, the truth run is one more "
+                             "realisation of the ensemble's [perturbations] (forcing and state), and the "
+                             "observations are the truth plus noise of the [obs.*] error_std, without biases "
+                             "(SMAP keeps the EASE-cell averaging).")
     margin: float = option(1.0, units="degrees", lo=0.5, hi=10.0,
                            doc="The ERA5-layout forcing files cover the domain plus this margin on every side.")
     precip_bias_std: float = option(0.25, lo=0.0, hi=1.0,
@@ -365,6 +373,9 @@ class ObsSmap(Section):
                                                  "world's obs/smap).")
     error_std: float = option(0.0125, units="m3 m-3", lo=1e-6, hi=1.0,
                               doc="Observation error standard deviation (paper: 0.0125).")
+    rescale: bool = option(True, doc="CDF-match the retrievals to the open loop's SSM (the paper); no: assimilate "
+                                     "them as they are (observations without bias, e.g. [synthetic] errors = "
+                                     "specified).")
     min_cdf_samples: int = option(30, lo=2, hi=100000,
                                   doc="Observation/model pairs a (cell, month) needs for a robust CDF matching; "
                                       "fewer: its observations are masked.")
@@ -383,6 +394,8 @@ class ObsLai(Section):
                                                  "obs/lai).")
     error_std: float = option(0.05, units="m2 m-2", lo=1e-6, hi=10.0,
                               doc="Observation error standard deviation (paper: 0.05).")
+    rescale: bool = option(True, doc="Rescale the LAI to the open loop's seasonal mean and anomaly std (the paper); "
+                                     "no: assimilate it as it is.")
     local_hour: float = option(10.0, units="h", lo=0.0, hi=23.99,
                                doc="Local solar time at which a dekad's LAI is assimilated.")
     min_valid_fraction: float = option(0.5, lo=0.0, hi=1.0,
@@ -404,6 +417,11 @@ class ObsVod(Section):
                                                               "masked.")
     mask_rule: str = option("and", choices=("and", "or"),
                             doc="Combine the R2 and RMSE conditions of the VOD operator mask with and/or.")
+    calibration_directory: Optional[Path] = option(
+        None, doc="Output directory of the run whose LAI and RZSM at the overpass the VOD operator is fitted to "
+                  "(default: [assimilation] ol_directory, the paper's open loop; a twin with [synthetic] errors = "
+                  "specified may name the truth run, so that the operator is the one the observations were made "
+                  "with).")
     holdout_every: int = option(5, lo=2, hi=100,
                                 doc="Every this-many-th week of retrievals is left out of the operator fit and used "
                                     "to evaluate it.")

@@ -193,6 +193,15 @@ def open_forcing(cfg: Config, local: LocalDomain):
     return Era5Forcing(pattern, local.lat, local.lon, cfg.time.timestep, cfg.forcing.snow_temperature)
 
 
+#: Random-number member identity of the perturbed truth (beyond any ensemble: [ensemble] members <= 10000).
+TRUTH_MEMBER = 1_000_000
+
+
+def perturbed_truth(cfg: Config) -> bool:
+    """True for the truth run of a synthetic world with [synthetic] errors = specified."""
+    return cfg.experiment.name == "truth" and cfg.forcing.source == "synthetic" and cfg.synthetic.errors == "specified"
+
+
 def build_model(cfg: Config, local: LocalDomain):
     """The land surface model for a rank's cells, with its maps and tables."""
     from .landscape import read_class_map
@@ -246,6 +255,10 @@ class Runner:
         self.members = slice(0, max(self.n_members, 1))
         self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, self.n_members) \
             if self.n_members else None
+        if perturbed_truth(cfg):
+            # the twin with specified errors: the truth is one more realisation of the ensemble's perturbations
+            self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, 1,
+                                       first_member=TRUTH_MEMBER, control=False)
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
         self.assimilator = None

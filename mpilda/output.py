@@ -121,6 +121,9 @@ def _chunk_side(tile_size: int, n: int) -> int:
     return min(n, tile_size * max(1, -(-32 // tile_size)))
 
 
+#: Days a GridWriter holds back and writes in one call per variable (see GridWriter).
+BUFFER_DAYS = 8
+
 #: Dirty metadata [bytes] that triggers a metadata-cache sync point (HDF5's default is 256 KiB).
 SYNC_DIRTY_BYTES = 16 * 2 ** 20   # HDF5 refuses more than a quarter of its largest cache (128 MiB)
 
@@ -170,7 +173,9 @@ class GridWriter:
             have left them half written) and are written again.
 
     ``write(t, fields)`` takes, per variable, an array (*extra sizes, n_cells) of the
-    rank's land cells in ``local.cell_ids`` order.
+    rank's land cells in ``local.cell_ids`` order. Consecutive days of the same variables are
+    held back and written together, ``buffer_days`` at a time (one collective write per variable
+    and block, not per day); ``flush`` and ``close`` write what is held.
     Every rank must call ``write``, ``write_static`` and ``close`` with the same
     arguments apart from the data.
     """
@@ -178,8 +183,11 @@ class GridWriter:
     def __init__(self, path: str | Path, local: LocalDomain, comm, variables: Sequence[Variable], *,
                  start: dt.datetime, n_times: int, dims: Mapping[str, int] | None = None, mode: str = "gather",
                  compression: int = 0, attrs: Mapping[str, str] | None = None,
-                 coords: Mapping[str, tuple] | None = None, resume_days: int | None = None):
+                 coords: Mapping[str, tuple] | None = None, resume_days: int | None = None,
+                 buffer_days: int = BUFFER_DAYS):
         self.path = Path(path)
+        self.buffer_days = max(1, int(buffer_days))
+        self._held: list[tuple[int, dict[str, np.ndarray]]] = []
         self.tmp = self.path.with_name(self.path.name + INCOMPLETE)
         self.local, self.comm, self.mode = local, comm, mode
         self.variables = {v.name: v for v in variables}
@@ -305,9 +313,8 @@ class GridWriter:
                     self._write(v, None, ds[..., r0:r1, c0:c1][..., rows, cols])
                     continue
                 for t0 in range(0, days, 32):       # 32 days at a time: bounded memory
-                    block = ds[t0:min(t0 + 32, days), ..., r0:r1, c0:c1]
-                    for k in range(block.shape[0]):
-                        self._write(v, t0 + k, block[k][..., rows, cols])
+                    t1 = min(t0 + 32, days)
+                    self._write(v, slice(t0, t1), ds[t0:t1, ..., r0:r1, c0:c1][..., rows, cols])
         self.flush()
         self.comm.Barrier()
         if self.comm.rank == 0:
@@ -321,6 +328,7 @@ class GridWriter:
 
     def flush(self) -> None:
         """Put every day written so far on disk (collective)."""
+        self._write_held()
         if self.file is not None:
             self.file.flush()
 
@@ -355,11 +363,26 @@ class GridWriter:
 
     def write(self, t: int, fields: Mapping[str, np.ndarray]) -> None:
         """Write the daily values of interval ``t`` for the variables in ``fields`` (collective)."""
+        checked = {}
         for name, v in self.variables.items():
             if name in fields:
                 if v.static:
                     raise OutputError(f"{self.path}: {name} is static; use write_static")
-                self._write(v, t, self._check(v, fields[name]))
+                checked[name] = self._check(v, fields[name]).copy()
+        if self._held and (t != self._held[-1][0] + 1 or checked.keys() != self._held[-1][1].keys()):
+            self._write_held()
+        self._held.append((t, checked))
+        if len(self._held) >= self.buffer_days:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        """Write the held consecutive days, each variable in one call (collective)."""
+        if not self._held:
+            return
+        t0, n = self._held[0][0], len(self._held)
+        for name in self._held[0][1]:
+            self._write(self.variables[name], slice(t0, t0 + n), np.stack([f[name] for _, f in self._held]))
+        self._held = []
         if self.mode == "mpio":
             self.file.flush()   # a metadata sync point outside the collective writes (see _mpio_fapl)
 
@@ -369,29 +392,32 @@ class GridWriter:
             if name in fields:
                 self._write(v, None, self._check(v, fields[name]))
 
-    def _write(self, v: Variable, t: int | None, values: np.ndarray) -> None:
-        lead = (() if t is None else (t,))
+    def _write(self, v: Variable, t: slice | None, values: np.ndarray) -> None:
+        """Write ``values`` (*extra, n_cells) of a static variable (t None) or (n_days, *extra, n_cells) of
+        the days ``t`` (a slice of the time axis)."""
+        lead = (() if t is None else (t.stop - t.start,))
         mshape = tuple(self.dims[d] for d in v.extra)
         if self.mode == "gather":
-            width = int(np.prod(mshape)) if mshape else 1
-            # Cells are gathered rank after rank, each cell with its `width` member values.
+            width = int(np.prod(lead + mshape, dtype=np.int64))
+            # Cells are gathered rank after rank, each cell with its `width` day and member values.
             send = np.ascontiguousarray(values.reshape(width, -1).T)
             recv = np.empty((int(self._counts.sum()), width), dtype=v.dtype) if self.comm.rank == 0 else None
             self.comm.Gatherv(send, None if recv is None else (recv, self._counts * width), root=0)
             if self.comm.rank == 0:
                 full = np.full((width, self.ny * self.nx), FILL[v.dtype], dtype=v.dtype)
                 full[:, self._all_ids] = recv.T
-                self.file[v.name][lead] = full.reshape(mshape + (self.ny, self.nx))
+                self.file[v.name][() if t is None else (t,)] = full.reshape(lead + mshape + (self.ny, self.nx))
             return
         from h5py import h5s
 
         ds = self.file[v.name]
         space = ds.id.get_space()
         space.select_none()
+        first = () if t is None else (t.start,)
         for row0, col0, rows, cols in self.local.boxes:
-            space.select_hyperslab(lead + (0,) * len(mshape) + (row0, col0),
-                                   (1,) * len(lead) + mshape + (rows, cols), op=h5s.SELECT_OR)
-        box = np.full(mshape + (self.local.box_ids.size,), FILL[v.dtype], dtype=v.dtype)
+            space.select_hyperslab(first + (0,) * len(mshape) + (row0, col0),
+                                   lead + mshape + (rows, cols), op=h5s.SELECT_OR)
+        box = np.full(lead + mshape + (self.local.box_ids.size,), FILL[v.dtype], dtype=v.dtype)
         box[..., self.local.box_land] = values
         mspace = h5s.create_simple((box.size,))
         ds.id.write(mspace, space, box.reshape(-1), dxpl=self._dxpl)
@@ -399,6 +425,7 @@ class GridWriter:
     # -- closing -----------------------------------------------------------
     def close(self) -> Path:
         """Close the file everywhere, then rename it to its final name (collective)."""
+        self._write_held()
         if self.file is not None:
             self.file.close()
             self.file = None

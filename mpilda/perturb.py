@@ -81,12 +81,16 @@ class Perturber:
         seed: [random] seed.
         cell_ids: (n_cells,) global ids of the rank's cells (random numbers key on them).
         n_members: perturbed members; the ensemble arrays have one more column per cell, the control.
+        first_member: random-number identity of the first member (members draw first_member ..
+            first_member + n_members - 1); another range gives independent perturbations.
+        control: False: no unperturbed control column (the twin's perturbed truth, a lone member).
     """
 
-    def __init__(self, settings: Perturbations, seed: int, cell_ids: np.ndarray, n_members: int):
-        self.s, self.seed, self.n = settings, seed, n_members
+    def __init__(self, settings: Perturbations, seed: int, cell_ids: np.ndarray, n_members: int,
+                 first_member: int = 0, control: bool = True):
+        self.s, self.seed, self.n, self.control = settings, seed, n_members, control
         self.cell_ids = np.asarray(cell_ids, dtype=np.int64)
-        self.members = np.arange(n_members)[:, None]
+        self.members = np.arange(first_member, first_member + n_members)[:, None]
         cut = settings.truncation
         self.cut = cut
         self.sw = lognormal_parameters(settings.sw_std, cut)
@@ -126,7 +130,8 @@ class Perturber:
         return np.einsum("ij,j...->i...", self.forcing_chol, xi)
 
     def forcing(self, f: dict[str, np.ndarray], seconds: int) -> dict[str, np.ndarray]:
-        """Ensemble forcing (n_members + 1, n_cells) at ``seconds`` since the epoch; the last row is unperturbed."""
+        """Ensemble forcing (n_members + 1, n_cells) at ``seconds`` since the epoch; the last row is unperturbed
+        (no such row without a control)."""
         self._update_forcing(seconds // self.s.forcing_interval)
         k = self.factors
         out = {}
@@ -141,7 +146,7 @@ class Perturber:
             else:
                 out[name] = value
                 continue
-            out[name] = np.concatenate([members, value[None, :]], axis=0)
+            out[name] = np.concatenate([members, value[None, :]], axis=0) if self.control else members
         return out
 
     # -- state ---------------------------------------------------------------------

@@ -56,10 +56,19 @@ def forcing_pattern(cfg: Config, realisation: str) -> Path:
 
 def world_identity(cfg: Config) -> dict:
     """Everything the world's content depends on (recorded in world.json)."""
-    d, s = cfg.domain, cfg.synthetic
+    d = cfg.domain
     return dict(seed=cfg.random.seed, south=d.south, north=d.north, west=d.west, east=d.east,
-                resolution=d.resolution, margin=s.margin, precip_bias_std=s.precip_bias_std,
-                radiation_bias_std=s.radiation_bias_std, weather_error=s.weather_error)
+                resolution=d.resolution, margin=cfg.synthetic.margin, **model_forcing_errors(cfg))
+
+
+def model_forcing_errors(cfg: Config) -> dict:
+    """The WeatherGenerator's errors of the model forcing: none when [synthetic] errors = specified
+    (the truth run then carries the errors, as one realisation of the ensemble perturbations)."""
+    s = cfg.synthetic
+    if s.errors == "specified":
+        return dict(precip_bias_std=0.0, radiation_bias_std=0.0, weather_error=0.0)
+    return dict(precip_bias_std=s.precip_bias_std, radiation_bias_std=s.radiation_bias_std,
+                weather_error=s.weather_error)
 
 
 def world_is_complete(cfg: Config) -> bool:
@@ -128,9 +137,7 @@ def make_world(cfg: Config, comm) -> Path:
     rows = slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else slice(0, 0)
     plat = np.repeat(lat[rows], lon.size)
     plon = np.tile(lon, rows.stop - rows.start)
-    gen = WeatherGenerator(seed, plat, plon, precip_bias_std=cfg.synthetic.precip_bias_std,
-                           radiation_bias_std=cfg.synthetic.radiation_bias_std,
-                           weather_error=cfg.synthetic.weather_error)
+    gen = WeatherGenerator(seed, plat, plon, **model_forcing_errors(cfg))
     writer = Era5DayWriter(lat, lon, rows, comm, mode=mode, compression=1)
     stats = {r: _ClimateStats(plat.size) for r in ("truth", "model")}
     days = _days(cfg)

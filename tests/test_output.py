@@ -89,3 +89,35 @@ def test_io_mode_resolution(monkeypatch):
     monkeypatch.setattr(output, "h5py_has_mpi", lambda: False)
     with pytest.raises(OutputError, match=r"io_mode = mpio, but h5py was built without MPI"):
         resolve_io_mode("mpio", comm)
+
+
+@pytest.mark.parametrize("mode", ["gather", "mpio"])
+def test_held_back_days_land_where_they_belong(tmp_path, mode):
+    """Days are held back and written in blocks: a gap, a change of variables and flush() each write
+    what is held, and the file ends as if every day had been written at once."""
+    g = oc.grid()
+    local = Decomposition.build(g, 3, 1).local(0)
+    ids = local.cell_ids
+    names = ["ssm", "lai_ens", "count"]
+    path = tmp_path / "held.nc"
+    with GridWriter(path, local, MPI.COMM_SELF, oc.VARIABLES, start=oc.START, n_times=7, dims={"member": 4},
+                    mode=mode, buffer_days=3) as w:
+        for t in (0, 1):
+            w.write(t, {n: oc.field(n, ids, t) for n in names})
+        w.flush()                                     # two days held: now on disk
+        if mode == "gather":                          # (an mpio file is not opened twice)
+            with h5py.File(w.tmp, "r") as f:
+                assert np.array_equal(f["ssm"][1][g.land], oc.field("ssm", g.land_ids, 1))
+        for t in (2, 3, 4):                           # a full block of three
+            w.write(t, {n: oc.field(n, ids, t) for n in names})
+        w.write(6, {n: oc.field(n, ids, 6) for n in names})          # a gap: day 5 never written
+        w.write(5, {"ssm": oc.field("ssm", ids, 5)})                 # out of order, one variable only
+    with h5py.File(path) as f:
+        for t in (0, 1, 2, 3, 4, 6):
+            for n in names:
+                got = f[n][t]
+                want = oc.expected_grid(n, g, t)
+                assert np.array_equal(np.where(np.isnan(want), FILL[f[n].dtype.str[1:]], want), got), (n, t)
+        assert np.array_equal(f["ssm"][5][g.land], oc.field("ssm", g.land_ids, 5))
+        assert (f["count"][5] == FILL["i4"]).all()
+

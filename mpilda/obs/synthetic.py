@@ -24,6 +24,13 @@ so the files do not depend on the rank count):
 
 Noise levels are the [synthetic] keys (in model units, so that the errors
 after rescaling match the paper's observation errors).
+
+With ``[synthetic] errors = specified`` the observations carry exactly the
+errors the filter assumes: SMAP is the EASE-cell mean truth plus noise of
+[obs.smap] error_std (no bias g); LAI is the truth at the dekad's date and
+assimilation hour plus noise of [obs.lai] error_std (no dekad mean, scale bias
+or pixel heterogeneity; the files' 1/30 quantisation remains); VOD's noise is
+[obs.vod] error_std. Swaths, flags, clouds and gaps are unchanged.
 """
 
 from __future__ import annotations
@@ -198,7 +205,9 @@ class _SmapMaker:
     """SMAP granules: EASE M36 cells of the domain, averaged truth, swaths, flags, noise and bias."""
 
     def __init__(self, cfg, lat, lon, landcover, seed):
-        self.seed, self.noise = seed, cfg.synthetic.smap_noise_std
+        self.seed = seed
+        specified = cfg.synthetic.errors == "specified"
+        self.noise = cfg.obs_smap.error_std if specified else cfg.synthetic.smap_noise_std
         row, col = ease.rowcol("M36", lat, lon)
         key = row * 1000 + col
         self.keys, self.inverse = np.unique(key, return_inverse=True)
@@ -209,7 +218,8 @@ class _SmapMaker:
         forest = np.bincount(self.inverse, weights=np.isin(landcover, FORESTS), minlength=n) / self.count
         self.dense = forest > 0.5
         u = uniforms(seed, Stream.SYNTHETIC_OBS, self.keys, member=_SMAP_BIAS, n=3)
-        self.a, self.b, self.c = -0.05 + 0.13 * u[0], 0.7 + 0.6 * u[1], -0.5 + u[2]
+        self.a, self.b, self.c = (0.0, 1.0, 0.0) if specified else (-0.05 + 0.13 * u[0], 0.7 + 0.6 * u[1],
+                                                                     -0.5 + u[2])
         self.trouble = uniforms(seed, Stream.SYNTHETIC_OBS, self.keys, member=_SMAP_TROUBLE)[0] < 0.10
         # revisit: the swath covers a fraction of the cells each day, more towards the pole
         self.cover = np.clip(0.35 + 0.5 * (np.abs(self.elat) - 30.0) / 40.0, 0.35, 0.85)
@@ -260,7 +270,8 @@ class _VodMaker:
     """Daily descending VOD on EASE M25 from the truth's LAI and RZSM at 01:30 local."""
 
     def __init__(self, cfg, lat, lon, seed, coef, clim_lai, clim_rzsm):
-        self.seed, self.noise = seed, cfg.synthetic.vod_noise_std
+        self.seed = seed
+        self.noise = cfg.obs_vod.error_std if cfg.synthetic.errors == "specified" else cfg.synthetic.vod_noise_std
         self.lon, self.coef, self.clim_lai, self.clim_rzsm = lon, coef, clim_lai, clim_rzsm
         row, col = ease.rowcol("M25", lat, lon)
         self.r0, self.c0 = int(row.min()), int(col.min())
@@ -307,12 +318,17 @@ class _LaiMaker:
     """CGLS LAI dekads: the dekad's mean truth LAI, scale bias, noise, pixel heterogeneity and clouds."""
 
     def __init__(self, cfg, grid, lat, lon, landcover, seed):
-        self.seed, self.noise, self.grid = seed, cfg.synthetic.lai_noise_std, grid
+        self.seed, self.grid = seed, grid
+        #: specified errors: the truth at the dekad's date and hour plus noise (no dekad mean, no scale
+        #: bias, no pixel heterogeneity)
+        self.specified = cfg.synthetic.errors == "specified"
+        self.noise = cfg.obs_lai.error_std if self.specified else cfg.synthetic.lai_noise_std
         self.hour_tag = f"lai_{int(cfg.obs_lai.local_hour):02d}{int(round(cfg.obs_lai.local_hour % 1 * 60)):02d}"
         self.lat, self.lon = lat, lon
         ids = grid.land_ids
         self.ids = ids
-        self.scale = 0.75 + 0.55 * uniforms(seed, Stream.SYNTHETIC_OBS, ids, member=_LAI_BIAS)[0]
+        self.scale = 1.0 if self.specified else 0.75 + 0.55 * uniforms(seed, Stream.SYNTHETIC_OBS, ids,
+                                                                        member=_LAI_BIAS)[0]
         res = grid.resolution
         k = max(1, int(round(res / cfg.synthetic.lai_pixel_size)))
         self.k = k
@@ -326,7 +342,7 @@ class _LaiMaker:
         self.cell_rows, self.cell_cols = rows, cols
 
     def write(self, directory: Path, day: dt.date, index: int, truth: _Truth) -> tuple[int, int]:
-        vals = [truth.day(index - j, (self.hour_tag,))[self.hour_tag] for j in range(10)]
+        vals = [truth.day(index - j, (self.hour_tag,))[self.hour_tag] for j in range(1 if self.specified else 10)]
         with np.errstate(all="ignore"):
             mean = np.nanmean(np.stack(vals), axis=0) if np.isfinite(np.stack(vals)).any() else vals[0]
         z = normals(self.seed, Stream.SYNTHETIC_OBS, self.ids, member=_LAI_NOISE, time=index)[0]
@@ -345,7 +361,7 @@ class _LaiMaker:
         prow = (ny - 1 - self.cell_rows[cells_px]) * k + sub // k        # north-to-south pixel rows
         pcol = self.cell_cols[cells_px] * k + sub % k
         pid = self.ids[cells_px] * (k * k) + sub
-        het = 1.0 + 0.15 * normals(self.seed, Stream.SYNTHETIC_OBS, pid, member=_LAI_PIXEL, time=index)[0]
+        het = 1.0 + (0.0 if self.specified else 0.15) * normals(self.seed, Stream.SYNTHETIC_OBS, pid, member=_LAI_PIXEL, time=index)[0]
         values = np.clip(cell_obs[cells_px] * het, 0.0, 7.0)
         clouded = cloudy[cells_px]
         lai[prow, pcol] = np.where(clouded, np.nan, values)

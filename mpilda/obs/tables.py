@@ -21,6 +21,7 @@ import numpy as np
 
 from ..climatology import DAYS, day_slot
 from ..config import Config
+from ..errors import InputError
 from ..grid import Grid
 from ..log import log
 from ..output import GridWriter, Variable, read_cells, resolve_io_mode, standard_attributes
@@ -137,11 +138,18 @@ def calibrate_vod(cfg: Config, comm) -> dict:
     inside = (day >= first) & (day < last)
     obs, day = obs.select(inside), day[inside] - first
     n_days = last - first
-    over = ctx.ol.at_overpass(["lai_0130", "rzsm_0130"])
+    states = ctx.ol
+    if cfg.obs_vod.calibration_directory is not None:
+        states = ModelSeries(cfg.obs_vod.calibration_directory, ctx.local)
+        if states.start != ctx.ol.start:
+            raise InputError(f"[obs.vod] calibration_directory = {cfg.obs_vod.calibration_directory}: its run "
+                             f"starts {states.start:%Y-%m-%d}, the open loop {ctx.ol.start:%Y-%m-%d}; expected "
+                             f"runs of one period")
+    over = states.at_overpass(["lai_0130", "rzsm_0130"])
     if over is not None:
         lai, rz = over["lai_0130"][first:last], over["rzsm_0130"][first:last]
     else:
-        daily = ctx.ol.daily(["lai", "rzsm"])
+        daily = states.daily(["lai", "rzsm"])
         lai, rz = daily["lai"][first:last], daily["rzsm"][first:last]
     vod = np.full((n_days, n), np.nan)
     vod[day, obs.cell] = obs.value
@@ -197,7 +205,9 @@ def _vod_summary(cfg, comm, ctx, cal: VodCalibration) -> dict:
         fit = get["coef"]
         ok = np.all(np.isfinite(fit), axis=1)
         out["truth_comparison"] = dict(
-            note="the calibration uses the open loop's LAI and RZSM, which differ from the truth's",
+            note="the calibration uses the LAI and RZSM of " + (
+                f"the run in {cfg.obs_vod.calibration_directory}" if cfg.obs_vod.calibration_directory else
+                "the open loop, which differ from the truth's"),
             alpha_correlation=float(np.corrcoef(fit[ok, 0], true[ok, 0])[0, 1]),
             alpha_median_ratio=float(np.median(fit[ok, 0] / true[ok, 0])))
     return out
