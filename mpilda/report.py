@@ -52,7 +52,7 @@ def tables(result: dict) -> str:
         out.append(f"| {r['experiment']} | {r['variable']} | {_fmt(r['spread_ratio'], 2)} | "
                    f"{_fmt(PAPER_TABLE4.get((r['experiment'], r['variable'])), 2)} |")
     if result.get("truth_skill"):
-        out += ["", "## Skill against the truth (twin world; medians over cells)", "",
+        out += ["", "## Skill against the truth (twin world; medians over the cells of the common mask)", "",
                 "| experiment | variable | RMSE | RMSE OL | R_anom | R_anom OL |", "|---|---|---|---|---|---|"]
         for r in result["truth_skill"]:
             digits = 4 if r["variable"] in ("ssm", "rzsm") else 3

@@ -4,9 +4,10 @@
     python tools/bench.py io --json       # output writer: paper grid, 10 daily fields, 30 days, 2 ranks
     python tools/bench.py forcing --json  # weather generation and ERA5 reading/regridding, paper domain
     python tools/bench.py model --json    # the land surface model, one core, 10,000 columns
-    python tools/bench.py da --json       # the full DA cycle of DA_SSM+VOD on the demo twin, 2 ranks
+    python tools/bench.py da --json       # the full DA cycle of DA_SSM+VOD at paper load, one core
     python tools/bench.py ensemble --json # the 24-member open loop on the paper domain, 2 ranks
-    python tools/bench.py all --json      # model, ensemble on 1 and 2 ranks, output share, DA cycle
+    python tools/bench.py scaling --json  # strong (1, 2, 4, 8 ranks) and weak scaling of that open loop
+    python tools/bench.py all --json      # the issue's figures: model, DA cycle, I/O share, efficiency, memory
 
 The io benchmark launches itself under ``mpirun -n RANKS`` once per case and
 repeat, and reports for mpio and gather, with and without a member dimension,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -297,15 +299,22 @@ def loop_worker(args) -> None:
     runner.timings = {}
     comm.Barrier()
     t0 = time.perf_counter()
-    runner.run()
+    summary = runner.run()
     comm.Barrier()
     wall = time.perf_counter() - t0
+    # the forcing's file reads apart from its per-step interpolation (Era5Forcing.read_seconds)
+    read = getattr(runner.forcing, "read_seconds", 0.0)
+    runner.timings["forcing (file reads)"] = read
+    runner.timings["forcing"] = runner.timings.get("forcing", 0.0) - read
     parts = comm.gather(runner.timings, root=0)
     columns = comm.allreduce(runner.local.n_cells * runner.n_ens)
+    rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, op=MPI.MAX)   # KiB -> MiB
     if comm.rank == 0:
         mean = {k: sum(p.get(k, 0.0) for p in parts) / len(parts) for k in sorted({k for p in parts for k in p})}
         steps = args.days * 86400 // cfg.time.timestep
-        print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size)))
+        assimilated = {k: v["assimilated"] for k, v in summary.get("assimilation", {}).items() if "assimilated" in v}
+        print(json.dumps(dict(wall=wall, parts=mean, columns=columns, steps=steps, ranks=comm.size, rss_mib=rss,
+                              assimilated=assimilated)))
 
 
 ENSEMBLE = """
@@ -340,6 +349,8 @@ def _timed_runs(args, config: Path, tmp: str, experiment: str = "") -> dict:
     split["other (set-up, spin-up read, restarts, closing)"] = round(100 * (wall - sum(parts.values())) / wall, 1)
     return dict(ranks=best["ranks"], days=args.days, columns=best["columns"],
                 columns_per_rank=best["columns"] // best["ranks"],
+                peak_rss_mib_per_rank=round(max(r["rss_mib"] for r in runs), 1),
+                **({"assimilated": best["assimilated"]} if best.get("assimilated") else {}),
                 us_per_column_step_per_core=round(statistics.median(us), 3),
                 us_min_max=[round(min(us), 3), round(max(us), 3)], repeat=args.repeat,
                 seconds_per_simulated_day=round(wall / args.days, 3), split_percent_of_wall=split,
@@ -349,53 +360,178 @@ def _timed_runs(args, config: Path, tmp: str, experiment: str = "") -> dict:
                      "and the Ryu correction")
 
 
+def _ol_world(tmp: str, name: str = "ol", domain: str = "") -> Path:
+    """The config of the one-day 24-member OL benchmark (the paper domain, or ``domain``), with its
+    synthetic world of two days made (untimed, on 2 ranks)."""
+    config = Path(tmp) / f"{name}.ini"
+    config.write_text(ENSEMBLE.format(world=Path(tmp) / f"world-{name}") + domain)
+    made = subprocess.run(["mpirun", "-n", "2", "--oversubscribe", sys.executable, "-m", "mpilda",
+                           "make-synthetic", str(config)], capture_output=True, text=True, env=_mpi_env())
+    if made.returncode:
+        raise SystemExit(f"bench: make-synthetic failed:\n{made.stderr[-3000:]}")
+    return config
+
+
+def _with(args, **changes):
+    out = argparse.Namespace(**vars(args))
+    for k, v in changes.items():
+        setattr(out, k, v)
+    return out
+
+
 def bench_ensemble(args) -> dict:
     """The 24-member OL of the paper domain: a synthetic world of two days is made first (untimed)."""
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
-        config = Path(tmp) / "ol.ini"
-        config.write_text(ENSEMBLE.format(world=Path(tmp) / "world"))
-        made = subprocess.run(["mpirun", "-n", str(args.ranks), "--oversubscribe", sys.executable, "-m", "mpilda",
-                               "make-synthetic", str(config)], capture_output=True, text=True, env=_mpi_env())
-        if made.returncode:
-            raise SystemExit(f"bench ensemble: make-synthetic failed:\n{made.stderr[-3000:]}")
-        figures = _timed_runs(args, config, tmp)
+        figures = _timed_runs(args, _ol_world(tmp), tmp)
     return dict(benchmark="ensemble", domain="paper (19,701 land cells), synthetic world", members=24, **figures)
 
 
-def bench_da(args) -> dict:
-    """The full DA cycle of DA_SSM+VOD on the twin of ``args.config`` (after `make demo`)."""
+#: The western part of the paper domain (9,687 land cells, about half of 19,701): weak scaling.
+WEST = """
+[domain]
+east = 20.125
+"""
+
+
+def bench_scaling(args) -> dict:
+    """Strong scaling of the paper-domain OL day on 1, 2, 4 and 8 ranks (4 and 8 oversubscribe the 2 cores:
+    their wall time shows the cost of more ranks' communication and imbalance, not a speed-up), and weak
+    scaling: about half the domain on 1 rank against the whole on 2."""
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
-        figures = _timed_runs(args, Path(args.config), tmp, experiment="DA_SSM+VOD")
-    return dict(benchmark="da", experiment="DA_SSM+VOD", config=args.config, **figures)
+        paper = _ol_world(tmp)
+        strong = {n: _timed_runs(_with(args, ranks=n, days=1), paper, f"{tmp}/s{n}") for n in (1, 2, 4, 8)}
+        west = _timed_runs(_with(args, ranks=1, days=1), _ol_world(tmp, "west", WEST), f"{tmp}/w")
+    t = {n: f["seconds_per_simulated_day"] for n, f in strong.items()}
+    return dict(
+        benchmark="scaling", members=24,
+        strong={n: dict(ranks=n, seconds_per_simulated_day=t[n], columns=f["columns"],
+                        us_per_column_step_per_core=f["us_per_column_step_per_core"],
+                        speed_up=round(t[1] / t[n], 3), efficiency_on_min_ranks_cores=round(
+                            t[1] / (min(n, os.cpu_count() or n) * t[n]), 3)) for n, f in strong.items()},
+        weak=dict(one_rank_west=dict(columns=west["columns"], seconds_per_simulated_day=west["seconds_per_simulated_day"],
+                                     us_per_column_step_per_core=west["us_per_column_step_per_core"]),
+                  two_ranks_paper=dict(columns=strong[2]["columns"], seconds_per_simulated_day=t[2],
+                                       us_per_column_step_per_core=strong[2]["us_per_column_step_per_core"]),
+                  efficiency=round(west["us_per_column_step_per_core"] / strong[2]["us_per_column_step_per_core"], 3)),
+        note="efficiency_on_min_ranks_cores = t1 / (min(ranks, cores) x tN): the ranks beyond the cores share them")
+
+
+#: The twin of ``bench da``: 18 x 17 land cells of central France (306 cells x 25 columns = 7,650, the
+#: paper domain's load per rank on 64 ranks: 19,701 / 64 = 308 cells) with the errors the filter assumes
+#: (as the demo); 45 days, short spin-ups; only the stages up to the tables are run (untimed).
+DA_TWIN = """
+[domain]
+south = 44.125
+north = 48.125
+west = 0.125
+east = 4.375
+tile_size = 3
+[time]
+start = 2016-06-01
+end = 2016-07-16
+[ensemble]
+members = 24
+[synthetic]
+directory = {tmp}/world
+errors = specified
+lai_pixel_size = 0.0625
+[obs.smap]
+rescale = no
+[obs.lai]
+rescale = no
+[obs.vod]
+calibration_directory = {tmp}/twin/truth
+# 45 days: every third week is left out of the operator fit (weeks 3 and 6), enough to fit and evaluate it
+holdout_every = 3
+[assimilation]
+climatology_window = 61
+[twin]
+directory = {tmp}/twin
+truth_spinup_cycles = 1
+model_spinup_cycles = 1
+ensemble_spinup_days = 5
+experiments = DA_SSM+VOD
+[output]
+checkpoint_days = 0
+"""
+#: Column-steps of one paper experiment: 19,701 land cells x 25 columns (24 members + control) x 271,872
+#: steps of 900 s (1 Apr 2015 - 31 Dec 2022, as the issue "Performance" counts them).
+PAPER_COLUMN_STEPS = 19701 * 25 * 271872
+
+
+def twin_worker(args) -> None:
+    """Run the stages of the twin of ``args.config`` up to (and including) the tables (under mpirun)."""
+    from mpi4py import MPI
+
+    from mpilda.config import load_config
+    from mpilda.twin import _run_stage, stage_configs
+
+    comm = MPI.COMM_WORLD
+    cfg = load_config(args.config)
+    marks = cfg.twin.directory / "stages"
+    for name, make in stage_configs(cfg):
+        if name.startswith("DA_") or name in ("evaluate", "report"):
+            break
+        _run_stage(name, make(), comm)
+        comm.Barrier()
+        if comm.rank == 0:
+            marks.mkdir(parents=True, exist_ok=True)
+            (marks / f"{name}.done").write_text("bench\n")
+
+
+def bench_da(args) -> dict:
+    """The full DA cycle of DA_SSM+VOD (model, perturbations, observations, analysis, diagnostics, output)
+    on one core at the paper's load per rank; the twin it needs is made first (untimed)."""
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
+        config = Path(args.config) if args.config else Path(tmp) / "da_twin.ini"
+        if not args.config:
+            config.write_text(DA_TWIN.format(tmp=tmp))
+            made = subprocess.run(["mpirun", "-n", "2", "--oversubscribe", sys.executable, __file__, "_twin",
+                                   "--config", str(config)], capture_output=True, text=True, env=_mpi_env())
+            if made.returncode:
+                raise SystemExit(f"bench da: making the twin failed:\n{made.stderr[-3000:]}")
+        figures = _timed_runs(args, config, tmp, experiment="DA_SSM+VOD")
+    us = figures["us_per_column_step_per_core"]
+    return dict(benchmark="da", experiment="DA_SSM+VOD", config=str(args.config or "built-in (DA_TWIN)"),
+                **figures, paper_core_hours_per_experiment=round(us * PAPER_COLUMN_STEPS / 3.6e9, 1),
+                paper_core_hours_formula=f"{us} us x 19,701 cells x 25 columns x 271,872 steps / 3.6e9 us per h")
+
+
+#: The parts of the run loop that are input and output (io_share).
+IO_PARTS = ("output", "forcing (file reads)", "observations")
 
 
 def bench_all(args) -> dict:
-    """The performance figures of the issue "Performance" in one object: the model on one core, the
-    ensemble OL of the paper domain on 1 and 2 ranks (parallel efficiency), its output share, and
-    the full DA cycle of DA_SSM+VOD on the demo twin (when `make demo` has made it)."""
-    import copy
-
-    out = {"benchmark": "all", "targets": {"us_per_column_step_da": 2.0, "parallel_efficiency": 0.9,
-                                           "output_share_percent": 5.0}}
-    model_args = argparse.Namespace(columns=10000, warmup=96, steps=48, repeat=5)
-    out["model"] = bench_model(model_args)
-    ens = {}
-    for ranks in (1, args.ranks):
-        a = copy.copy(args)
-        a.ranks, a.days, a.repeat = ranks, 1, args.repeat
-        ens[ranks] = bench_ensemble(a)
-    one, many = ens[1], ens[args.ranks]
-    out["ensemble"] = many
-    out["parallel_efficiency"] = round(one["us_per_column_step_per_core"] / many["us_per_column_step_per_core"], 3)
-    out["output_share_percent"] = many["split_percent_of_wall"].get("output", 0.0)
-    demo = Path(args.config)
-    try:
-        a = copy.copy(args)
-        a.days = 20
-        out["da"] = bench_da(a)
-    except SystemExit as exc:
-        out["da"] = {"skipped": str(exc).splitlines()[0], "config": str(demo)}
-    return out
+    """The figures of the issue "Performance" in one object: the model on one core; the full DA cycle of
+    DA_SSM+VOD on one core at the paper's load per rank (its I/O share and peak memory); the ensemble
+    OL of the paper domain on 1 and 2 ranks (parallel efficiency); the sub-benchmarks in full."""
+    model = bench_model(argparse.Namespace(columns=10000, warmup=96, steps=48, repeat=5))
+    da = bench_da(_with(args, ranks=1))
+    with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
+        paper = _ol_world(tmp)
+        ens = {n: _timed_runs(_with(args, ranks=n, days=1), paper, f"{tmp}/{n}") for n in (1, 2)}
+    split = da["split_percent_of_wall"]
+    return {
+        "benchmark": "all",
+        "model_us_per_column_step": model["us_per_column_step"],
+        "da_cycle_us_per_column_step": da["us_per_column_step_per_core"],
+        "io_share": round(sum(split.get(k, 0.0) for k in IO_PARTS) / 100.0, 3),
+        "output_share": round(split.get("output", 0.0) / 100.0, 3),
+        "efficiency_2_ranks": round(ens[1]["us_per_column_step_per_core"] / ens[2]["us_per_column_step_per_core"],
+                                    3),
+        "peak_rss_mib_per_rank": da["peak_rss_mib_per_rank"],
+        "paper_core_hours_per_experiment": da["paper_core_hours_per_experiment"],
+        "paper_core_hours_formula": da["paper_core_hours_formula"],
+        "targets": {"da_cycle_us_per_column_step": 2.0, "efficiency_2_ranks": 0.9, "io_share": 0.05,
+                    "peak_rss_mib_per_rank": 1024},
+        "notes": {"io_share": "share of the DA cycle's wall time in reading the forcing files, reading the "
+                              "day's observation files (and selecting the rank's cells), and writing the outputs "
+                              "(daily means, spread, diagnostics); output_share: the writing alone",
+                  "efficiency_2_ranks": "t1 / (2 t2) of the same paper-domain OL day on 1 and 2 ranks",
+                  "peak_rss_mib_per_rank": "maximum resident memory of a rank of the DA cycle run (7,650 "
+                                           "ensemble columns, the paper domain's load on 64 ranks)"},
+        "model": model, "da": da, "ensemble_1_rank": ens[1], "ensemble_2_ranks": ens[2],
+    }
 
 
 def _mpi_env() -> dict:
@@ -424,11 +560,12 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=96)
     p.add_argument("--steps", type=int, default=48)
     p.add_argument("--repeat", type=int, default=5)
-    p = sub.add_parser("da", help="the full DA cycle (DA_SSM+VOD) on the demo twin, per column-step")
+    p = sub.add_parser("da", help="the full DA cycle (DA_SSM+VOD) at the paper's load per rank, per column-step")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "examples" / "twin" / "demo.ini"))
-    p.add_argument("--ranks", type=int, default=2)
-    p.add_argument("--days", type=int, default=20)
+    p.add_argument("--config", default=None, help="a twin config whose stages up to the tables are done "
+                                                  "(default: a built-in twin made first)")
+    p.add_argument("--ranks", type=int, default=1)
+    p.add_argument("--days", type=int, default=10)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
     p = sub.add_parser("ensemble", help="the 24-member open loop on the paper domain (synthetic world), per "
@@ -438,15 +575,21 @@ def main(argv=None) -> int:
     p.add_argument("--days", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
-    p = sub.add_parser("all", help="model, ensemble (1 and N ranks: parallel efficiency), output share, DA cycle")
+    p = sub.add_parser("scaling", help="strong (1, 2, 4, 8 ranks) and weak scaling of the paper-domain OL")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "examples" / "twin" / "demo.ini"))
-    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--tmpdir", default=None)
+    p = sub.add_parser("all", help="model, DA cycle (one core), ensemble on 1 and 2 ranks: the issue's figures")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--config", default=None)
+    p.add_argument("--days", type=int, default=10, help="simulated days of each DA cycle run")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tmpdir", default=None)
     w = sub.add_parser("_loop")
     for name, typ in (("--config", str), ("--days", int), ("--dir", str), ("--experiment", str)):
         w.add_argument(name, type=typ, required=True)
+    w = sub.add_parser("_twin")
+    w.add_argument("--config", type=str, required=True)
     w = sub.add_parser("_io")
     for name, typ in (("--mode", str), ("--members", int), ("--days", int), ("--fields", int),
                       ("--compression", int), ("--dir", str)):
@@ -458,9 +601,12 @@ def main(argv=None) -> int:
     if args.what == "_loop":
         loop_worker(args)
         return 0
+    if args.what == "_twin":
+        twin_worker(args)
+        return 0
     if args.what != "io":
         result = {"forcing": bench_forcing, "model": bench_model, "da": bench_da,
-                  "ensemble": bench_ensemble, "all": bench_all}[args.what](args)
+                  "ensemble": bench_ensemble, "scaling": bench_scaling, "all": bench_all}[args.what](args)
         print(json.dumps(result) if args.json else json.dumps(result, indent=1))
         return 0
     result = bench_io(args)

@@ -9,7 +9,7 @@ perturbations and the observations are the truth plus noise of the configured er
 working filter must then show, for each DA experiment:
 
 1. a lower RMSE against the truth than the open loop for the variables it updates
-   (SSM and RZSM for SSM and VOD, LAI for LAI and VOD; medians over cells, from evaluation.json);
+   (SSM and RZSM for SSM and VOD, LAI for LAI and VOD; medians over the common mask, from evaluation.json);
    the unbiased RMSE and the anomaly correlation are printed beside it (not checked);
 2. a time standard deviation of the normalised innovations (O-F)/sqrt(HPH^T + R) within
    0.7-1.3 in most (> 50 %) of the cells with at least 10 assimilated observations

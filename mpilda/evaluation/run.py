@@ -330,15 +330,17 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
                     mean_o = totals[("OL", v)][0] / max(totals[("OL", v)][1], 1)
                     table4.append(dict(experiment=e, variable=v, spread_ratio=mean_e / mean_o if mean_o else None))
         truth_skill = []
+
+        def median(key):        # over the common mask, as every evaluation of the paper (its section 2.6)
+            values, mask = cells[key]
+            return metrics.spatial_median(values[mask])
         for e in das:
             for v in TRUTH_VARIABLES:
                 if (e, v, "truth_rmse") in cells:
                     truth_skill.append(dict(
-                        experiment=e, variable=v,
-                        rmse=metrics.spatial_median(cells[(e, v, "truth_rmse")][0]),
-                        rmse_ol=metrics.spatial_median(cells[("OL", v, "truth_rmse")][0]),
-                        r_anom=metrics.spatial_median(cells[(e, v, "truth_r_anom")][0]),
-                        r_anom_ol=metrics.spatial_median(cells[("OL", v, "truth_r_anom")][0])))
+                        experiment=e, variable=v, rmse=median((e, v, "truth_rmse")),
+                        rmse_ol=median(("OL", v, "truth_rmse")), r_anom=median((e, v, "truth_r_anom")),
+                        r_anom_ol=median(("OL", v, "truth_r_anom"))))
         result = dict(table3=table3, table4=table4, truth_skill=truth_skill,
                       period=[str(runs.days[0]), str(runs.days[-1] + 1)], experiments=das,
                       common_mask_cells=int(sum(p["common"] for p in gathered)),

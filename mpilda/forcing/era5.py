@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time as _time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -394,6 +395,8 @@ class Era5Forcing:
         #: name -> (file, first index, hyperslabs (n_hours, rows, cols)): the hours read ahead
         self._ahead: dict[str, tuple[Era5File, int, np.ndarray]] = {}
         self._chosen: dict[str, str] = {}  # quantity -> the ERA5 parameter found for it
+        #: Seconds spent reading hyperslabs from the files (the benchmarks' I/O share).
+        self.read_seconds = 0.0
 
     # -- the Forcing protocol -------------------------------------------------
 
@@ -496,7 +499,9 @@ class Era5Forcing:
         if cached is not None and cached[0] is file and 0 <= k - cached[1] < cached[2].shape[0]:
             return cached[2][k - cached[1]]
         stop = min(k + READ_AHEAD, file.times.size)
+        t0 = _time.perf_counter()
         hours = box.read(lambda rows, cols: field.read(slice(k, stop), rows, cols))
+        self.read_seconds += _time.perf_counter() - t0
         self._ahead[name] = (file, k, hours)
         return hours[0]
 
