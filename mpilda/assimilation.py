@@ -30,7 +30,7 @@ from .enkf import analysis_increments, innovation_statistics, observation_pertur
 from .errors import InputError
 from .model.constants import TFRZ
 from .model.snow import SNOW_FLAG_SWE
-from .obs.masks import MASKS, MaskCounts
+from .obs.masks import MaskCounts
 from .obs.operators import rzsm
 from .obs.records import CellObservations
 from .obs.sources import SensorReader

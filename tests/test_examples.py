@@ -1,7 +1,5 @@
 """The shipped example configs are valid: the paper's six need only their data files to exist."""
 
-from pathlib import Path
-
 import pytest
 
 from mpilda.config import ConfigError, load_config

@@ -213,3 +213,36 @@ rescale = no
     for sensor in ("smap", "lai"):
         assert summary[sensor]["assimilated"] > 0, summary
         assert summary[sensor]["no_cdf"] == 0, summary
+
+
+def test_observation_files_come_from_one_listing_of_each_directory(truths, monkeypatch):
+    """SensorReader lists a sensor's directory once and finds, for any day, the files the product's
+    finder finds in the whole directory."""
+    import pathlib
+
+    from mpilda.grid import Grid
+    from mpilda.obs.cgls import find_lai_files
+    from mpilda.obs.smap import find_smap_granules
+    from mpilda.obs.sources import SensorReader
+    from mpilda.obs.vod import find_vod_files
+    from mpilda.parallel import Decomposition
+
+    tmp, _ = truths
+    cfg = _config(tmp)
+    if not any(cfg.obs_directory("smap").glob("*")):
+        make_observations(cfg, MPI.COMM_SELF)
+    local = Decomposition.build(Grid.from_config(cfg.domain), cfg.domain.tile_size, 1).local(0)
+    finders = {"smap": find_smap_granules, "lai": find_lai_files,
+               "vod": lambda d, a, b: find_vod_files(d, a, b, direction="D")}
+    days = [dt.datetime(2015, 4, 28, tzinfo=dt.timezone.utc) + dt.timedelta(days=k) for k in range(70)]
+    for sensor, find in finders.items():
+        reader = SensorReader(cfg, sensor, local)
+        listings = []
+        real = pathlib.Path.iterdir
+        monkeypatch.setattr(pathlib.Path, "iterdir", lambda self: listings.append(self) or real(self))
+        mine = [reader.files(d, d + dt.timedelta(days=1)) for d in days]
+        monkeypatch.setattr(pathlib.Path, "iterdir", real)
+        assert listings == [cfg.obs_directory(sensor)], (sensor, listings)
+        theirs = [find(cfg.obs_directory(sensor), d, d + dt.timedelta(days=1)) for d in days]
+        assert mine == theirs, sensor
+        assert sum(map(len, mine)) > 0, sensor

@@ -171,7 +171,6 @@ def _toa_quadrature(hours, lat, lon, steps=60):
         tau = utc - 1.0 + frac
         n = doy + tau / 24.0
         dec = np.radians(23.45) * np.sin(2 * np.pi * (284 + n) / 365.0)
-        e0 = 1.0 + 0.033 * np.cos(2 * np.pi * n / 365.0)
         omega = np.radians(15.0 * (tau[:, None] + lon[None, :] / 15.0 - 12.0))
         cosz = np.sin(phi) * np.sin(dec)[:, None] + np.cos(phi) * np.cos(dec)[:, None] * np.cos(omega)
         highest = np.maximum(highest, cosz)

@@ -51,7 +51,6 @@ def summarise(cfg) -> dict:
     veg, soiltab = read_mptable(), read_soilparm()
     land = grid.land
     with xr.open_dataset(cfg.output.directory / "daily_mean.nc") as ds:
-        time = ds.time.values
         years = ds.time.dt.year.values
         full_years = [y for y in np.unique(years) if (years == y).sum() >= 365]
         sel = np.isin(years, full_years)

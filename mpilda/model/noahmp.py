@@ -501,7 +501,7 @@ def _water(v, par, dt):
     """Stage 3: canopy water and evaporation limits, snow, and the soil water's upper boundary (infiltration)."""
     for l in range(LANES):
         p = par[l]
-        tair, rain, snowf = v[V_TAIR, l], v[V_RAIN, l], v[V_SNOWF, l]
+        tair, snowf = v[V_TAIR, l], v[V_SNOWF, l]
         sneqv0, snowh0, fsno = v[V_SNEQV0, l], v[V_SNOWH0, l], v[V_FSNO, l]
         canwat, wmax, lat_v, lat_g = v[V_CANWAT, l], v[V_WMAX, l], v[V_LAT_V, l], v[V_LAT_G, l]
         smc0, sh2o0 = _layers(v, V_SMC0, l), _layers(v, V_SH2O0, l)

@@ -34,6 +34,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import netCDF4
 import numpy as np
@@ -289,8 +290,10 @@ def parse_lai_name(path: str | Path) -> tuple[dt.date, float, tuple[int, int, in
     return date, rank, (int(m.group(5)), int(m.group(6)), int(m.group(7)))
 
 
-def find_lai_files(directory: str | Path, start: dt.datetime | int, end: dt.datetime | int) -> list[Path]:
-    """LAI300 files in ``directory`` whose dekad date (the day in the name) overlaps [start, end), by date.
+def find_lai_files(directory: str | Path, start: dt.datetime | int, end: dt.datetime | int,
+                   paths: Sequence[Path] | None = None) -> list[Path]:
+    """LAI300 files in ``directory`` whose dekad date (the day in the name) overlaps [start, end), by date
+    (``paths``: only these files of the directory).
 
     For one date the highest consolidation stage is kept: a file without RT (consolidated archive)
     over any RTn, a higher n over a lower; then the higher version.
@@ -300,7 +303,7 @@ def find_lai_files(directory: str | Path, start: dt.datetime | int, end: dt.date
     if not directory.is_dir():
         raise InputError(f"{directory}: no such directory of CGLS LAI files")
     best: dict[dt.date, tuple[tuple, Path]] = {}
-    for path in directory.iterdir():
+    for path in directory.iterdir() if paths is None else paths:
         parsed = parse_lai_name(path)
         if parsed is None or not path.is_file():
             continue

@@ -88,8 +88,10 @@ def granule_times(path: str | Path) -> np.ndarray:
     return np.round(t).astype(np.int64) + EPOCH_2000
 
 
-def find_smap_granules(directory: str | Path, start: dt.datetime | int, end: dt.datetime | int) -> list[Path]:
+def find_smap_granules(directory: str | Path, start: dt.datetime | int, end: dt.datetime | int,
+                       paths: Sequence[Path] | None = None) -> list[Path]:
     """SPL2SMP granules in ``directory`` (not recursive) holding a retrieval time in [start, end), sorted by name.
+    ``paths``: look only at these files of the directory (a caller's index), not at its listing.
 
     A granule's retrievals lie within ``HALF_ORBIT_SPAN`` after the start time in its name, so
     granules starting inside [start, end - span) are taken without opening them, granules that
@@ -102,7 +104,7 @@ def find_smap_granules(directory: str | Path, start: dt.datetime | int, end: dt.
     if not directory.is_dir():
         raise InputError(f"{directory}: no such directory of SMAP granules")
     found = []
-    for path in sorted(directory.iterdir()):
+    for path in sorted(directory.iterdir() if paths is None else paths):
         parsed = parse_name(path)
         if parsed is None or not path.is_file():
             continue

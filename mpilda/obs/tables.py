@@ -14,7 +14,6 @@ The loaders at the end give a DA run its rank's part of each table.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import numpy as np

@@ -32,6 +32,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import tifffile
@@ -96,14 +97,15 @@ def parse_name(path: str | Path) -> tuple[dt.date, str] | None:
 
 
 def find_vod_files(directory: str | Path, start: dt.datetime | int, end: dt.datetime | int,
-                   direction: str = "D") -> list[Path]:
-    """VOD GeoTIFFs of ``direction`` in ``directory`` whose date overlaps [start, end), sorted by date."""
+                   direction: str = "D", paths: Sequence[Path] | None = None) -> list[Path]:
+    """VOD GeoTIFFs of ``direction`` in ``directory`` whose date overlaps [start, end), sorted by date
+    (``paths``: only these files of the directory)."""
     t0, t1 = as_seconds(start), as_seconds(end)
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory}: no such directory of AMSR2 VOD files")
     found = []
-    for path in directory.iterdir():
+    for path in directory.iterdir() if paths is None else paths:
         parsed = parse_name(path)
         if parsed is None or parsed[1] != direction or not path.is_file():
             continue
