@@ -246,3 +246,45 @@ def test_observation_files_come_from_one_listing_of_each_directory(truths, monke
         theirs = [find(cfg.obs_directory(sensor), d, d + dt.timedelta(days=1)) for d in days]
         assert mine == theirs, sensor
         assert sum(map(len, mine)) > 0, sensor
+
+
+def test_a_vod_retrieval_carries_one_noise_draw(tmp_path):
+    """A synthetic VOD retrieval is the mean VOD of the model cells in its EASE 25 km pixel plus ONE
+    draw of noise (std error_std), not the mean of the cells' noises: with a steady truth its time
+    std is error_std whether the pixel holds one model cell or two (43.375 and 43.625 N share EASE
+    row 90 at 1.125 E)."""
+    from mpilda.obs import ease
+    from mpilda.obs.synthetic import _VodMaker, true_vod_coefficients
+    from mpilda.obs.vod import VodReader, find_vod_files
+
+    lat, lon = np.array([43.375, 43.625, 44.125]), np.full(3, 1.125)
+    row, col = ease.rowcol("M25", lat, lon)
+    assert (row[0], col[0]) == (row[1], col[1]) != (row[2], col[2])
+
+    class SteadyTruth:
+        def day(self, index, names):
+            values = {"lai_0130": 2.0, "rzsm_0130": 0.25, "tsoil1_0600": 290.0, "swe_0600": 0.0}
+            return {n: np.full(3, values[n]) for n in names}
+
+    cfg = _config(tmp_path)
+    clim = np.full((365, 3), 2.0), np.full((365, 3), 0.25)
+    maker = _VodMaker(cfg, lat, lon, 9, true_vod_coefficients(9, np.arange(3)), *clim)
+    start = dt.date(2015, 1, 1)
+    days = 400
+    for i in range(days):
+        maker.write(tmp_path, start + dt.timedelta(days=i), i, SteadyTruth())
+    reader = VodReader(lat, lon)
+    values = np.full((days, 3), np.nan)
+    t0 = dt.datetime(2015, 1, 1, tzinfo=dt.timezone.utc)
+    for path in find_vod_files(tmp_path, t0, t0 + dt.timedelta(days=days)):
+        o = reader.read(path, require_qa=False)
+        day = (int(o.time[0]) - int(t0.timestamp())) // 86400
+        values[day, o.cell] = o.value
+    sigma = cfg.obs_vod.error_std
+    for cells in ((0, 1), (2,)):
+        v = values[:, cells[0]]
+        v = v[np.isfinite(v)]
+        assert v.size > 300
+        # sampling std of a std: sigma / sqrt(2 n); the noise of a pixel of two cells averaged over both
+        # would be sigma / sqrt(2)
+        assert abs(v.std() - sigma) < 4 * sigma / np.sqrt(2 * v.size), (cells, v.std())

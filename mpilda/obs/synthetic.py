@@ -295,17 +295,18 @@ class _VodMaker:
         la, ra = lai - self.clim_lai[slot, cells], rz - self.clim_rzsm[slot, cells]
         a, b0, b1, b2, b3 = self.coef
         beta = b0 + b1 * lai + b2 * rz + b3 * rz * lai
-        z = normals(self.seed, Stream.SYNTHETIC_OBS, cells, member=_VOD_NOISE, time=index)[0]
-        vod = self.base + self.lai_share * self.clim_lai[slot, cells] + a * la + beta * ra + self.noise * z
+        vod = self.base + self.lai_share * self.clim_lai[slot, cells] + a * la + beta * ra
         frozen = (today["tsoil1_0600"] < TFRZ) | (today["swe_0600"] > 1.0)
         gap = uniforms(self.seed, Stream.SYNTHETIC_OBS, self.keys, member=_VOD_GAP, time=index)[0] < 0.15
-        grid_vod = np.full(self.shape[0] * self.shape[1], np.nan)
         grid_qa = np.zeros(self.shape[0] * self.shape[1], dtype=np.uint8)
         ok = np.isfinite(vod) & ~gap
-        # several model cells can share an EASE cell: their mean
-        s = np.bincount(self.flat[ok], weights=vod[ok], minlength=grid_vod.size)
-        n = np.bincount(self.flat[ok], minlength=grid_vod.size)
-        grid_vod = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+        # several model cells can share an EASE cell: the mean of their VOD, plus one retrieval's noise
+        s = np.bincount(self.flat[ok], weights=vod[ok], minlength=grid_qa.size)
+        n = np.bincount(self.flat[ok], minlength=grid_qa.size)
+        pixels = self.r0 * 2000 + self.c0 + (np.arange(grid_qa.size) // self.shape[1]) * 2000 \
+            + np.arange(grid_qa.size) % self.shape[1]                      # global row * 2000 + col
+        z = normals(self.seed, Stream.SYNTHETIC_OBS, pixels, member=_VOD_NOISE, time=index)[0]
+        grid_vod = np.where(n > 0, s / np.maximum(n, 1) + self.noise * z, np.nan)
         np.maximum.at(grid_qa, self.flat[frozen & ok], 1)
         path = directory / vod_file_name(day, "D")
         if not path.exists():
