@@ -121,8 +121,10 @@ def _chunk_side(tile_size: int, n: int) -> int:
     return min(n, tile_size * max(1, -(-32 // tile_size)))
 
 
-#: Days a GridWriter holds back and writes in one call per variable (see GridWriter).
+#: Days a GridWriter holds back and writes in one call per variable (see GridWriter) ...
 BUFFER_DAYS = 8
+#: ... fewer when that many days of an average rank's values exceed this (daily_members.nc of many cells).
+HOLD_BYTES = 64 * 2 ** 20
 
 #: Dirty metadata [bytes] that triggers a metadata-cache sync point (HDF5's default is 256 KiB).
 SYNC_DIRTY_BYTES = 16 * 2 ** 20   # HDF5 refuses more than a quarter of its largest cache (128 MiB)
@@ -174,8 +176,9 @@ class GridWriter:
 
     ``write(t, fields)`` takes, per variable, an array (*extra sizes, n_cells) of the
     rank's land cells in ``local.cell_ids`` order. Consecutive days of the same variables are
-    held back and written together, ``buffer_days`` at a time (one collective write per variable
-    and block, not per day); ``flush`` and ``close`` write what is held.
+    held back and written together, ``buffer_days`` at a time, fewer when that many days of an
+    average rank's values exceed HOLD_BYTES (one collective write per variable and block, not per
+    day); ``flush`` and ``close`` write what is held.
     Every rank must call ``write``, ``write_static`` and ``close`` with the same
     arguments apart from the data.
     """
@@ -186,7 +189,7 @@ class GridWriter:
                  coords: Mapping[str, tuple] | None = None, resume_days: int | None = None,
                  buffer_days: int = BUFFER_DAYS):
         self.path = Path(path)
-        self.buffer_days = max(1, int(buffer_days))
+        self.buffer_days = int(buffer_days)
         self._held: list[tuple[int, dict[str, np.ndarray]]] = []
         self.tmp = self.path.with_name(self.path.name + INCOMPLETE)
         self.local, self.comm, self.mode = local, comm, mode
@@ -200,6 +203,10 @@ class GridWriter:
                     raise OutputError(f"{self.path}: variable {v.name} uses dimension {d!r} of unknown size")
         if mode not in ("mpio", "gather"):
             raise OutputError(f"{self.path}: io mode {mode!r}; expected 'mpio' or 'gather'")
+        # days held: at most HOLD_BYTES of an average rank's values (the same number on every rank,
+        # since every rank must write at the same calls)
+        per_rank_day = self.bytes_per_day() / comm.size
+        self.buffer_days = max(1, min(self.buffer_days, int(HOLD_BYTES // max(per_rank_day, 1.0))))
         old = self.tmp.with_name(self.tmp.name + ".resumed")
         if resume_days is not None:
             self._check_resumable(old, n_times)

@@ -121,3 +121,18 @@ def test_held_back_days_land_where_they_belong(tmp_path, mode):
         assert np.array_equal(f["ssm"][5][g.land], oc.field("ssm", g.land_ids, 5))
         assert (f["count"][5] == FILL["i4"]).all()
 
+
+
+def test_days_held_are_capped_by_the_bytes_of_an_average_rank(tmp_path, monkeypatch):
+    """At most HOLD_BYTES of an average rank's values are held (a number every rank computes alike)."""
+    g = oc.grid()
+    local = Decomposition.build(g, 3, 1).local(0)
+    per_day = g.shape[0] * g.shape[1] * 4 * (1 + oc.N_MEMBERS + 1)      # ssm, lai_ens (4 members), count
+    monkeypatch.setattr(output, "HOLD_BYTES", int(2.5 * per_day))
+    with GridWriter(tmp_path / "a.nc", local, MPI.COMM_SELF, oc.VARIABLES, start=oc.START, n_times=3,
+                    dims={"member": oc.N_MEMBERS}) as w:
+        assert w.bytes_per_day() == per_day
+        assert w.buffer_days == 2
+        oc.write_all(w, local.cell_ids)
+    with h5py.File(tmp_path / "a.nc") as f:
+        assert np.array_equal(f["ssm"][2][g.land], oc.field("ssm", g.land_ids, 2))
