@@ -68,7 +68,8 @@ def test_the_perturbed_truth_is_one_more_independent_member(tmp_path):
     # a lone member is not centred on the ensemble: mean 1 and std 0.5 of the multiplier only by sampling
     n = cells.size
     assert abs(p.mean() - 1.0) < 4 * s.precip_std / np.sqrt(n)
-    assert abs(p.std() - s.precip_std) < 0.03
+    # the sample std of the cut lognormal scatters by ~0.004 between seeds (n = 20,000): 4 of that
+    assert abs(p.std() - s.precip_std) < 0.015
     mu, sig = lognormal_parameters(s.precip_std, s.truncation)
     assert abs(np.log(p).mean() - mu) < 4 * sig / np.sqrt(n)
     # independent of every ensemble member: |r| within 4 standard errors of zero
@@ -183,8 +184,9 @@ def test_the_vod_operator_is_fitted_to_the_states_of_the_calibration_run(truths)
             ("other", f"[assimilation]\nol_directory = {tmp}/truth-realistic\ntables_directory = {tmp}/t-other\n")):
         calibrate_vod(_config(tmp, extra=extra), MPI.COMM_SELF)
     fields = ("alpha", "beta0", "beta1", "beta2", "beta3", "clim_lai", "clim_rzsm", "rmse")
-    with h5py.File(tmp / "t-named" / "vod_calibration.nc") as a, h5py.File(tmp / "t-as_ol" / "vod_calibration.nc") as b, \
-            h5py.File(tmp / "t-other" / "vod_calibration.nc") as c:
+    def table(name):
+        return h5py.File(tmp / f"t-{name}" / "vod_calibration.nc")
+    with table("named") as a, table("as_ol") as b, table("other") as c:
         for n in fields:
             assert a[n][...].tobytes() == b[n][...].tobytes(), n
         assert a["clim_rzsm"][...].tobytes() != c["clim_rzsm"][...].tobytes()

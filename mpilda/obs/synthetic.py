@@ -362,7 +362,8 @@ class _LaiMaker:
         prow = (ny - 1 - self.cell_rows[cells_px]) * k + sub // k        # north-to-south pixel rows
         pcol = self.cell_cols[cells_px] * k + sub % k
         pid = self.ids[cells_px] * (k * k) + sub
-        het = 1.0 + (0.0 if self.specified else 0.15) * normals(self.seed, Stream.SYNTHETIC_OBS, pid, member=_LAI_PIXEL, time=index)[0]
+        het = 1.0 if self.specified else \
+            1.0 + 0.15 * normals(self.seed, Stream.SYNTHETIC_OBS, pid, member=_LAI_PIXEL, time=index)[0]
         values = np.clip(cell_obs[cells_px] * het, 0.0, 7.0)
         clouded = cloudy[cells_px]
         lai[prow, pcol] = np.where(clouded, np.nan, values)

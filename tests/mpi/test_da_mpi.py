@@ -15,15 +15,10 @@ from mpilda.experiment import OUTPUT_VARIABLES, run
 from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import calibrate_vod, make_rescaling
 
+from ..conftest import WINDOW
 from .conftest import assert_all, on_root
 
-CONFIG = """
-[domain]
-south = 44.125
-north = 45.375
-west = 4.125
-east = 5.875
-tile_size = 2
+CONFIG = WINDOW + """
 [time]
 start = 2015-03-01
 end = 2015-05-01
