@@ -139,6 +139,7 @@ class Assimilator:
         #: The daily sums accumulated over the run (per cell), for the summaries; checkpoints carry them.
         self.totals = {v.name: np.zeros(local.n_cells) for v in self.variables}
         self.day_obs: dict[str, CellObservations] = {}
+        self.obs_steps: set[int] = set()
         self.cache: OrderedDict = OrderedDict()
 
     # -- observations of a day ------------------------------------------------------
@@ -158,12 +159,18 @@ class Assimilator:
             parts = [self._read(s, p).between(day_start, end) for p in files]
             self.day_obs[s] = CellObservations.concatenate(parts)
         self.day_start = int(day_start.timestamp())
+        # the steps of the day with a retrieval of any sensor (the others need no analysis): start times [s]
+        times = np.concatenate([o.time for o in self.day_obs.values()] + [np.empty(0, np.int64)])
+        self.obs_steps = set((times - times % self.dt).tolist())
 
     # -- the analysis of a step -----------------------------------------------------------
     def analyse(self, state, step_end: dt.datetime, rain_control: np.ndarray, global_step: int) -> np.ndarray:
         """Assimilate the observations of the step that ends at ``step_end``; returns analysed cells (n_cells,)."""
         t1 = int(step_end.timestamp())
         t0 = t1 - self.dt
+        analysed = np.zeros(self.local.n_cells, dtype=bool)
+        if t0 not in self.obs_steps:
+            return analysed
         members = slice(0, self.n)
         mean_tsoil = state.stc[0][members].mean(axis=0)
         mean_swe = state.sneqv[members].mean(axis=0)
@@ -182,7 +189,6 @@ class Assimilator:
             self._count_daily(s, c, hits, keep)
             if keep.any():
                 batches.append((s, c[keep], value[keep], here.time[keep]))
-        analysed = np.zeros(self.local.n_cells, dtype=bool)
         if not batches:
             return analysed
         self._update(state, batches, global_step, t0, analysed)

@@ -491,6 +491,11 @@ class Twin(Section):
                                            "2013 - 31 Mar 2015).")
     experiments: str = option("DA_SSM, DA_LAI, DA_VOD, DA_SSM+LAI, DA_SSM+VOD",
                               doc="Comma-separated DA experiments run after the open loop.")
+    stage_ranks: int = option(0, lo=0, hi=10**6,
+                              doc="Ranks per stage where stages do not depend on each other: the truth runs "
+                                  "beside the spin-ups, and the DA experiments beside each other, each on this "
+                                  "many ranks (0: as many side by side as there are ranks; the number of ranks: "
+                                  "one stage after the other). The results are the same either way.")
 
     def check(self) -> None:
         for name in (e.strip() for e in self.experiments.split(",") if e.strip()):

@@ -158,6 +158,8 @@ class OverpassSampler:
             step = np.minimum((utc * 3600.0 // dt_s).astype(np.int64), steps - 1)
             self.plan.append((f"{int(hour):02d}{int(round(hour % 1 * 60)):02d}", names, step))
         self.values: dict[str, np.ndarray] = {}
+        #: the steps of a day in which some cell is sampled
+        self.due = frozenset(int(k) for _, _, step in self.plan for k in np.unique(step))
 
     def variables(self) -> list[Variable]:
         units = {"sm1": "m3 m-3", "rzsm": "m3 m-3", "lai": "m2 m-2", "tsoil1": "K", "swe": "kg m-2"}
@@ -389,7 +391,7 @@ class Runner:
                 t0 = _time.perf_counter()
                 fields = output_fields(state, fluxes, forcing)
                 daily.add(fields)
-                if "overpass" in writers:
+                if "overpass" in writers and i in self.overpass.due:
                     self.overpass.sample(i, {k: fields[k][self.members].mean(axis=0)
                                              for k in ("sm1", "rzsm", "lai", "tsoil1", "swe")})
                 progress.update((day - first_day) * steps + i + 1, t + dt.timedelta(seconds=self.dt))

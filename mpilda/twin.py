@@ -96,7 +96,8 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
     elif name == "tables":
         from .obs.tables import calibrate_vod, make_rescaling
 
-        make_rescaling(stage_cfg, comm)
+        if stage_cfg.obs_smap.rescale or stage_cfg.obs_lai.rescale:
+            make_rescaling(stage_cfg, comm)
         calibrate_vod(stage_cfg, comm)
     elif name == "evaluate":
         from .evaluation.run import evaluate
@@ -114,27 +115,103 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
         run(stage_cfg, comm)
 
 
+def tables_need_ol(cfg: Config) -> bool:
+    """Whether the tables the DA experiments read come from the open loop: the rescaling of SMAP or LAI,
+    or a VOD operator fitted to the open loop's states. Otherwise the open loop is just one more run
+    of the set, and runs beside the DA experiments."""
+    return cfg.obs_smap.rescale or cfg.obs_lai.rescale or cfg.obs_vod.calibration_directory is None
+
+
+def stage_rounds(names: list[str], experiments: list[str], size: int, stage_ranks: int,
+                 ol_first: bool = True) -> list[list[list[str]]]:
+    """The stages grouped into rounds of chains: the chains of a round run side by side, each on its
+    own group of ranks, the stages of a chain one after the other; rounds run in order.
+
+    Stages that do not depend on each other run side by side when there are ranks for it: the truth
+    beside the model and ensemble spin-ups, and the DA experiments beside each other, ``stage_ranks``
+    ranks each (0: one stage per rank, up to all of them at once).  Every experiment gives the
+    same numbers on any number of ranks; side by side, the per-step costs that do not shrink with the
+    cells of a rank (forcing, random numbers, Python) are paid once per rank rather than once per
+    experiment, and the ranks wait less on each other.  With ``ol_first`` False (the tables do not
+    come from the open loop) the open loop is one of the runs side by side.
+    """
+    rounds: list[list[list[str]]] = []
+    spinups = [n for n in ("model_spinup", "ensemble_spinup") if n in names]
+    side = max(1, min(size, size // stage_ranks if stage_ranks else size))
+    pending = ([] if ol_first else ["OL"]) + [n for n in experiments if n in names]
+    for name in names:
+        if name in spinups or name in pending:
+            continue
+        if name == "truth" and side > 1 and spinups:
+            rounds.append([["truth"], spinups])
+            continue
+        if name == "evaluate" and pending:
+            while pending:
+                rounds.append([[n] for n in pending[:side]])
+                pending = pending[side:]
+        rounds.append([[name]])
+        if name == "truth" and spinups:
+            rounds.append([spinups])
+    return rounds
+
+
+def _groups(comm, n: int):
+    """``comm`` cut into ``n`` groups of consecutive ranks (sizes differing by at most one): (index, sub-comm)."""
+    color = comm.rank * n // comm.size
+    return color, comm.Split(color, comm.rank)
+
+
 def run_twin(cfg: Config, comm) -> Path:
     """Run (or resume) every stage of the twin experiment (collective); returns the twin directory."""
     stages = stage_configs(cfg)
+    makers = dict(stages)
+    numbers = {name: k for k, (name, _) in enumerate(stages, 1)}
     marks = cfg.twin.directory / "stages"
     if comm.rank == 0:
         marks.mkdir(parents=True, exist_ok=True)
     comm.Barrier()
     t_all = time.monotonic()
-    for k, (name, make) in enumerate(stages, 1):
-        stage_cfg = make()
-        marker = marks / f"{name}.done"
-        digest = _stage_hash(stage_cfg)
-        if marker.exists() and marker.read_text().strip() == digest:
-            log.info("twin stage %d/%d %s: already done", k, len(stages), name)
+
+    def run_chain(chain: list[str], group, beside: str) -> dict[str, float]:
+        seconds = {}
+        for name in chain:
+            stage_cfg = makers[name]()
+            marker = marks / f"{name}.done"
+            digest = _stage_hash(stage_cfg)
+            if marker.exists() and marker.read_text().strip() == digest:
+                log.info("twin stage %d/%d %s: already done", numbers[name], len(stages), name)
+                continue
+            t0 = time.monotonic()
+            log.info("twin stage %d/%d %s%s ...", numbers[name], len(stages), name, beside)
+            _run_stage(name, stage_cfg, group)
+            group.Barrier()
+            if group.rank == 0:
+                marker.write_text(digest + "\n")
+            seconds[name] = time.monotonic() - t0
+        return seconds
+
+    rounds = stage_rounds([n for n, _ in stages], cfg.twin.experiment_list, comm.size, cfg.twin.stage_ranks,
+                          ol_first=tables_need_ol(cfg))
+    for chains in rounds:
+        if len(chains) == 1:
+            seconds = run_chain(chains[0], comm, "")
+            for name, s in seconds.items():
+                log.info("twin stage %d/%d %s: done in %.0f s", numbers[name], len(stages), name, s)
             continue
-        t0 = time.monotonic()
-        log.info("twin stage %d/%d %s ...", k, len(stages), name)
-        _run_stage(name, stage_cfg, comm)
-        comm.Barrier()
+        index, group = _groups(comm, len(chains))
+        sizes = [(comm.size * (k + 1)) // len(chains) - (comm.size * k) // len(chains) for k in range(len(chains))]
+        beside = " (" + ", ".join(f"{' + '.join(c)} on {n} rank{'s' * (n > 1)}" for c, n in zip(chains, sizes)) + \
+                 " side by side)"
+        try:
+            seconds = run_chain(chains[index], group, beside)
+            if group.rank != 0:
+                seconds = {}
+        finally:
+            group.Free()
+        everything = comm.gather(seconds, root=0)
         if comm.rank == 0:
-            marker.write_text(digest + "\n")
-        log.info("twin stage %d/%d %s: done in %.0f s", k, len(stages), name, time.monotonic() - t0)
+            for name, s in ((n, s) for part in everything for n, s in part.items()):
+                log.info("twin stage %d/%d %s: done in %.0f s", numbers[name], len(stages), name, s)
+        comm.Barrier()
     log.info("twin experiment complete in %.0f s: %s", time.monotonic() - t_all, cfg.twin.directory)
     return cfg.twin.directory

@@ -7,7 +7,8 @@
 * ``truth/era5_YYYYMMDD.nc`` and ``model/era5_YYYYMMDD.nc``: hourly forcing of
   the truth run and of the runs that are evaluated, in the legacy ERA5 layout,
   over the domain plus ``[synthetic] margin``, for every day of the run and the
-  day after its end (the last steps interpolate towards it);
+  day after its end (the last steps interpolate towards it); with ``[synthetic]
+  errors = specified`` the two are equal and only ``truth/`` is written;
 * ``climate_summary.json`` and ``climate.png``: the climate it produced;
 * ``world.json``: written last; its presence means the world is complete.
 
@@ -50,7 +51,10 @@ REGIONS = {
 
 
 def forcing_pattern(cfg: Config, realisation: str) -> Path:
-    """The strftime pattern of the synthetic forcing files of 'truth' or 'model'."""
+    """The strftime pattern of the synthetic forcing files of 'truth' or 'model' (with [synthetic]
+    errors = specified the model forcing is the truth forcing, bit for bit: its files serve both)."""
+    if cfg.synthetic.errors == "specified":
+        realisation = "truth"
     return cfg.synthetic.directory / FORCING_PATTERN.format(realisation=realisation)
 
 
@@ -74,8 +78,9 @@ def model_forcing_errors(cfg: Config) -> dict:
 def world_is_complete(cfg: Config) -> bool:
     """True when a world of these settings covering this run's period is on disk.
 
-    An InputError when the directory holds a world of other settings, or one whose
-    period does not cover the run's (with its spin-up).
+    An InputError when the directory holds a world of other settings; False when its
+    period does not cover the run's (with its spin-up): ``make_world`` then adds the
+    missing days.
     """
     marker = cfg.synthetic.directory / "world.json"
     if not marker.exists():
@@ -91,11 +96,7 @@ def world_is_complete(cfg: Config) -> bool:
     need_start = min(cfg.time.start, cfg.spinup.start or cfg.time.start)
     need_end = max(cfg.time.end, cfg.spinup.end or cfg.time.end)
     need = (f"{need_start:%Y-%m-%d}", f"{need_end:%Y-%m-%d}")
-    if need[0] < have[0] or need[1] > have[1]:
-        raise InputError(f"{marker}: the synthetic world covers {have[0]} .. {have[1]}; this run needs "
-                         f"{need[0]} .. {need[1]}: make the world for the whole period (make-synthetic with that "
-                         f"[time]) or use another [synthetic] directory")
-    return True
+    return have[0] <= need[0] and need[1] <= have[1]
 
 
 def _days(cfg: Config) -> list[dt.datetime]:
@@ -144,9 +145,11 @@ def make_world(cfg: Config, comm) -> Path:
     progress = Progress(len(days), "make-synthetic", enabled=comm.rank == 0, unit="days")
     for i, day in enumerate(days):
         truth, model = gen.hourly(hours_since_1900(day), 24)
+        written = set()
         for realisation, fields in (("truth", truth), ("model", model)):
             path = Path(day.strftime(str(forcing_pattern(cfg, realisation))))
-            if not path.exists():
+            if path not in written and not path.exists():
+                written.add(path)
                 writer.write(path, day, fields, history=f"mpilda synthetic world, {realisation} forcing, "
                                                         f"seed {seed}")
             if day < cfg.time.end:

@@ -395,6 +395,8 @@ class Era5Forcing:
         #: name -> (file, first index, hyperslabs (n_hours, rows, cols)): the hours read ahead
         self._ahead: dict[str, tuple[Era5File, int, np.ndarray]] = {}
         self._chosen: dict[str, str] = {}  # quantity -> the ERA5 parameter found for it
+        #: (quantity, names, the patterns' names of an hour) -> (open file, parameter): ``_locate``'s results
+        self._located: dict[tuple, tuple[Era5File, str]] = {}
         #: Seconds spent reading hyperslabs from the files (the benchmarks' I/O share).
         self.read_seconds = 0.0
 
@@ -437,6 +439,7 @@ class Era5Forcing:
             self._files.popitem(last=False)[1].close()
         self._hours.clear()
         self._ahead.clear()
+        self._located.clear()
 
     def __enter__(self) -> "Era5Forcing":
         return self
@@ -480,36 +483,51 @@ class Era5Forcing:
     def _read(self, quantity: str, names: tuple[str, ...], hour: int) -> tuple[np.ndarray, Bilinear]:
         """The hyperslab (rows, cols) of ``quantity`` (first of ``names`` found) at ``hour``, and its regridding."""
         file, name = self._locate(quantity, names, hour)
-        field = file.field(name)
-        field.check_units(UNITS[name])
         box = self._box(file)
-        k = file.index(hour, f"{name} at {iso(hour)}")
-        block = self._ahead_block(name, file, k, box, field)
-        missing = np.isnan(block)
-        if missing.any():
+        cached = self._ahead.get(name)
+        if cached is not None and cached[0] is file and hour in cached[1]:
+            row = cached[1][hour]                  # read ahead, units checked, missing values flagged
+        else:
+            field = file.field(name)
+            field.check_units(UNITS[name])
+            cached = self._read_ahead(name, file, file.index(hour, f"{name} at {iso(hour)}"), box, field)
+            row = 0
+        block = cached[2][row]
+        if cached[3][row]:
+            missing = np.isnan(block)
             lat, lon = box.where(int(np.argmax(missing)))
             raise InputError(f"{file.path}: {name} at {iso(hour)} is missing (NaN or fill value) at lat={lat:g}, "
                              f"lon={lon:g} ({int(missing.sum())} points of the area the model cells need)")
         return block, box
 
-    def _ahead_block(self, name: str, file: "Era5File", k: int, box: Bilinear, field) -> np.ndarray:
-        """The hyperslab of ``name`` at index ``k`` of ``file``; read together with the following hours
-        of the file (up to READ_AHEAD), which the next steps need: one netCDF read per day, not per hour."""
-        cached = self._ahead.get(name)
-        if cached is not None and cached[0] is file and 0 <= k - cached[1] < cached[2].shape[0]:
-            return cached[2][k - cached[1]]
+    def _read_ahead(self, name: str, file: "Era5File", k: int, box: Bilinear, field) -> tuple:
+        """The hyperslabs of ``name`` from index ``k`` of ``file`` on, up to READ_AHEAD hours, which the
+        next steps need: one netCDF read per day, not per hour.  Kept as (file, {time: row},
+        hyperslabs (n_hours, rows, cols), (n_hours,) whether an hour misses values)."""
         stop = min(k + READ_AHEAD, file.times.size)
         t0 = _time.perf_counter()
         hours = box.read(lambda rows, cols: field.read(slice(k, stop), rows, cols))
         self.read_seconds += _time.perf_counter() - t0
-        self._ahead[name] = (file, k, hours)
-        return hours[0]
+        rows = {int(t): i for i, t in enumerate(file.times[k:stop])}
+        self._ahead[name] = (file, rows, hours, np.isnan(hours).any(axis=(1, 2)))
+        return self._ahead[name]
 
     def _locate(self, quantity: str, names: tuple[str, ...], hour: int) -> tuple[Era5File, str]:
         """The open file holding ``quantity`` at ``hour``: the first of ``names`` found (then always that one)."""
         if quantity in self._chosen:
             names = (self._chosen[quantity],)
         when = dt.datetime.fromtimestamp(hour, UTC)
+        # the files are named by the hour's strftime codes: a name seen before maps to the same open file
+        stamp = (quantity, names, tuple(when.strftime(p) for p in self.patterns))
+        found = self._located.get(stamp)
+        if found is not None:
+            return found
+        found = self._search(quantity, names, hour, when)
+        self._located[stamp] = found
+        return found
+
+    def _search(self, quantity: str, names: tuple[str, ...], hour: int, when: dt.datetime) -> tuple[Era5File, str]:
+        """``_locate`` by opening the files the patterns name."""
         absent: list[Path] = []
         lacking: dict[Path, Era5File] = {}  # files found without the variable
         for name in names:
@@ -544,6 +562,7 @@ class Era5Forcing:
         self._files[path] = file
         while len(self._files) > self.MAX_OPEN_FILES:
             self._files.popitem(last=False)[1].close()
+            self._located.clear()
         return file
 
     def _box(self, file: Era5File) -> Bilinear:

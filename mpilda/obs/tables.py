@@ -44,8 +44,15 @@ class _Context:
         self.local: LocalDomain = Decomposition.build(grid, cfg.domain.tile_size, comm.size).local(comm.rank)
         self.mode = resolve_io_mode(cfg.output.io_mode, comm)
         self.start, self.end = cfg.climatology_period
-        self.ol = ModelSeries(cfg.assimilation.ol_directory, self.local)
         self.out = cfg.tables_directory
+        self._ol: ModelSeries | None = None
+
+    @property
+    def ol(self) -> ModelSeries:
+        """The open loop's daily series (opened when first needed: the VOD calibration may use another run)."""
+        if self._ol is None:
+            self._ol = ModelSeries(self.cfg.assimilation.ol_directory, self.local)
+        return self._ol
 
     def write(self, name: str, title: str, variables, fields, dims) -> None:
         attrs = standard_attributes(self.comm, f"mpilda {title}", self.cfg.to_ini())
@@ -54,10 +61,12 @@ class _Context:
                         compression=self.cfg.output.compression, attrs=attrs) as w:
             w.write_static(fields)
 
-    def ol_days(self):
-        """Day numbers (n_days,) of the OL period inside the climatology period, and their slots."""
-        first = (self.start - self.ol.start).days
-        last = (self.end - self.ol.start).days
+    def ol_days(self, series: ModelSeries | None = None):
+        """First and last (exclusive) day numbers of the climatology period in the days of ``series``
+        (default: the open loop)."""
+        series = series or self.ol
+        first = (self.start - series.start).days
+        last = (self.end - series.start).days
         return first, last
 
 
@@ -130,26 +139,30 @@ def calibrate_vod(cfg: Config, comm) -> dict:
     """Fit and evaluate the VOD operator per cell (collective); writes vod_calibration.nc and the Fig. 2 maps."""
     ctx = _Context(cfg, comm)
     n = ctx.local.n_cells
-    first, last = ctx.ol_days()
+    # the run whose states the operator is fitted to: the open loop, or [obs.vod] calibration_directory
+    # (then the open loop is not needed: the twin runs it beside the DA experiments)
+    states = ctx.ol if cfg.obs_vod.calibration_directory is None else \
+        ModelSeries(cfg.obs_vod.calibration_directory, ctx.local)
+    first, last = ctx.ol_days(states)
+    where = cfg.obs_vod.calibration_directory or cfg.assimilation.ol_directory
+    if first < 0:
+        raise InputError(f"{where}: its run starts {states.start:%Y-%m-%d}, after the start of the calibration "
+                         f"period {ctx.start:%Y-%m-%d} ([assimilation] climatology_start)")
     obs = read_period(cfg, "vod", ctx.local, ctx.start, ctx.end)
     obs = obs.select(obs.usable)
-    day = ctx.ol.day_index(obs.time)
+    day = states.day_index(obs.time)
     inside = (day >= first) & (day < last)
     obs, day = obs.select(inside), day[inside] - first
     n_days = last - first
-    states = ctx.ol
-    if cfg.obs_vod.calibration_directory is not None:
-        states = ModelSeries(cfg.obs_vod.calibration_directory, ctx.local)
-        if states.start != ctx.ol.start:
-            raise InputError(f"[obs.vod] calibration_directory = {cfg.obs_vod.calibration_directory}: its run "
-                             f"starts {states.start:%Y-%m-%d}, the open loop {ctx.ol.start:%Y-%m-%d}; expected "
-                             f"runs of one period")
     over = states.at_overpass(["lai_0130", "rzsm_0130"])
     if over is not None:
         lai, rz = over["lai_0130"][first:last], over["rzsm_0130"][first:last]
     else:
         daily = states.daily(["lai", "rzsm"])
         lai, rz = daily["lai"][first:last], daily["rzsm"][first:last]
+    if lai.shape[0] < n_days:
+        raise InputError(f"{where}: its run ends before the end of the calibration period {ctx.end:%Y-%m-%d} "
+                         f"([assimilation] climatology_end)")
     vod = np.full((n_days, n), np.nan)
     vod[day, obs.cell] = obs.value
     slots = day_slot(np.datetime64(ctx.start.date()) + np.arange(n_days))

@@ -1,0 +1,124 @@
+"""``python -m mpilda twin`` end to end on a tiny twin: every stage, stages side by side on groups of
+ranks, the same bytes as a stage run alone, the report with every table and figure, and a resume."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import h5py
+import pytest
+from mpi4py import MPI
+
+from mpilda.config import config_from_text
+from mpilda.experiment import OUTPUT_VARIABLES, run
+from mpilda.twin import run_twin, stage_configs
+
+from ..conftest import WINDOW
+from .conftest import assert_all, on_root
+
+CONFIG = WINDOW + """
+[time]
+start = 2015-04-01
+end = 2015-04-13
+[ensemble]
+members = 4
+[synthetic]
+directory = {tmp}/world
+errors = specified
+lai_pixel_size = 0.0625
+[obs.smap]
+rescale = no
+[obs.lai]
+rescale = no
+[obs.vod]
+calibration_directory = {tmp}/twin/truth
+[evaluation]
+min_values = 5
+min_years = 1
+[twin]
+directory = {tmp}/twin
+truth_spinup_cycles = 0
+model_spinup_cycles = 1
+ensemble_spinup_days = 3
+[output]
+checkpoint_days = 0
+"""
+
+#: The figures the report draws (paper Figs. 1, 2, 4, 5-8, 10, 11 and the innovation time series).
+FIGURES = ("fig1_assimilated.png", "fig2_vod_calibration.png", "fig4_impact_rmsd.png",
+           "fig5_8_delta_r_anom_truth.png", "fig10_increment_correlation.png",
+           "fig11_normalised_innovation_std.png", "timeseries_innovations_increments.png")
+
+
+@pytest.fixture(scope="module")
+def tiny_twin():
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-twin-") if comm.rank == 0 else None, root=0))
+    cfg = config_from_text(CONFIG.format(tmp=tmp))
+    run_twin(cfg, comm)
+    yield cfg
+    comm.Barrier()
+    if comm.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_twin_writes_every_stage_the_tables_and_the_figures(tiny_twin):
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+
+    def check():
+        names = [name for name, _ in stage_configs(tiny_twin)]
+        missing = [n for n in names if not (root / "stages" / f"{n}.done").exists()]
+        assert not missing, f"stages without a marker: {missing}"
+        for experiment in ["OL"] + tiny_twin.twin.experiment_list:
+            with h5py.File(root / experiment / "daily_mean.nc") as f:
+                assert f["ssm"].shape[0] == 12, f"{experiment}: {f['ssm'].shape[0]} days, expected 12"
+        result = json.loads((root / "evaluation" / "evaluation.json").read_text())
+        assert {"table3", "table4", "truth_skill"} <= set(result), sorted(result)
+        experiments = {row["experiment"] for row in result["table4"]}
+        assert experiments == set(tiny_twin.twin.experiment_list), experiments
+        skill = {(row["experiment"], row["variable"]) for row in result["truth_skill"]}
+        assert ("DA_SSM", "ssm") in skill and ("DA_LAI", "lai") in skill, sorted(skill)
+        report = (root / "report" / "report.md").read_text()
+        for heading in ("Table 3", "Table 4"):
+            assert heading in report, f"report.md has no {heading}"
+        for figure in FIGURES:
+            path = root / "report" / figure
+            assert path.exists() and path.stat().st_size > 10_000, f"{figure} missing or empty"
+            assert f"({figure})" in report, f"report.md does not show {figure}"
+
+    on_root(comm, check)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_stages_side_by_side_write_the_bytes_of_a_stage_run_alone(tiny_twin):
+    """On 2+ ranks the DA experiments ran in groups of ranks (stage_ranks = 0); each file equals
+    that of the same stage run again on one rank."""
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+    stage = dict(stage_configs(tiny_twin))["DA_LAI"]()
+    alone = config_from_text(stage.to_ini(), overrides=[f"output.directory={root / 'DA_LAI_alone'}"])
+    if comm.rank == 0:
+        run(alone, MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        for file in ("daily_mean.nc", "daily_spread.nc"):
+            with h5py.File(root / "DA_LAI" / file) as a, h5py.File(root / "DA_LAI_alone" / file) as b:
+                for v in OUTPUT_VARIABLES:
+                    assert a[v.name][...].tobytes() == b[v.name][...].tobytes(), \
+                        f"{file}:{v.name} differs from the stage run alone ({comm.size} ranks)"
+
+    on_root(comm, check)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_a_finished_twin_resumes_without_running_a_stage(tiny_twin):
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+    before = {p.name: p.stat().st_mtime_ns for p in (root / "stages").iterdir()}
+    run_twin(tiny_twin, comm)
+    after = {p.name: p.stat().st_mtime_ns for p in (root / "stages").iterdir()}
+    assert_all(comm, before == after, "a stage ran again")
