@@ -33,6 +33,7 @@ from .model.snow import SNOW_FLAG_SWE
 from .obs.masks import MaskCounts
 from .obs.operators import rzsm
 from .obs.records import CellObservations
+from .obs.rescale import MeanOffset
 from .obs.sources import SensorReader
 from .output import Variable
 from .parallel import LocalDomain
@@ -128,7 +129,7 @@ class Assimilator:
         self.dt = cfg.time.timestep
         self.readers = {s: SensorReader(cfg, s, local) for s in self.sensors}
         self.error = {"smap": cfg.obs_smap.error_std, "lai": cfg.obs_lai.error_std, "vod": cfg.obs_vod.error_std}
-        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale else None
+        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale != "no" else None
         self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors and cfg.obs_lai.rescale else None
         self.vod_op, self.vod_mask = load_vod_operator(cfg, local) if "vod" in self.sensors else (None, None)
         self.updated = sorted(set().union(*(UPDATES[s] for s in self.sensors)))
@@ -196,6 +197,8 @@ class Assimilator:
 
     def _rescale(self, sensor: str, obs: CellObservations):
         value = np.where(np.isfinite(obs.value), obs.value, 0.0)
+        if sensor == "smap" and isinstance(self.cdf, MeanOffset):
+            return self.cdf.apply(value, obs.cell)
         if sensor == "smap" and self.cdf is not None:
             month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
             return self.cdf.apply(value, month, obs.cell)

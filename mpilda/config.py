@@ -373,12 +373,19 @@ class ObsSmap(Section):
                                                  "world's obs/smap).")
     error_std: float = option(0.0125, units="m3 m-3", lo=1e-6, hi=1.0,
                               doc="Observation error standard deviation (paper: 0.0125).")
-    rescale: bool = option(True, doc="CDF-match the retrievals to the open loop's SSM (the paper); no: assimilate "
-                                     "them as they are (observations without bias, e.g. [synthetic] errors = "
-                                     "specified).")
+    rescale: str = option("cdf", choices=("cdf", "mean", "no"),
+                          doc="cdf: match the retrievals' CDF to the SM1 of the rescaling run per cell and "
+                              "calendar month (the paper); mean: remove only the per-cell mean difference (a "
+                              "static bias, e.g. of a 36 km retrieval at each 0.25 degree cell it covers); no: "
+                              "assimilate them as they are.")
+    rescale_directory: Optional[Path] = option(None, doc="The run whose SM1 the rescaling is fitted to (default: "
+                                                         "[assimilation] ol_directory, the paper's open loop; a "
+                                                         "twin with [synthetic] errors = specified may use its "
+                                                         "truth: the retrievals' own representativeness error).")
     min_cdf_samples: int = option(30, lo=2, hi=100000,
-                                  doc="Observation/model pairs a (cell, month) needs for a robust CDF matching; "
-                                      "fewer: its observations are masked.")
+                                  doc="Observation/model pairs a (cell, month) needs for a robust CDF matching "
+                                      "(rescale = cdf), or a cell for a robust mean offset (mean); fewer: its "
+                                      "observations are masked.")
     rain_threshold: float = option(3e-6, units="kg m-2 s-1", lo=0.0, hi=1.0,
                                    doc="No SSM assimilation while the forcing rain rate exceeds this "
                                        "(paper: 0.0108 mm/h).")

@@ -96,7 +96,7 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
     elif name == "tables":
         from .obs.tables import calibrate_vod, make_rescaling
 
-        if stage_cfg.obs_smap.rescale or stage_cfg.obs_lai.rescale:
+        if stage_cfg.obs_smap.rescale != "no" or stage_cfg.obs_lai.rescale:
             make_rescaling(stage_cfg, comm)
         calibrate_vod(stage_cfg, comm)
     elif name == "evaluate":
@@ -116,10 +116,11 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
 
 
 def tables_need_ol(cfg: Config) -> bool:
-    """Whether the tables the DA experiments read come from the open loop: the rescaling of SMAP or LAI,
-    or a VOD operator fitted to the open loop's states. Otherwise the open loop is just one more run
+    """Whether the tables the DA experiments read come from the open loop: a rescaling of SMAP or LAI
+    fitted to it, or a VOD operator fitted to its states. Otherwise the open loop is just one more run
     of the set, and runs beside the DA experiments."""
-    return cfg.obs_smap.rescale or cfg.obs_lai.rescale or cfg.obs_vod.calibration_directory is None
+    return (cfg.obs_smap.rescale != "no" and cfg.obs_smap.rescale_directory is None) or cfg.obs_lai.rescale \
+        or cfg.obs_vod.calibration_directory is None
 
 
 def stage_rounds(names: list[str], experiments: list[str], size: int, stage_ranks: int,

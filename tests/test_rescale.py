@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mpilda.climatology import day_slot, seasonal_cycle, slot_of
-from mpilda.obs.rescale import PERCENTILES, CdfMatching, SeasonalRescaling, piecewise_linear
+from mpilda.obs.rescale import PERCENTILES, CdfMatching, MeanOffset, SeasonalRescaling, piecewise_linear
 
 
 def test_day_slots_line_up_calendar_dates_across_years():
@@ -82,3 +82,21 @@ def test_seasonal_lai_rescaling_gives_the_model_climatology_and_anomaly_std():
     assert abs(resid.mean()) < 0.05                                    # the model's mean seasonal cycle
     assert resid.std() == pytest.approx(table.model_std[s].mean(), rel=0.1)   # and its anomaly std
     assert table.model_std.mean() == pytest.approx(0.3, rel=0.1) and table.obs_std.mean() == pytest.approx(0.6, rel=0.15)
+
+
+def test_mean_offset_recovers_each_cells_static_bias_and_masks_thin_cells():
+    rng = np.random.default_rng(7)
+    n_cells, bias = 4, np.array([0.02, -0.01, 0.0, 0.05])       # obs = model - bias (cell 3: few pairs)
+    cell = np.concatenate([np.repeat([0, 1, 2], 200), [3] * 5])
+    model = rng.uniform(0.1, 0.4, cell.size)
+    obs = model - bias[cell] + rng.normal(0.0, 0.01, cell.size)
+    obs[3] = np.nan                                               # a fill value: not a pair
+    table = MeanOffset.fit(obs, model, cell, n_cells, min_samples=30)
+    assert table.count.tolist() == [199, 200, 200, 5]
+    # the offset is the mean of model - obs: the bias within the standard error of 200 noisy pairs
+    assert np.all(np.abs(table.offset[:3] - bias[:3]) < 4 * 0.01 / np.sqrt(199))
+    assert table.robust().tolist() == [True, True, True, False]
+    value, ok = table.apply(np.array([0.3, 0.3, np.nan, 0.3]), np.array([0, 1, 2, 3]))
+    assert value[:2] == pytest.approx(0.3 + table.offset[:2], abs=0) and ok.tolist() == [True, True, False, False]
+    # a cell without any pair has no offset
+    assert np.isnan(MeanOffset.fit(obs[:10], model[:10], cell[:10], n_cells, 1).offset[1])

@@ -71,3 +71,7 @@ def test_tables_need_the_open_loop_unless_nothing_is_rescaled_and_vod_is_fitted_
     fitted = f"[obs.vod]\ncalibration_directory = {tmp_path}\n"
     assert not tables_need_ol(cfg("[obs.smap]\nrescale = no\n[obs.lai]\nrescale = no\n" + fitted))
     assert tables_need_ol(cfg("[obs.lai]\nrescale = no\n" + fitted))
+    # SMAP's mean offset fitted to another run (the twin's truth) needs no open loop either
+    smap_to = f"[obs.smap]\nrescale = mean\nrescale_directory = {tmp_path}\n"
+    assert not tables_need_ol(cfg(smap_to + "[obs.lai]\nrescale = no\n" + fitted))
+    assert tables_need_ol(cfg("[obs.smap]\nrescale = mean\n[obs.lai]\nrescale = no\n" + fitted))

@@ -93,6 +93,45 @@ class CdfMatching:
         return piecewise_linear(values, xk, yk), ok & np.isfinite(values)
 
 
+@dataclass
+class MeanOffset:
+    """Per-cell removal of the mean difference between observations and model: y' = y + offset.
+
+    The lightest rescaling (e.g. Reichle and Koster 2004 discuss it beside CDF matching): it
+    removes a static bias, such as that of a coarse retrieval assigned to each model cell it
+    covers, and leaves the observations' anomalies, slow ones included, as they are.
+
+    ``offset``: (n_cells,) mean(model) - mean(obs) over the pairs; ``count``: (n_cells,) pairs;
+    ``min_samples``: pairs a cell needs.
+    """
+
+    offset: np.ndarray
+    count: np.ndarray
+    min_samples: int
+
+    @classmethod
+    def fit(cls, obs, model, cell, n_cells: int, min_samples: int) -> "MeanOffset":
+        """Offsets from pairs (obs, model at the obs time) and their cell index."""
+        obs, model = np.asarray(obs, float), np.asarray(model, float)
+        ok = np.isfinite(obs) & np.isfinite(model)
+        c = np.asarray(cell)[ok]
+        count = np.bincount(c, minlength=n_cells)
+        total = np.bincount(c, model[ok] - obs[ok], minlength=n_cells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            offset = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return cls(offset, count, min_samples)
+
+    def robust(self) -> np.ndarray:
+        """(n_cells,): the cell's offset rests on enough pairs."""
+        return (self.count >= self.min_samples) & np.isfinite(self.offset)
+
+    def apply(self, values, cell) -> tuple[np.ndarray, np.ndarray]:
+        """Rescaled values and whether a robust offset existed, for observations at ``cell``."""
+        values = np.asarray(values, float)
+        c = np.asarray(cell)
+        return values + np.nan_to_num(self.offset[c]), self.robust()[c] & np.isfinite(values)
+
+
 def piecewise_linear(x: np.ndarray, xk: np.ndarray, yk: np.ndarray) -> np.ndarray:
     """Per-row interpolation of x (n,) on knots xk, yk (n, P), extrapolating the end segments linearly."""
     p = xk.shape[1]

@@ -5,6 +5,7 @@ statistics, the VOD operator) and the tables are written with the parallel CF
 writer on the model grid:
 
 * ``cdf_smap.nc``: obs_knots, model_knots (month, percentile, lat, lon), count (month, lat, lon);
+  or, with ``[obs.smap] rescale = mean``, ``smap_mean_offset.nc``: offset, count (lat, lon);
 * ``lai_rescaling.nc``: obs_clim, obs_std, model_clim, model_std (day, lat, lon);
 * ``vod_calibration.nc``: alpha, beta0..beta3, r2, rmse, r_anom, mask, n_fit, n_eval (lat, lon)
   and clim_vod, clim_lai, clim_rzsm (day, lat, lon); ``vod_calibration.png`` (the paper's Fig. 2).
@@ -27,10 +28,10 @@ from ..output import GridWriter, Variable, read_cells, resolve_io_mode, standard
 from ..parallel import Decomposition, LocalDomain
 from .calibration import VodCalibration, calibrate
 from .operators import VodOperator
-from .rescale import PERCENTILES, CdfMatching, SeasonalRescaling
+from .rescale import PERCENTILES, CdfMatching, MeanOffset, SeasonalRescaling
 from .sources import ModelSeries, read_period
 
-CDF_FILE, LAI_FILE, VOD_FILE = "cdf_smap.nc", "lai_rescaling.nc", "vod_calibration.nc"
+CDF_FILE, MEAN_FILE, LAI_FILE, VOD_FILE = "cdf_smap.nc", "smap_mean_offset.nc", "lai_rescaling.nc", "vod_calibration.nc"
 _COORDS = {"month": (np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month"}),
            "percentile": (PERCENTILES.astype(np.float64), {"long_name": "percentile", "units": "%"}),
            "day": (np.arange(1, DAYS + 1, dtype=np.int32),
@@ -75,23 +76,48 @@ def _counts(comm, local_counts: dict[str, int]) -> dict[str, int]:
 
 
 def make_rescaling(cfg: Config, comm) -> dict:
-    """CDF matching of SMAP and seasonal rescaling of LAI, for the cells of every rank (collective)."""
+    """The rescaling tables of SMAP (``[obs.smap] rescale``: monthly CDF matching, or a mean offset) and
+    the seasonal rescaling of LAI (``[obs.lai] rescale``), for the cells of every rank (collective)."""
     ctx = _Context(cfg, comm)
-    n = ctx.local.n_cells
     summary = {}
-    # --- SMAP: monthly CDF matching against the OL's SM1 at the observation times
+    if cfg.obs_smap.rescale != "no":
+        summary["smap"] = _smap_rescaling(cfg, comm, ctx)
+    if cfg.obs_lai.rescale:
+        summary["lai"] = _lai_rescaling(cfg, comm, ctx)
+    summary["period"] = [f"{ctx.start:%Y-%m-%d}", f"{ctx.end:%Y-%m-%d}"]
+    if comm.rank == 0:
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        (ctx.out / "rescaling.json").write_text(json.dumps(summary, indent=1))
+        log.info("rescaling tables in %s: %s", ctx.out, summary)
+    return summary
+
+
+def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
+    """SMAP against the SM1 of the rescaling run at the observation times: CDF matching per calendar
+    month (cdf_smap.nc) or a mean offset per cell (smap_mean_offset.nc)."""
+    n = ctx.local.n_cells
+    series = ctx.ol if cfg.obs_smap.rescale_directory is None else \
+        ModelSeries(cfg.obs_smap.rescale_directory, ctx.local)
     obs = read_period(cfg, "smap", ctx.local, ctx.start, ctx.end)
     obs = obs.select(obs.usable)
-    day = ctx.ol.day_index(obs.time)
-    first, last = ctx.ol_days()
+    day = series.day_index(obs.time)
+    first, last = ctx.ol_days(series)
     inside = (day >= first) & (day < last)
     obs, day = obs.select(inside), day[inside]
-    over = ctx.ol.at_overpass(["sm1_0600", "sm1_1800"])
+    over = series.at_overpass(["sm1_0600", "sm1_1800"])
     if over is not None:
         asc = obs.extra["direction"] == "A"
         model = np.where(asc, over["sm1_1800"][day, obs.cell], over["sm1_0600"][day, obs.cell])
     else:
-        model = ctx.ol.daily(["sm1"])["sm1"][day, obs.cell]
+        model = series.daily(["sm1"])["sm1"][day, obs.cell]
+    if cfg.obs_smap.rescale == "mean":
+        table = MeanOffset.fit(obs.value, model, obs.cell, n, cfg.obs_smap.min_cdf_samples)
+        ctx.write(MEAN_FILE, "per-cell mean offset of SMAP SSM to the model's SM1", [
+            Variable("offset", "m3 m-3", "mean model SM1 minus mean SMAP SSM at the SMAP times", dtype="f8",
+                     static=True),
+            Variable("count", "1", "SMAP/model pairs", dtype="i4", static=True)],
+            dict(offset=table.offset, count=table.count.astype(np.int32)), {})
+        return _counts(comm, dict(pairs=obs.value.size, robust_cells=table.robust().sum(), cells=n))
     month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
     cdf = CdfMatching.fit(obs.value, model, month, obs.cell, n, cfg.obs_smap.min_cdf_samples)
     pct = ("month", "percentile")
@@ -102,8 +128,13 @@ def make_rescaling(cfg: Config, comm) -> dict:
         Variable("count", "1", "SMAP/model pairs", dtype="i4", extra=("month",), static=True)],
         dict(obs_knots=cdf.obs_knots, model_knots=cdf.model_knots, count=cdf.count.astype(np.int32)),
         {"month": 12, "percentile": PERCENTILES.size})
-    summary["smap"] = _counts(comm, dict(pairs=obs.value.size, robust_cell_months=cdf.robust().sum(),
-                                         cell_months=12 * n))
+    return _counts(comm, dict(pairs=obs.value.size, robust_cell_months=cdf.robust().sum(), cell_months=12 * n))
+
+
+def _lai_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
+    """LAI against the open loop's daily LAI: seasonal mean and anomaly std (lai_rescaling.nc)."""
+    n = ctx.local.n_cells
+    first, last = ctx.ol_days()
     # --- LAI: seasonal rescaling (Scherrer et al. 2023) against the OL's daily LAI
     lai = read_period(cfg, "lai", ctx.local, ctx.start, ctx.end)
     lai = lai.select(lai.usable)
@@ -126,13 +157,8 @@ def make_rescaling(cfg: Config, comm) -> dict:
                  static=True)],
         dict(obs_clim=table.obs_clim, obs_std=table.obs_std, model_clim=table.model_clim,
              model_std=table.model_std), {"day": DAYS})
-    summary["lai"] = _counts(comm, dict(observations=lai.value.size,
-                                        cells_with_statistics=np.isfinite(table.obs_clim).any(axis=0).sum()))
-    summary["period"] = [f"{ctx.start:%Y-%m-%d}", f"{ctx.end:%Y-%m-%d}"]
-    if comm.rank == 0:
-        (ctx.out / "rescaling.json").write_text(json.dumps(summary, indent=1))
-        log.info("rescaling tables in %s: %s", ctx.out, summary)
-    return summary
+    return _counts(comm, dict(observations=lai.value.size,
+                              cells_with_statistics=np.isfinite(table.obs_clim).any(axis=0).sum()))
 
 
 def calibrate_vod(cfg: Config, comm) -> dict:
@@ -227,7 +253,11 @@ def _vod_summary(cfg, comm, ctx, cal: VodCalibration) -> dict:
 
 # --- loaders for DA runs ------------------------------------------------------------------------
 
-def load_cdf(cfg: Config, local: LocalDomain) -> CdfMatching:
+def load_cdf(cfg: Config, local: LocalDomain) -> CdfMatching | MeanOffset:
+    """The SMAP rescaling of ``[obs.smap] rescale`` (cdf or mean) at a rank's cells."""
+    if cfg.obs_smap.rescale == "mean":
+        t = read_cells(cfg.tables_directory / MEAN_FILE, ["offset", "count"], local)
+        return MeanOffset(t["offset"], t["count"].astype(np.int64), cfg.obs_smap.min_cdf_samples)
     t = read_cells(cfg.tables_directory / CDF_FILE, ["obs_knots", "model_knots", "count"], local)
     return CdfMatching(t["obs_knots"], t["model_knots"], t["count"].astype(np.int64), cfg.obs_smap.min_cdf_samples)
 
