@@ -79,7 +79,10 @@ def stage_configs(cfg: Config) -> list[tuple[str, object]]:
 
 
 def _stage_hash(stage_cfg: Config) -> str:
-    return hashlib.sha256(stage_cfg.to_ini().encode()).hexdigest()[:16]
+    """The hash of a stage's configuration, without ``[twin] stage_ranks`` (how many ranks run a stage
+    does not change its results, so a change of it does not run finished stages again)."""
+    text = "\n".join(line for line in stage_cfg.to_ini().splitlines() if not line.startswith("stage_ranks"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _run_stage(name: str, stage_cfg: Config, comm) -> None:
@@ -194,25 +197,25 @@ def run_twin(cfg: Config, comm) -> Path:
     rounds = stage_rounds([n for n, _ in stages], cfg.twin.experiment_list, comm.size, cfg.twin.stage_ranks,
                           ol_first=tables_need_ol(cfg))
     for chains in rounds:
-        if len(chains) == 1:
-            seconds = run_chain(chains[0], comm, "")
-            for name, s in seconds.items():
-                log.info("twin stage %d/%d %s: done in %.0f s", numbers[name], len(stages), name, s)
-            continue
-        index, group = _groups(comm, len(chains))
-        sizes = [(comm.size * (k + 1)) // len(chains) - (comm.size * k) // len(chains) for k in range(len(chains))]
-        beside = " (" + ", ".join(f"{' + '.join(c)} on {n} rank{'s' * (n > 1)}" for c, n in zip(chains, sizes)) + \
-                 " side by side)"
+        n = len(chains)
+        if n == 1:
+            index, group, beside = 0, comm, ""
+        else:
+            index, group = _groups(comm, n)
+            sizes = [sum(1 for r in range(comm.size) if r * n // comm.size == k) for k in range(n)]
+            beside = " (" + ", ".join(f"{' + '.join(c)} on {m} rank{'s' * (m > 1)}" for c, m in zip(chains, sizes)) \
+                + " side by side)"
+        first = group.rank == 0
         try:
             seconds = run_chain(chains[index], group, beside)
-            if group.rank != 0:
-                seconds = {}
         finally:
-            group.Free()
-        everything = comm.gather(seconds, root=0)
+            if group is not comm:
+                group.Free()
+        # each group's first rank reports its stages' times; rank 0 logs them
+        everything = comm.gather(seconds if first else {}, root=0)
         if comm.rank == 0:
-            for name, s in ((n, s) for part in everything for n, s in part.items()):
-                log.info("twin stage %d/%d %s: done in %.0f s", numbers[name], len(stages), name, s)
+            for name, t in ((name, t) for part in everything for name, t in part.items()):
+                log.info("twin stage %d/%d %s: done in %.0f s", numbers[name], len(stages), name, t)
         comm.Barrier()
     log.info("twin experiment complete in %.0f s: %s", time.monotonic() - t_all, cfg.twin.directory)
     return cfg.twin.directory

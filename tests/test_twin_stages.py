@@ -75,3 +75,16 @@ def test_tables_need_the_open_loop_unless_nothing_is_rescaled_and_vod_is_fitted_
     smap_to = f"[obs.smap]\nrescale = mean\nrescale_directory = {tmp_path}\n"
     assert not tables_need_ol(cfg(smap_to + "[obs.lai]\nrescale = no\n" + fitted))
     assert tables_need_ol(cfg("[obs.smap]\nrescale = mean\n[obs.lai]\nrescale = no\n" + fitted))
+
+
+def test_the_ranks_per_stage_do_not_change_a_stages_hash(tmp_path):
+    from mpilda.config import config_from_text
+    from mpilda.twin import _stage_hash
+
+    from .conftest import window_config
+
+    def digest(text):
+        return _stage_hash(config_from_text(window_config("2015-04-01", "2015-04-05", text), base_dir=tmp_path))
+
+    assert digest("[twin]\nstage_ranks = 1\n") == digest("") == digest("[twin]\nstage_ranks = 7\n")
+    assert digest("[twin]\nensemble_spinup_days = 7\n") != digest("")
