@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
 from pathlib import Path
 
@@ -206,9 +207,13 @@ def run_twin(cfg: Config, comm) -> Path:
             beside = " (" + ", ".join(f"{' + '.join(c)} on {m} rank{'s' * (m > 1)}" for c, m in zip(chains, sizes)) \
                 + " side by side)"
         first = group.rank == 0
+        level = log.level
+        if first and comm.rank != 0:
+            log.setLevel(min(level, logging.INFO))   # the first rank of each group tells its chain's story
         try:
             seconds = run_chain(chains[index], group, beside)
         finally:
+            log.setLevel(level)
             if group is not comm:
                 group.Free()
         # each group's first rank reports its stages' times; rank 0 logs them
