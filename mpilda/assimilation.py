@@ -119,7 +119,7 @@ class Assimilator:
     """The observations and analyses of a rank's cells in a DA run."""
 
     def __init__(self, cfg: Config, local: LocalDomain, model, n_members: int):
-        from .obs.tables import load_cdf, load_lai_rescaling, load_vod_operator
+        from .obs.tables import load_lai_rescaling, load_smap_rescaling, load_vod_operator
 
         self.cfg, self.local, self.model, self.n = cfg, local, model, n_members
         self.sensors = [s for s in SENSOR_ORDER if cfg.sensors()[s]]
@@ -129,7 +129,8 @@ class Assimilator:
         self.dt = cfg.time.timestep
         self.readers = {s: SensorReader(cfg, s, local) for s in self.sensors}
         self.error = {"smap": cfg.obs_smap.error_std, "lai": cfg.obs_lai.error_std, "vod": cfg.obs_vod.error_std}
-        self.cdf = load_cdf(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale != "no" else None
+        self.smap_scaling = load_smap_rescaling(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale != "no" \
+            else None
         self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors and cfg.obs_lai.rescale else None
         self.vod_op, self.vod_mask = load_vod_operator(cfg, local) if "vod" in self.sensors else (None, None)
         self.updated = sorted(set().union(*(UPDATES[s] for s in self.sensors)))
@@ -197,11 +198,11 @@ class Assimilator:
 
     def _rescale(self, sensor: str, obs: CellObservations):
         value = np.where(np.isfinite(obs.value), obs.value, 0.0)
-        if sensor == "smap" and isinstance(self.cdf, MeanOffset):
-            return self.cdf.apply(value, obs.cell)
-        if sensor == "smap" and self.cdf is not None:
+        if sensor == "smap" and isinstance(self.smap_scaling, MeanOffset):
+            return self.smap_scaling.apply(value, obs.cell)
+        if sensor == "smap" and self.smap_scaling is not None:
             month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
-            return self.cdf.apply(value, month, obs.cell)
+            return self.smap_scaling.apply(value, month, obs.cell)
         if sensor == "lai" and self.lai_scaling is not None:
             return self.lai_scaling.apply(value, day_slot(obs.time), obs.cell)
         return value, np.ones(value.size, dtype=bool)

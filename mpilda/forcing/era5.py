@@ -392,7 +392,7 @@ class Era5Forcing:
         self._files: OrderedDict[Path, Era5File] = OrderedDict()
         self._boxes: dict[tuple[bytes, bytes], Bilinear] = {}
         self._hours: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-        #: name -> (file, first index, hyperslabs (n_hours, rows, cols)): the hours read ahead
+        #: name -> (file, {time: row}, hyperslabs (n_hours, rows, cols), (n_hours,) missing values): read ahead
         self._ahead: dict[str, tuple[Era5File, int, np.ndarray]] = {}
         self._chosen: dict[str, str] = {}  # quantity -> the ERA5 parameter found for it
         #: (quantity, names, the patterns' names of an hour) -> (open file, parameter): ``_locate``'s results

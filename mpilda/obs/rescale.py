@@ -117,8 +117,7 @@ class MeanOffset:
         c = np.asarray(cell)[ok]
         count = np.bincount(c, minlength=n_cells)
         total = np.bincount(c, model[ok] - obs[ok], minlength=n_cells)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            offset = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        offset = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         return cls(offset, count, min_samples)
 
     def robust(self) -> np.ndarray:

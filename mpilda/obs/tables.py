@@ -31,7 +31,8 @@ from .operators import VodOperator
 from .rescale import PERCENTILES, CdfMatching, MeanOffset, SeasonalRescaling
 from .sources import ModelSeries, read_period
 
-CDF_FILE, MEAN_FILE, LAI_FILE, VOD_FILE = "cdf_smap.nc", "smap_mean_offset.nc", "lai_rescaling.nc", "vod_calibration.nc"
+CDF_FILE, MEAN_FILE = "cdf_smap.nc", "smap_mean_offset.nc"
+LAI_FILE, VOD_FILE = "lai_rescaling.nc", "vod_calibration.nc"
 _COORDS = {"month": (np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month"}),
            "percentile": (PERCENTILES.astype(np.float64), {"long_name": "percentile", "units": "%"}),
            "day": (np.arange(1, DAYS + 1, dtype=np.int32),
@@ -62,7 +63,7 @@ class _Context:
                         compression=self.cfg.output.compression, attrs=attrs) as w:
             w.write_static(fields)
 
-    def ol_days(self, series: ModelSeries | None = None):
+    def period_days(self, series: ModelSeries | None = None):
         """First and last (exclusive) day numbers of the climatology period in the days of ``series``
         (default: the open loop)."""
         series = series or self.ol
@@ -101,7 +102,7 @@ def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
     obs = read_period(cfg, "smap", ctx.local, ctx.start, ctx.end)
     obs = obs.select(obs.usable)
     day = series.day_index(obs.time)
-    first, last = ctx.ol_days(series)
+    first, last = ctx.period_days(series)
     inside = (day >= first) & (day < last)
     obs, day = obs.select(inside), day[inside]
     over = series.at_overpass(["sm1_0600", "sm1_1800"])
@@ -134,8 +135,7 @@ def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
 def _lai_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
     """LAI against the open loop's daily LAI: seasonal mean and anomaly std (lai_rescaling.nc)."""
     n = ctx.local.n_cells
-    first, last = ctx.ol_days()
-    # --- LAI: seasonal rescaling (Scherrer et al. 2023) against the OL's daily LAI
+    first, last = ctx.period_days()
     lai = read_period(cfg, "lai", ctx.local, ctx.start, ctx.end)
     lai = lai.select(lai.usable)
     dates = lai.time.astype("datetime64[s]").astype("datetime64[D]")
@@ -169,7 +169,7 @@ def calibrate_vod(cfg: Config, comm) -> dict:
     # (then the open loop is not needed: the twin runs it beside the DA experiments)
     states = ctx.ol if cfg.obs_vod.calibration_directory is None else \
         ModelSeries(cfg.obs_vod.calibration_directory, ctx.local)
-    first, last = ctx.ol_days(states)
+    first, last = ctx.period_days(states)
     where = cfg.obs_vod.calibration_directory or cfg.assimilation.ol_directory
     if first < 0:
         raise InputError(f"{where}: its run starts {states.start:%Y-%m-%d}, after the start of the calibration "
@@ -253,7 +253,7 @@ def _vod_summary(cfg, comm, ctx, cal: VodCalibration) -> dict:
 
 # --- loaders for DA runs ------------------------------------------------------------------------
 
-def load_cdf(cfg: Config, local: LocalDomain) -> CdfMatching | MeanOffset:
+def load_smap_rescaling(cfg: Config, local: LocalDomain) -> CdfMatching | MeanOffset:
     """The SMAP rescaling of ``[obs.smap] rescale`` (cdf or mean) at a rank's cells."""
     if cfg.obs_smap.rescale == "mean":
         t = read_cells(cfg.tables_directory / MEAN_FILE, ["offset", "count"], local)

@@ -28,7 +28,9 @@ directory = {tmp}/world
 errors = specified
 lai_pixel_size = 0.0625
 [obs.smap]
-rescale = no
+rescale = mean
+rescale_directory = {tmp}/twin/truth
+min_cdf_samples = 2
 [obs.lai]
 rescale = no
 [obs.vod]
@@ -75,6 +77,14 @@ def test_twin_writes_every_stage_the_tables_and_the_figures(tiny_twin):
         for experiment in ["OL"] + tiny_twin.twin.experiment_list:
             with h5py.File(root / experiment / "daily_mean.nc") as f:
                 assert f["ssm"].shape[0] == 12, f"{experiment}: {f['ssm'].shape[0]} days, expected 12"
+        # SMAP's mean offsets are fitted to the truth and the SSM runs assimilate the rescaled retrievals
+        with h5py.File(root / "OL" / "smap_mean_offset.nc") as f:
+            count = f["count"][...]
+            offset = f["offset"][...][(count >= 2) & (count < 1e9)]
+        assert offset.size > 0 and abs(offset).max() < 0.1, f"offsets {offset}"
+        with h5py.File(root / "DA_SSM" / "diagnostics.nc") as f:
+            assimilated = f["smap_assimilated"][...]
+        assert assimilated[assimilated < 1e30].sum() > 0, "DA_SSM assimilated no SMAP retrieval"
         result = json.loads((root / "evaluation" / "evaluation.json").read_text())
         assert {"table3", "table4", "truth_skill"} <= set(result), sorted(result)
         experiments = {row["experiment"] for row in result["table4"]}
