@@ -1,49 +1,188 @@
-"""Canopy interception of rain (Noah-MP PRECIP_HEAT / CANWATER, noahmp-physics.md s.5.1).
+"""Water on the canopy: interception of rain and snow, its evaporation, melt and refreezing.
 
-Capacity W_max = CH2OP (ELAI + ESAI) [mm]; the interception rate
-I = min(FVEG P FP, (W_max - W)/dt (1 - exp(-P dt / W_max))) with FP the
-convective/large-scale factor for 10 % convective rain; the wetted fraction
-f_wet = (W / W_max)^(2/3).  Snowfall is not intercepted (it reaches the
-ground pack directly), a simplification of Noah-MP's canopy snow.
+Noah-MP 4.0.1's PRECIP_HEAT (before the energy balance) and CANWATER (after it):
 
-Scalar numba functions of one column.
+* liquid: capacity CH2OP (ELAI + ESAI) [mm]; the vegetated part intercepts
+  min(FVEG P FP, (W_max - W)/dt (1 - exp(-P dt/W_max))), the rest drips, the gap
+  (1 - FVEG) lets rain through.  FP = (Pc + Pl)/(10 Pc + Pl) is the fraction of the
+  cell that receives precipitation (10 % convective);
+* snow: capacity 6.6 (0.27 + 46/rho_new) (ELAI + ESAI) [mm] (Hedstrom & Pomeroy
+  1998), loading like rain, unloading at a rate of intercepted snow times (wind/1.56e5
+  + max(0, T_v - 270.15)/1.87e5) per second;
+* the wetted fraction f_wet = min(1, W/W_max)^0.667, of the ice store when there is
+  ice, else of the liquid store;
+* heat advected by precipitation (PAHV, PAHG, PAHB, each limited to +-20 W m-2);
+* after the energy balance: evaporation/sublimation and dew/frost from the canopy
+  flux, transpiration, melt of canopy ice above freezing and freezing of canopy
+  water below it (with the leaf temperature pulled towards the freezing point).
+
+Scalar numba functions of one column.  Water [kg m-2 = mm], rates [mm s-1].
 """
 
 from __future__ import annotations
 
+from .constants import CICE, CWAT, DENH2O, DENICE, HFUS, HSUB, HVAP, TFRZ
 from .jit import fexp, fmax, fmin, fpow, jit
 
-#: FP = (Pc + Pl) / (10 Pc + Pl) for 10 % convective rain (Noah-MP ATM splits precipitation 10/90).
-FP = 1.0 / (10.0 * 0.1 + 0.9)
+
+@jit
+def snow_capacity(bdfall, vai):
+    """Interception capacity of snow [kg m-2] for new-snow density bdfall [kg m-3] and leaf+stem area vai."""
+    return 6.6 * (0.27 + 46.0 / bdfall) * vai
 
 
 @jit
-def capacity(elai, esai, ch2op):
-    """Interception capacity [kg m-2] of leaf and stem area [m2 m-2] holding ch2op [kg m-2 per unit area]."""
-    return ch2op * (elai + esai)
+def wet_fraction(canliq, canice, maxliq, maxsno):
+    """Wetted (or snowed) fraction of the canopy: (store / capacity)^0.667 of the ice store if any, else liquid."""
+    if canice > 0.0:
+        w = fmax(0.0, canice) / fmax(maxsno, 1.0e-6)
+    else:
+        w = fmax(0.0, canliq) / fmax(maxliq, 1.0e-6)
+    w = fmin(w, 1.0)
+    return fpow(w, 0.667) if w > 0.0 else 0.0
 
 
 @jit
-def intercept(rain, canwat, wmax, fveg, dt):
-    """Rain [kg m-2 s-1] split into interception and what reaches the ground.
+def intercept(rain, snow, fp, bdfall, elai, esai, fveg, canliq, canice, tv, tg, sfctmp, wind, dt, ch2op):
+    """Precipitation through the canopy (PRECIP_HEAT).
 
-    canwat: intercepted water [kg m-2]; wmax: capacity [kg m-2]; fveg: vegetated
-    fraction; dt [s].  Returns (new canwat [kg m-2], water to the ground
-    [kg m-2 s-1]).  Water held above a (shrunken) capacity drips at once.
+    rain, snow: rates [mm s-1]; fp: fraction of the cell receiving precipitation;
+    bdfall: new-snow density [kg m-3]; elai, esai [m2 m-2]; fveg: vegetated fraction;
+    canliq, canice: stores [mm]; tv, tg, sfctmp: leaf, ground, air temperature [K];
+    wind [m s-1]; dt [s]; ch2op: liquid capacity per unit leaf+stem area [mm].
+
+    Returns (canliq, canice, qrain, qsnow, fwet, pahv, pahg, pahb): the new stores,
+    rain and snow reaching the ground [mm s-1], the wetted fraction and the heat
+    advected to the vegetation, the ground under it and the bare ground [W m-2]
+    (the last two per unit area of their part).
     """
-    rate = 0.0
-    if wmax > 0:
-        safe = fmax(wmax, 1e-9)
-        room = fmax(wmax - canwat, 0.0) / dt * (1.0 - fexp(-rain * dt / safe))
-        rate = fmax(fmin(fveg * rain * FP, room), 0.0)
-    held = canwat + rate * dt
-    excess = fmax(held - wmax, 0.0)
-    return held - excess, rain - rate + excess / dt
+    vai = elai + esai
+    maxliq = ch2op * vai
+    if vai > 0.0:
+        qintr = fveg * rain * fp
+        qintr = fmin(qintr, (maxliq - canliq) / dt * (1.0 - fexp(-rain * dt / maxliq)))
+        qintr = fmax(qintr, 0.0)
+        qdripr = fveg * rain - qintr
+        qthror = (1.0 - fveg) * rain
+        canliq = fmax(0.0, canliq + qintr * dt)
+    else:
+        qdripr = 0.0
+        qthror = rain
+        if canliq > 0.0:            # a buried canopy drops its water
+            qdripr = qdripr + canliq / dt
+            canliq = 0.0
+    pah_ac = fveg * rain * (CWAT / 1000.0) * (sfctmp - tv)
+    pah_cg = qdripr * (CWAT / 1000.0) * (tv - tg)
+    pah_ag = qthror * (CWAT / 1000.0) * (sfctmp - tg)
+
+    maxsno = snow_capacity(bdfall, vai)
+    if vai > 0.0:
+        qints = fveg * snow * fp
+        qints = fmin(qints, (maxsno - canice) / dt * (1.0 - fexp(-snow * dt / maxsno)))
+        qints = fmax(qints, 0.0)
+        ft = fmax(0.0, (tv - 270.15) / 1.87e5)
+        fv = wind / 1.56e5
+        icedrip = fmax(0.0, canice) * (fv + ft)
+        qdrips = (fveg * snow - qints) + icedrip
+        qthros = (1.0 - fveg) * snow
+        canice = fmax(0.0, canice + (qints - icedrip) * dt)
+    else:
+        qdrips = 0.0
+        qthros = snow
+        if canice > 0.0:
+            qdrips = qdrips + canice / dt
+            canice = 0.0
+    fwet = wet_fraction(canliq, canice, maxliq, maxsno)
+    pah_ac = pah_ac + fveg * snow * (CICE / 1000.0) * (sfctmp - tv)
+    pah_cg = pah_cg + qdrips * (CICE / 1000.0) * (tv - tg)
+    pah_ag = pah_ag + qthros * (CICE / 1000.0) * (sfctmp - tg)
+    pahv = pah_ac - pah_cg
+    pahg = pah_cg
+    pahb = pah_ag
+    if fveg > 0.0 and fveg < 1.0:
+        pahg = pahg / fveg
+        pahb = pahb / (1.0 - fveg)
+    elif fveg <= 0.0:
+        pahb = pahg + pahb
+        pahg = 0.0
+        pahv = 0.0
+    else:
+        pahb = 0.0
+    pahv = fmin(fmax(pahv, -20.0), 20.0)
+    pahg = fmin(fmax(pahg, -20.0), 20.0)
+    pahb = fmin(fmax(pahb, -20.0), 20.0)
+    return canliq, canice, qdripr + qthror, qdrips + qthros, fwet, pahv, pahg, pahb
 
 
 @jit
-def wet_fraction(canwat, wmax):
-    """Wetted fraction of the canopy f_wet = min(1, W / W_max)^(2/3) (canwat W, capacity W_max [kg m-2])."""
-    if not wmax > 0 or canwat == 0.0:      # 0^0.667 = 0
-        return 0.0
-    return fpow(fmin(1.0, canwat / fmax(wmax, 1e-9)), 0.667)
+def canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq, canice, tv, dt, ch2op):
+    """The canopy stores after the energy balance (CANWATER).
+
+    fcev, fctr: canopy evaporation and transpiration heat [W m-2]; frozen_canopy: the
+    leaf temperature at the start of the step was at or below freezing (sublimation
+    and frost instead of evaporation and dew).
+
+    Returns (canliq, canice, tv, ecan, etran, fwet): new stores [mm], leaf temperature
+    [K], net canopy evaporation and transpiration [mm s-1], wetted fraction.
+    """
+    vai = elai + esai
+    maxliq = ch2op * vai
+    if not frozen_canopy:
+        etran = fmax(fctr / HVAP, 0.0)
+        qevac = fmax(fcev / HVAP, 0.0)
+        qdewc = abs(fmin(fcev / HVAP, 0.0))
+        qsubc = 0.0
+        qfroc = 0.0
+    else:
+        etran = fmax(fctr / HSUB, 0.0)
+        qevac = 0.0
+        qdewc = 0.0
+        qsubc = fmax(fcev / HSUB, 0.0)
+        qfroc = abs(fmin(fcev / HSUB, 0.0))
+    qevac = fmin(canliq / dt, qevac)
+    canliq = fmax(0.0, canliq + (qdewc - qevac) * dt)
+    if canliq <= 1.0e-6:
+        canliq = 0.0
+    maxsno = snow_capacity(bdfall, vai)
+    qsubc = fmin(canice / dt, qsubc)
+    canice = fmax(0.0, canice + (qfroc - qsubc) * dt)
+    if canice <= 1.0e-6:
+        canice = 0.0
+    fwet = wet_fraction(canliq, canice, maxliq, maxsno)
+    if canice > 1.0e-6 and tv > TFRZ:
+        qmeltc = fmin(canice / dt, (tv - TFRZ) * CICE * canice / DENICE / (dt * HFUS))
+        canice = fmax(0.0, canice - qmeltc * dt)
+        canliq = fmax(0.0, canliq + qmeltc * dt)
+        tv = fwet * TFRZ + (1.0 - fwet) * tv
+    if canliq > 1.0e-6 and tv < TFRZ:
+        qfrzc = fmin(canliq / dt, (TFRZ - tv) * CWAT * canliq / DENH2O / (dt * HFUS))
+        canliq = fmax(0.0, canliq - qfrzc * dt)
+        canice = fmax(0.0, canice + qfrzc * dt)
+        tv = fwet * TFRZ + (1.0 - fwet) * tv
+    ecan = qevac + qsubc - qdewc - qfroc
+    return canliq, canice, tv, ecan, etran, fwet
+
+
+@jit
+def precipitation_phase(sfctmp, prcp):
+    """Rain and snow [mm s-1] of total precipitation prcp at air temperature sfctmp [K] (ATM, SNF = 1).
+
+    Jordan (1991): all snow at or below T_f + 0.5 K, 1 - (-54.632 + 0.2 T) up to
+    T_f + 2 K, 0.6 up to T_f + 2.5 K, all rain above.  Also returns the fraction of
+    the cell receiving precipitation FP (10 % of it convective) and the density of new
+    snow [kg m-3] (Hedstrom & Pomeroy 1998).
+    """
+    if sfctmp > TFRZ + 2.5:
+        fpice = 0.0
+    elif sfctmp <= TFRZ + 0.5:
+        fpice = 1.0
+    elif sfctmp <= TFRZ + 2.0:
+        fpice = 1.0 - (-54.632 + 0.2 * sfctmp)
+    else:
+        fpice = 0.6
+    fp = 0.0
+    if prcp > 0.0:
+        fp = (0.1 * prcp + 0.9 * prcp) / (10.0 * 0.1 * prcp + 0.9 * prcp)
+    bdfall = fmin(120.0, 67.92 + 51.25 * fexp((sfctmp - TFRZ) / 2.59))
+    return prcp * (1.0 - fpice), prcp * fpice, fp, bdfall
+

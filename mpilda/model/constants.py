@@ -33,3 +33,11 @@ ZSOIL = -np.cumsum(DZ)
 ZMID = ZSOIL + 0.5 * DZ
 #: Depth of the root zone used for RZSM [m]: the top three layers (100 cm), SPEC section 2.
 RZSM_LAYERS = 3
+
+#: Noah-MP's guard against division by zero and its floor of BTRAN (MPE) [-].
+MPE = 1.0e-6
+#: Roughness length of bare soil [m] (ENERGY's Z0, also in the snow-cover fraction).
+Z0_BARE = 0.002
+#: Layer indices of the combined snow + soil column: snow layers 0..2 (2 touches the soil), soil 3..6.
+N_SNOW_MAX = 3
+N_SOIL = 4

@@ -1,73 +1,91 @@
-"""mpilda's Noah-MP-like land surface model: one 900 s step for all columns, one compiled kernel.
+"""mpilda's Noah-MP 4.0.1: one 900 s step for all columns, one compiled kernel.
 
-The order of processes follows Noah-MP's NOAHMP_SFLX (noahmp-physics.md s.1.1):
-vegetation structure and snow burial, radiation, soil-moisture stress,
-stomata (sunlit/shaded Ball-Berry/Farquhar), canopy interception, the coupled
-canopy/ground energy balance, evaporation limits, snow, soil water (Schaake
-infiltration, implicit Richards, free drainage), soil heat and phase change,
-and the carbon model (DVEG = 2) that gives the next step's LAI.
+A re-implementation of the Noah-MP 4.0.1 land surface model (Niu et al. 2011, Yang
+et al. 2011) as NASA LIS runs it, with LIS's options: dynamic vegetation DVEG = 2
+(FVEG from LAI + SAI) or 5 (FVEG = the cell's maximum SHDMAX, the paper's), Ball-Berry
+stomata, the Noah soil-moisture stress, Schaake runoff with free drainage, Monin-Obukhov
+surface layer, Niu & Yang frozen soil, the two-stream canopy with a gap of 1 - FVEG,
+CLASS snow albedo, Jordan's rain/snow split, TBOT at 8 m, semi-implicit soil heat,
+Sakaguchi & Zeng soil resistance.  The order of a step is NOAHMP_SFLX's:
 
-``NoahMP.step`` calls ONE numba kernel (:func:`_step_kernel`) that loops over the
-columns and runs the whole step for each, calling the scalar physics (one column)
-of the modules soil_water, soil_heat, radiation, energy, canopy, snow,
-photosynthesis and vegetation.  The kernel takes the columns in chunks of LANES and
-each stage of the step as a loop over the lanes, so that the compiler runs the
-scalar physics of several columns at once in SIMD registers (see "the kernel"
-below).  Every column's arithmetic is its own (no reduction across columns, strict
-IEEE arithmetic), so a column's result does not depend on how many columns a call
-holds or their order: runs on any number of MPI ranks are bit-identical.
+1. the forcing: air density, vapour pressure, rain and snow of the total precipitation;
+2. phenology: leaf and stem area buried by snow, FVEG;
+3. precipitation through the canopy (interception of rain and snow, advected heat);
+4. energy: thermal properties, snow cover, shortwave (snow age and albedo, two-stream),
+   soil-water stress and the soil's surface resistance, the vegetated and the bare
+   energy balances, soil and snow heat diffusion, phase change;
+5. water: canopy water, the snowpack (snowfall, compaction, layers, percolation), soil
+   water (infiltration, Richards' equation, drainage);
+6. carbon: photosynthate allocation, respiration, turnover, and the new LAI and SAI.
 
-Compiled code is cached next to the modules (``jit.py``); the first step of a fresh
-checkout compiles the kernel (about 15-20 s), later processes load it (under 1 s).
+The physics are scalar numba functions of one column in the modules atmosphere of
+:mod:`canopy`, :mod:`radiation`, :mod:`surface`, :mod:`energy`, :mod:`photosynthesis`,
+:mod:`soil_heat`, :mod:`snow`, :mod:`soil_water` and :mod:`vegetation`; the kernel
+runs them column by column.  Every column's arithmetic is its own (no reduction across
+columns), so results do not depend on how columns are split over ranks.
 
-Every step checks, per column, that the change of stored water equals
-precipitation - evapotranspiration - surface runoff - drainage, and reports
-the energy residual of the canopy balance (the ground balance closes by
-construction).  ``step`` raises ``BalanceError`` beyond the tolerances (NaN
-counts as beyond).
+Every step checks, per column, the water balance (the change of stored water against
+precipitation - evapotranspiration - runoff, with Noah-MP's own small discards of
+water booked as such) and the energy balance of the surface (absorbed shortwave +
+advected heat = net longwave + sensible + latent + ground heat); ``step`` raises
+``BalanceError`` beyond the tolerances (NaN counts as beyond).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import canopy, energy, radiation, snow, soil_heat, soil_water
-from .constants import DENH2O, DZ, GRAV, HFUS, RW, TFRZ, ZSOIL
-from .jit import clip, fexp, fmax, fmin, fpow, jit, kernel, records
+from .canopy import canopy_water, intercept, precipitation_phase
+from .constants import CPAIR, DENH2O, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
+from .energy import bare, vegetated
+from .jit import fexp, fmax, fmin, fpow, jit, kernel, records
 from .parameters import SoilTable, VegetationTable, read_mptable, read_soilparm
-from .photosynthesis import leaf_conditions, photosynthesis_params, stomata_light
-from .state import State
-from .vegetation import carbon_column, carbon_params, cold_start_pools, vegetation_fraction_column
+from .photosynthesis import photosynthesis_params
+from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
+from .snow import cover_fraction, snow_water
+from .soil_heat import diffuse, phase_change, thermal_properties
+from .soil_water import btran, infiltration_constants, soil_surface, soil_water
+from .state import N_VALUES, OFFSET, State
+from .vegetation import carbon_column, carbon_params, cold_start_pools, phenology_column, vegetation_fraction_column
 
-#: Water balance tolerance per column and step [kg m-2] (issue "The land surface model"; float64 reaches ~1e-12).
+#: Water balance tolerance per column and step [kg m-2] (float64 closes to ~1e-12).
 WATER_TOLERANCE = 1e-9
-#: Canopy energy balance tolerance [W m-2] (Noah-MP ERROR's 0.01 W m-2).
+#: Surface energy balance tolerance [W m-2] (Noah-MP ERROR's 0.01 W m-2).
 ENERGY_TOLERANCE = 0.01
-#: Ground emissivity of soil (MPTABLE &noahmp_rad_parameters EG(1)); snow emits as a black body.
-#: Soil-colour index per land-cover class: 4 everywhere, 2 (bright) for barren land (no colour map).
-SOIL_COLOUR_DEFAULT, SOIL_COLOUR_BARREN = 4, 2
-#: Foliage nitrogen [%] (Noah-MP driver fixes FOLN = 1.0).
+#: Foliage nitrogen [%] (Noah-MP's driver fixes FOLN = 1.0).
 FOLN = 1.0
-#: Time scale of the running mean of air temperature that sets the deep-soil temperature [s].
-TBOT_TIME_SCALE = 365.25 * 86400.0
-#: Surface soil moisture below which soil evaporation stops (Noah-MP: RSURF = 1e6 below 0.01).
-DRY_SURFACE = 0.01
+#: Soil colour index (MPTABLE's soil albedos): 4, LIS's default everywhere.
+SOIL_COLOUR = 4
+#: Cold start (NOAHMP_INIT via LIS's cold start): total soil water [m3 m-3] (at most porosity), initial snow
+#: albedo, and the constants of the initial freezing-point depression (latent heat [J kg-1], g [m s-2], T0 [K]).
+COLD_START_SMC = 0.30
+COLD_START_ALBEDO = 0.65
+_INIT_HLICE, _INIT_GRAV, _INIT_T0 = 3.335e5, 9.81, 273.15
 
 #: The forcing fields a step reads, in the order of the kernel's forcing block.
 FORCING = ("swdown", "lwdown", "tair", "qair", "psurf", "wind", "rainf", "snowf")
 #: The fluxes a step returns [SI units], in the order of the kernel's flux block.
-FLUXES = ("et", "transpiration", "canopy_evaporation", "soil_evaporation", "sublimation", "qs", "qsb", "gpp", "nee",
-          "npp", "snowmelt", "swnet", "lwnet", "hfx", "lh", "ghf", "fsno", "btran", "water_error", "energy_residual")
-#: The column (n_ens, n_cells) fields of the State, in the order of the kernel (after smc, sh2o, stc).
-COLUMN_FIELDS = ("tv", "tg", "eah", "canwat", "sneqv", "snowh", "snow_albedo", "lfmass", "stmass", "rtmass", "wood",
-                 "fastcp", "stblcp", "lai", "sai", "tbot")
-_N_STATE = 12 + len(COLUMN_FIELDS)
+FLUXES = ("et", "transpiration", "canopy_evaporation", "soil_evaporation", "qs", "qsb", "gpp", "nee", "npp",
+          "snowmelt", "swnet", "lwnet", "hfx", "lh", "ghf", "fsno", "btran", "fveg", "tskin", "water_error",
+          "energy_residual")
 _N_FLUX = len(FLUXES)
+(_F_ET, _F_TRANSP, _F_ECAN, _F_EDIR, _F_QS, _F_QSB, _F_GPP, _F_NEE, _F_NPP, _F_MELT, _F_SWNET, _F_LWNET, _F_HFX,
+ _F_LH, _F_GHF, _F_FSNO, _F_BTRAN, _F_FVEG, _F_TSKIN, _F_WERR, _F_ERES) = range(_N_FLUX)
+#: Dynamic vegetation options the model offers.
+DVEG_OPTIONS = (2, 5)
+
+# offsets of the state block (state.LAYOUT)
+_SMC, _SH2O, _STC7, _SNICE, _SNLIQ, _DZSNO = (OFFSET[k] for k in ("smc", "sh2o", "tsno", "snice", "snliq", "dzsno"))
+(_NSNOW, _TV, _TG, _TAH, _EAH, _CANLIQ, _CANICE, _SNEQV, _SNOWH, _SNEQVO, _ALBOLD, _TAUSS, _LF, _ST, _RT, _WD, _FC,
+ _SB, _LAI, _SAI) = (OFFSET[k] for k in ("nsnow", "tv", "tg", "tah", "eah", "canliq", "canice", "sneqv", "snowh",
+                                         "sneqvo", "albold", "tauss", "lfmass", "stmass", "rtmass", "wood", "fastcp",
+                                         "stblcp", "lai", "sai"))
+_DZ = (float(DZ[0]), float(DZ[1]), float(DZ[2]), float(DZ[3]))
+_ZSOIL = (float(ZSOIL[0]), float(ZSOIL[1]), float(ZSOIL[2]), float(ZSOIL[3]))
 
 
 class BalanceError(RuntimeError):
@@ -79,80 +97,74 @@ class ModelSettings:
     """Choices of the model that a run may change ([model] section)."""
 
     dt: float = 900.0
+    dveg: int = 5                    # dynamic vegetation: 2 (FVEG from LAI+SAI) or 5 (FVEG = SHDMAX, the paper's)
     drainage_slope: float = 0.1      # SLOPE of free drainage (GENPARM SLOPE_DATA of slope type 1)
-    soil_substeps: int = 1           # implicit Richards sub-steps per model step
+    reference_height: float = 10.0   # height of the forcing's temperature, humidity and wind above the canopy [m]
     check_balance: bool = True
+
+    def __post_init__(self):
+        if self.dveg not in DVEG_OPTIONS:
+            raise ValueError(f"dveg must be one of {DVEG_OPTIONS}; got {self.dveg}")
 
 
 class ColumnParameters:
-    """Per-cell parameters from class maps and tables.
+    """Per-cell parameters from class maps, tables and the SHDMAX and TBOT maps.
 
     Attributes are arrays (n_cells,) (``smcmax``, ``sla``, ``vegetated``, ...); ``table``
-    is the structured array (n_cells,) of every field the kernel reads (the record of
-    a cell is what the scalar physics take as ``p``), with the sines and cosines of the
-    cell's latitude and longitude (0 degrees unless given).
+    is the structured array (n_cells,) of every field the kernel reads (the record of a
+    cell is what the scalar physics take as ``p``).
+
+    Args:
+        landcover, soil: (n_cells,) MODIS-IGBP and STATSGO classes.
+        veg, soiltab: the parsed MPTABLE and SOILPARM.
+        shdmax: (n_cells,) maximum green vegetation fraction [0-1] (DVEG 5).
+        tbot: (n_cells,) temperature at 8 m depth [K].
     """
 
     def __init__(self, landcover: np.ndarray, soil: np.ndarray, veg: VegetationTable, soiltab: SoilTable,
-                 lat=None, lon=None):
+                 shdmax, tbot):
         lc = np.asarray(landcover, dtype=np.int64)
         sc = np.asarray(soil, dtype=np.int64)
         if lc.min() < 1 or lc.max() > veg.n_classes:
             raise ValueError(f"land-cover classes must be 1..{veg.n_classes}; got {lc.min()}..{lc.max()}")
         if sc.min() < 1 or sc.max() > len(soiltab.names):
             raise ValueError(f"soil classes must be 1..{len(soiltab.names)}; got {sc.min()}..{sc.max()}")
-        self.landcover, self.soil = lc, sc
+        self.landcover, self.soil, self.n_cells = lc, sc, lc.size
+        self.shdmax = np.broadcast_to(np.asarray(shdmax, dtype=np.float64), lc.shape).copy()
+        self.tbot = np.broadcast_to(np.asarray(tbot, dtype=np.float64), lc.shape).copy()
         s = soiltab.column
         self.smcmax, self.smcref, self.smcwlt = s("MAXSMC", sc), s("REFSMC", sc), s("WLTSMC", sc)
         self.smcdry, self.bexp, self.psisat = s("DRYSMC", sc), s("BB", sc), s("SATPSI", sc)
         self.satdk, self.satdw, self.quartz = s("SATDK", sc), s("SATDW", sc), s("QTZ", sc)
+        kdt, frzx = infiltration_constants(self.satdk, self.smcmax, self.smcref)
         v = veg.column
-        for key in ("CH2OP", "DLEAF", "Z0MVT", "HVT", "HVB", "XL", "CWPVT", "MFSNO", "RHOL_VIS", "RHOL_NIR",
-                    "RHOS_VIS", "RHOS_NIR", "TAUL_VIS", "TAUL_NIR", "TAUS_VIS", "TAUS_NIR", "TMIN", "SLA"):
+        keys = ("CH2OP", "DLEAF", "Z0MVT", "HVT", "HVB", "XL", "CWPVT", "MFSNO", "RHOL_VIS", "RHOL_NIR", "RHOS_VIS",
+                "RHOS_NIR", "TAUL_VIS", "TAUL_NIR", "TAUS_VIS", "TAUS_NIR", "SLA")
+        for key in keys:
             setattr(self, key.lower(), v(key, lc))
-        nroot = v("NROOT", lc).astype(np.int64)
-        zroot = -ZSOIL[np.maximum(nroot, 1) - 1]
-        layer = np.arange(4)[:, None]
-        self.root_fraction = np.where(layer < nroot[None, :], DZ[:, None] / zroot[None, :], 0.0)   # (4, n_cells)
-        self.has_roots = nroot > 0
-        self.nroot = nroot
+        self.nroot = v("NROOT", lc).astype(np.int64)
         self.photo = photosynthesis_params(veg, lc)
         self.carbon = carbon_params(veg, lc, foln=FOLN)
         self.vegetated = self.carbon.vegetated
-        colour = np.where(lc == veg.special["ISBARREN"], SOIL_COLOUR_BARREN, SOIL_COLOUR_DEFAULT) - 1
-        self.soil_albedo = tuple(veg.rad[k][colour] for k in ("ALBSAT_VIS", "ALBSAT_NIR", "ALBDRY_VIS", "ALBDRY_NIR"))
-        self.emis_soil = float(veg.rad["EG"][0])
-        self.swemx = veg.glob["SWEMX"]
-        self.rsurf_snow = veg.glob["RSURF_SNOW"]
         self.lai_table = veg.lai[:, lc - 1]
         self.sai_table = veg.sai[:, lc - 1]
-        self.n_cells = lc.size
-        phi = np.deg2rad(np.zeros(lc.size) if lat is None else np.asarray(lat, dtype=np.float64))
-        lam = np.deg2rad(np.zeros(lc.size) if lon is None else np.asarray(lon, dtype=np.float64))
-        fields = dict(smcmax=self.smcmax, smcref=self.smcref, smcwlt=self.smcwlt, smcdry=self.smcdry,
-                      bexp=self.bexp, psisat=self.psisat, satdk=self.satdk, satdw=self.satdw,
-                      root1=self.root_fraction[0], root2=self.root_fraction[1], root3=self.root_fraction[2],
-                      root4=self.root_fraction[3], has_roots=self.has_roots.astype(np.float64),
-                      # Sakaguchi & Zeng's vapour diffusivity of the dry surface layer [m2 s-1] (_soil_surface)
-                      d_vap=2.2e-5 * self.smcmax ** 2 * (1.0 - self.smcwlt / self.smcmax) ** (2.0 + 3.0 / self.bexp),
-                      **soil_heat.thermal_constants(self.smcmax, self.quartz),
-                      **{k.lower(): getattr(self, k.lower()) for k in (
-                          "CH2OP", "DLEAF", "Z0MVT", "HVT", "HVB", "XL", "CWPVT", "MFSNO", "RHOL_VIS", "RHOL_NIR",
-                          "RHOS_VIS", "RHOS_NIR", "TAUL_VIS", "TAUL_NIR", "TAUS_VIS", "TAUS_NIR")},
-                      albsat_vis=self.soil_albedo[0], albsat_nir=self.soil_albedo[1],
-                      albdry_vis=self.soil_albedo[2], albdry_nir=self.soil_albedo[3],
-                      emis_soil=self.emis_soil, swemx=self.swemx, rsurf_snow=self.rsurf_snow,
-                      sin_lat=np.sin(phi), cos_lat=np.cos(phi), sin_lon=np.sin(lam), cos_lon=np.cos(lam),
+        colour = SOIL_COLOUR - 1
+        rad = veg.rad
+        fields = dict(smcmax=self.smcmax, smcref=self.smcref, smcwlt=self.smcwlt, smcdry=self.smcdry, bexp=self.bexp,
+                      psisat=self.psisat, satdk=self.satdk, satdw=self.satdw, quartz=self.quartz, kdt=kdt, frzx=frzx,
+                      nroot=self.nroot.astype(np.float64), shdmax=self.shdmax, tbot=self.tbot,
+                      **{k.lower(): getattr(self, k.lower()) for k in keys},
+                      albsat_vis=rad["ALBSAT_VIS"][colour], albsat_nir=rad["ALBSAT_NIR"][colour],
+                      albdry_vis=rad["ALBDRY_VIS"][colour], albdry_nir=rad["ALBDRY_NIR"][colour],
+                      omegas_vis=rad["OMEGAS"][0], omegas_nir=rad["OMEGAS"][1], betads=rad["BETADS"][0],
+                      betais=rad["BETAIS"][0], eg_soil=rad["EG"][0], swemx=veg.glob["SWEMX"],
+                      z0sno=veg.glob["Z0SNO"], ssi=veg.glob["SSI"],
                       **self.photo.record_fields(), **self.carbon.record_fields())
-        fields["tmin"] = self.tmin
-        geometry = np.empty((len(energy.GEOMETRY_FIELDS), lc.size))
-        energy.canopy_geometry_cells(self.hvt, self.z0mvt, geometry)
-        fields.update(zip(energy.GEOMETRY_FIELDS, geometry))
-        self.table = records(fields, (lc.size,))
+        self.table = records(fields, lc.shape)
 
 
 def _monthly(table: np.ndarray, time: dt.datetime) -> np.ndarray:
-    """A monthly climatology (12, n) interpolated between mid-months (Noah-MP PHENOLOGY)."""
+    """A monthly climatology (12, n) interpolated between mid-months."""
     doy = time.timetuple().tm_yday
     t = 12.0 * doy / 365.25 - 0.5
     m0 = int(np.floor(t)) % 12
@@ -160,58 +172,80 @@ def _monthly(table: np.ndarray, time: dt.datetime) -> np.ndarray:
     return (1.0 - w) * table[m0] + w * table[(m0 + 1) % 12]
 
 
-def _float_c(a, shape, name):
-    """``a`` as a C-contiguous float64 array of ``shape`` (a copy only when it is not one already)."""
-    if not (type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous):
-        a = np.ascontiguousarray(a, dtype=np.float64)
-    if a.shape != shape:
-        raise ValueError(f"state field {name} has shape {a.shape}; expected {shape}")
-    return a
-
-
 class NoahMP:
     """The land surface model behind mpilda's run loop.
 
-    Interface (all a different model needs to offer, e.g. a compiled Noah-MP):
-    ``cold_start(n_ens, forcing, time) -> State``, ``step(state, forcing, time) -> fluxes``
-    (the state's fields are replaced by the new ones), ``DA_VARIABLES`` and ``get`` of them.
+    Interface (all a different model needs to offer): ``cold_start(n_ens, forcing, time)
+    -> State``, ``step(state, forcing, time) -> fluxes`` (the state's fields are replaced
+    by the new ones), ``DA_VARIABLES`` and ``get`` of them.
 
     Args:
         landcover, soil: (n_cells,) MODIS-IGBP and STATSGO classes of the cells.
         lat, lon: (n_cells,) cell centres [degrees].
         vegtable, soiltable: parsed MPTABLE/SOILPARM (default: the shipped tables).
+        settings: the model's options.
+        shdmax: (n_cells,) maximum vegetation fraction (needed for DVEG 5; default 0.5 for DVEG 2).
+        tbot: (n_cells,) temperature at 8 m [K] (default 285 K).
     """
 
     #: State variables an analysis may update: volumetric soil moisture of each layer and LAI.
     DA_VARIABLES = ("sm1", "sm2", "sm3", "sm4", "lai")
 
     def __init__(self, landcover, soil, lat, lon, vegtable: VegetationTable | None = None,
-                 soiltable: SoilTable | None = None, settings: ModelSettings = ModelSettings()):
+                 soiltable: SoilTable | None = None, settings: ModelSettings = ModelSettings(), shdmax=None,
+                 tbot=None):
         self.veg = vegtable or read_mptable()
         self.soiltab = soiltable or read_soilparm()
         self.lat, self.lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
-        self.p = ColumnParameters(landcover, soil, self.veg, self.soiltab, self.lat, self.lon)
+        if shdmax is None:
+            if settings.dveg == 5:
+                raise ValueError("DVEG 5 needs the maximum vegetation fraction shdmax of every cell")
+            shdmax = 0.5
+        self.p = ColumnParameters(landcover, soil, self.veg, self.soiltab, shdmax, 285.0 if tbot is None else tbot)
         self.settings = settings
         #: Set to a dict to accumulate the seconds spent in the parts of ``step`` (prepare, kernel, check).
         self.timings: dict[str, float] | None = None
 
     # -- state ----------------------------------------------------------------
     def cold_start(self, n_ens: int, forcing: dict, time: dt.datetime) -> State:
-        """A state to start a spin-up from: moist soil at the air temperature, table LAI, Noah-MP's pools."""
+        """The cold start of LIS's Noah-MP (NOAHMP_INIT): the state of every column before its first step.
+
+        Soil water 0.30 m3 m-3 (at most porosity), liquid water from the freezing-point
+        depression where the soil starts below 273.149 K; soil, leaf, ground and canopy
+        air at the deep temperature TBOT; the canopy air's vapour pressure and
+        temperature of the first forcing (LIS's first-step glue); no snow, no canopy
+        water; LAI of the MPTABLE climatology at ``time`` (at least 0.05), SAI = max(0.1
+        LAI, 0.05) and Noah-MP's initial carbon pools.
+        """
         p = self.p
         shape = (n_ens, p.n_cells)
-        full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy()  # noqa: E731
-        tair = full(forcing["tair"])
-        lai = np.where(p.vegetated, _monthly(p.lai_table, time), 0.0)
-        sai = np.where(p.vegetated, np.maximum(0.1 * lai, _monthly(p.sai_table, time)), 0.0)
-        pools = cold_start_pools(full(lai), full(sai), p.carbon)
-        smc = np.broadcast_to(0.5 * (p.smcref + p.smcmax), (4,) + shape).copy()
-        q, ps = full(forcing["qair"]), full(forcing["psurf"])
-        return State(smc=smc, sh2o=smc.copy(), stc=np.broadcast_to(tair, (4,) + shape).copy(), tv=tair.copy(),
-                     tg=tair.copy(), eah=q * ps / (0.622 + 0.378 * q), canwat=np.zeros(shape),
-                     sneqv=np.zeros(shape), snowh=np.zeros(shape), snow_albedo=full(snow.ALBEDO_OLD),
-                     lfmass=pools.lfmass, stmass=pools.stmass, rtmass=pools.rtmass, wood=pools.wood,
-                     fastcp=pools.fastcp, stblcp=pools.stblcp, lai=full(lai), sai=full(sai), tbot=tair.copy())
+        block = np.zeros((N_VALUES,) + shape)
+        s = State.from_block(block)
+        tbot = np.broadcast_to(p.tbot, shape)
+        smc = np.minimum(COLD_START_SMC, p.smcmax)
+        frozen = p.tbot < 273.149
+        # FK = theta_s ((L_f / (g (-psi_s))) (T - T0)/T)^(-1/b), at least 0.02 (NOAHMP_INIT)
+        ratio = np.where(frozen, _INIT_HLICE / (_INIT_GRAV * -p.psisat) * (p.tbot - _INIT_T0) / p.tbot, 1.0)
+        fk = np.maximum(np.abs(ratio) ** (-1.0 / p.bexp) * p.smcmax, 0.02)
+        sh2o = np.where(frozen, np.minimum(fk, smc), smc)
+        s.smc[:] = smc[None, None, :]
+        s.sh2o[:] = sh2o[None, None, :]
+        s.stc[:] = tbot[None]
+        s.tv[:] = tbot
+        s.tg[:] = tbot
+        q = np.broadcast_to(np.asarray(forcing["qair"], dtype=np.float64), shape)
+        w = q / (1.0 - q)                                      # mixing ratio, as LIS's glue passes it
+        s.eah[:] = np.broadcast_to(forcing["psurf"], shape) * (w / (0.622 + w))
+        s.tah[:] = np.broadcast_to(forcing["tair"], shape)
+        s.albold[:] = COLD_START_ALBEDO
+        lai = np.where(p.vegetated, np.maximum(_monthly(p.lai_table, time), 0.05), 0.0)
+        sai = np.where(p.vegetated, np.maximum(0.1 * lai, 0.05), 0.0)
+        pools = cold_start_pools(np.broadcast_to(lai, shape), np.broadcast_to(sai, shape), p.carbon)
+        for name in ("lfmass", "stmass", "rtmass", "wood", "fastcp", "stblcp"):
+            getattr(s, name)[:] = getattr(pools, name)
+        s.lai[:] = lai
+        s.sai[:] = sai
+        return s
 
     def get(self, state: State, name: str) -> np.ndarray:
         """A DA state variable as a (n_ens, n_cells) array."""
@@ -223,8 +257,8 @@ class NoahMP:
     def step(self, s: State, forcing: dict, time: dt.datetime) -> dict[str, np.ndarray]:
         """Advance all columns by one step from ``time``; returns the step's fluxes (SI units).
 
-        The state's fields are replaced by new arrays (views of one block); the fluxes
-        are views of another block, fresh every step.
+        The state's fields are replaced by views of a new block; the fluxes are views of
+        another block, fresh every step.
         """
         timings = self.timings
         if timings is not None:
@@ -237,21 +271,19 @@ class NoahMP:
         block = np.empty((len(FORCING),) + shape)
         for i, name in enumerate(FORCING):
             block[i] = forcing[name]
-        sun = radiation.solar_position(time + dt.timedelta(seconds=dt_ / 2))
-        layers = (4,) + shape
-        smc, sh2o, stc = (_float_c(getattr(s, k), layers, k) for k in ("smc", "sh2o", "stc"))
-        columns = [_float_c(getattr(s, k), shape, k) for k in COLUMN_FIELDS]
-        new = np.empty((_N_STATE,) + shape)
-        out = np.empty((len(FLUXES),) + shape)
+        cosz = cos_zenith_cells(time + dt.timedelta(seconds=dt_ / 2), self.lat, self.lon)
+        xin = s.block()
+        xout = np.empty_like(xin)
+        out = np.empty((_N_FLUX,) + shape)
         if timings is not None:
             t1 = _time.perf_counter()
-        _step_kernel(self.p.table, block, smc, sh2o, stc, tuple(columns), new, out, dt_,
-                     float(settings.drainage_slope), int(settings.soil_substeps), *sun)
+        _step_kernel(self.p.table, block, cosz, xin, xout, out, dt_, int(settings.dveg),
+                     float(settings.drainage_slope), float(settings.reference_height))
         if timings is not None:
             t2 = _time.perf_counter()
-        s.smc, s.sh2o, s.stc = new[0:4], new[4:8], new[8:12]
-        for i, name in enumerate(COLUMN_FIELDS):
-            setattr(s, name, new[12 + i])
+        new = State.from_block(xout)
+        for name, value in new.arrays().items():
+            setattr(s, name, value)
         fluxes = {name: out[i] for i, name in enumerate(FLUXES)}
         if settings.check_balance:
             self._check(fluxes, time)
@@ -262,9 +294,9 @@ class NoahMP:
         return fluxes
 
     def _check(self, fluxes, time):
-        """Raise BalanceError if a column's water error or canopy energy residual exceeds its tolerance (or is NaN)."""
+        """Raise BalanceError if a column's water error or energy residual exceeds its tolerance (or is NaN)."""
         for key, tol, what, unit in (("water_error", WATER_TOLERANCE, "water balance", "kg m-2"),
-                                     ("energy_residual", ENERGY_TOLERANCE, "canopy energy balance", "W m-2")):
+                                     ("energy_residual", ENERGY_TOLERANCE, "surface energy balance", "W m-2")):
             err = fluxes[key]
             if _within(err, tol):
                 continue
@@ -285,380 +317,260 @@ def _within(a, tol):
     return True
 
 
-@jit
-def _buried_fraction(snowh, hvt, hvb):
-    """Fraction of the canopy buried by snow of depth snowh [m], canopy top hvt and bottom hvb [m] (PHENOLOGY)."""
-    decayed = hvt * fexp(-snowh / 0.2)
-    fb_short = fmin(snowh, decayed) / fmax(decayed, 1e-9) if decayed > 0 else 0.0
-    fb_tall = clip(snowh - hvb, 0.0, fmax(hvt - hvb, 0.0)) / fmax(hvt - hvb, 1e-9)
-    return clip(fb_short if hvt <= 1.0 else fb_tall, 0.0, 1.0)
-
+# --- one column --------------------------------------------------------------------------------
+# The work array w (rows of 7): 0 dz, 1 df, 2 hcpct, 3 fact, 4..8 the heat equation (a, b, c, d, x),
+# 9 btrani, 10 ficeold, 11 sice, 12 etrani, 13..16 phase change, 17..24 soil water.
 
 @jit
-def _soil_surface(sh2o1, tg, fsno, p):
-    """Soil surface resistance [s m-1] (Sakaguchi & Zeng 2009) and surface relative humidity [-].
+def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
+    """One step of one column: x the state (LAYOUT order, updated), f the forcing (FORCING order), o the fluxes.
 
-    sh2o1: liquid water of layer 1 [m3 m-3]; tg: ground temperature [K]; fsno: snow cover;
-    p: smcmax, bexp, psisat, d_vap (the dry layer's vapour diffusivity [m2 s-1]), rsurf_snow.
+    cosz: cosine of the solar zenith angle; p: the cell's parameter record; dt [s];
+    dveg: 2 or 5; slope: free-drainage factor; zref: forcing height above the canopy
+    [m]; w (25, 7), ws (16) and imelt (7): work arrays.
     """
-    wet = fmin(1.0, sh2o1 / p.smcmax)
-    dry = 1.0 - wet
-    l_dry = DZ[0] * (fexp(dry * dry * (dry * dry) * dry) - 1.0) / (math.e - 1.0)    # exp((1 - wet)^5)
-    r_soil = 1e6 if sh2o1 < DRY_SURFACE else l_dry / p.d_vap
-    r_surf = fsno * p.rsurf_snow + (1.0 - fsno) * r_soil
-    psi = -p.psisat * fpow(fmax(0.01, sh2o1) / p.smcmax, -p.bexp)
-    h_surf = fsno + (1.0 - fsno) * fexp(fmax(psi * GRAV / (RW * tg), -50.0))
-    return r_surf, h_surf
+    swdown_in, lwdn, sfctmp, qair, sfcprs, wind, rainf, snowf = f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]
+    smc = x[_SMC:_SMC + 4]
+    sh2o = x[_SH2O:_SH2O + 4]
+    stc = x[_STC7:_STC7 + 7]
+    snice = x[_SNICE:_SNICE + 3]
+    snliq = x[_SNLIQ:_SNLIQ + 3]
+    nsnow = int(x[_NSNOW])
+    tv, tg, tah, eah = x[_TV], x[_TG], x[_TAH], x[_EAH]
+    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
+    sneqvo, albold, tauss = x[_SNEQVO], x[_ALBOLD], x[_TAUSS]
+    lai, sai = x[_LAI], x[_SAI]
+    dz = w[0]
+    df = w[1]
+    hcpct = w[2]
+    fact = w[3]
+    btrani = w[9]
+    ficeold = w[10]
+    sice = w[11]
+    etrani = w[12]
+    for i in range(3):
+        dz[i] = x[_DZSNO + i]
+    for k in range(4):
+        dz[3 + k] = _DZ[k]
+    top = 3 - nsnow
+    nroot = int(p.nroot)
 
+    # --- the forcing (ATM)
+    eair = qair * sfcprs / (0.622 + 0.378 * qair)
+    rhoair = (sfcprs - 0.378 * eair) / (RAIR * sfctmp)
+    swdown = swdown_in if cosz > 0.0 else 0.0
+    prcp = rainf + snowf
+    rain, snow, fp, bdfall = precipitation_phase(sfctmp, prcp)
+    prcp = rain + snow
 
-# --- the kernel ---------------------------------------------------------------------------
-# Columns (member-major: member * n_cells + cell) are processed in chunks of LANES; each
-# stage of the step is a loop over the lanes of a chunk that calls the scalar physics of
-# one column (inlined), which the compiler evaluates for several columns at once in SIMD
-# registers.  The variables a column carries from one stage to the next are rows of the
-# array V (rows x LANES); the energy coefficients are the rows of E; the chunk's parameter
-# records are copied to PAR.  A partial chunk repeats its last column in the spare lanes.
-# The arithmetic of a lane is the same whether the compiler runs it in a SIMD register or
-# alone (IEEE operations only, no fast-math, no libm calls), so a column's result does not
-# depend on its lane, chunk or neighbours.
+    water0 = canliq + canice + sneqv
+    for k in range(4):
+        water0 += smc[k] * _DZ[k] * 1000.0
+    troot = 0.0
+    for k in range(nroot):
+        troot += stc[3 + k] * _DZ[k] / (-_ZSOIL[nroot - 1])
+    for j in range(3):
+        ficeold[j] = snice[j] / (snice[j] + snliq[j]) if j >= top else 0.0
 
-#: Columns per chunk (a multiple of any SIMD width).
-LANES = 32
-# rows of V: the forcing (FORCING order), the state (COLUMN_FIELDS order, then smc, sh2o, stc by layer)
-(V_SW, V_LW, V_TAIR, V_QAIR, V_PSURF, V_WIND, V_RAIN, V_SNOWF,
- V_TV0, V_TG0, V_EAH0, V_CANWAT0, V_SNEQV0, V_SNOWH0, V_ALB0, V_LF, V_ST, V_RT, V_WD, V_FC, V_SB, V_LAI0, V_SAI0,
- V_TBOT0) = range(24)
-V_SMC0, V_SH2O0, V_STC0 = 24, 28, 32
-# the new state (the rows of the kernel's `new` block) and the fluxes (FLUXES order)
-V_NEW = 36
-V_SMC, V_SH2O, V_STC = V_NEW, V_NEW + 4, V_NEW + 8
-(V_TV, V_TG, V_EAH, V_CANWAT, V_SNEQV, V_SNOWH, V_ALB, V_LFN, V_STN, V_RTN, V_WDN, V_FCN, V_SBN, V_LAI, V_SAI,
- V_TBOT) = range(V_NEW + 12, V_NEW + 28)
-V_FLUX = V_NEW + 28
-(V_ET, V_TRANSP, V_ECAN, V_ESOIL, V_ESNOW, V_QS, V_QSB, V_GPP, V_NEE, V_NPP, V_MELT, V_SWNET, V_LWNET, V_HFX,
- V_LH, V_GHF, V_FSNO, V_BTRAN, V_WERR, V_ERES) = range(V_FLUX, V_FLUX + 20)
-# what a column carries between stages
-(V_WATER0, V_IGS, V_LAI_SUN, V_LAI_SHA, V_PSN_SUN, V_PSN_SHA, V_WMAX, V_RAIN_GROUND, V_LAT_V, V_LAT_G,
- V_CLAMP, V_TV2, V_TG2, V_LE_EVAP, V_LE_TRANSP, V_LE_GROUND, V_G, V_MELT_E, V_TOP, V_DRAIN, V_RUNOFF, V_QS_INF,
- V_ROOT, V_SICE, V_ET_L, V_K, V_D) = (V_FLUX + 20 + i for i in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-                                                               15, 16, 17, 18, 19, 20, 21, 22, 26, 30, 34, 38))
-N_ROWS = V_FLUX + 20 + 42
+    # --- phenology and the vegetated fraction
+    lai, sai, elai, esai, igs = phenology_column(lai, sai, snowh, tv, p)
+    fveg = vegetation_fraction_column(dveg, lai, sai, elai, esai, p)
 
+    # --- precipitation through the canopy
+    canliq, canice, qrain, qsnow, fwet, pahv, pahg, pahb = intercept(rain, snow, fp, bdfall, elai, esai, fveg,
+                                                                      canliq, canice, tv, tg, sfctmp, wind, dt,
+                                                                      p.ch2op)
+    snowhin = qsnow / bdfall
 
-@jit
-def _layers(v, row, l):
-    """The four layer values v[row:row+4, l] as a 4-tuple."""
-    return v[row, l], v[row + 1, l], v[row + 2, l], v[row + 3, l]
+    # --- energy
+    ur = fmax(abs(wind), 1.0)
+    vai = elai + esai
+    veg = vai > 0.0
+    fsno = cover_fraction(snowh, sneqv, p.mfsno)
+    z0mg = Z0_BARE * (1.0 - fsno) + fsno * p.z0sno
+    zpdg = snowh
+    if veg:
+        z0m = p.z0mvt
+        zpd = 0.65 * p.hvt
+        if snowh > zpd:
+            zpd = snowh
+    else:
+        z0m = z0mg
+        zpd = zpdg
+    zlvl = fmax(zpd, p.hvt) + zref
+    if zpdg >= zlvl:
+        zlvl = zpdg + zref
+    thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct, fact)
+    fsun = 0.0
+    parsun = 0.0
+    parsha = 0.0
+    sav = 0.0
+    sag = 0.0
+    if cosz > 0.0:
+        tauss = snow_age(dt, tg, sneqvo, sneqv, tauss, p.swemx)
+        albold = snow_albedo(qsnow, dt, albold, p.swemx)
+        fsun, parsun, parsha, sav, sag, _ = shortwave(cosz, swdown, elai, esai, fveg, fwet, tv, fsno, smc[0],
+                                                      albold, p)
+    laisun = elai * fsun
+    laisha = elai * (1.0 - fsun)
+    emv = 1.0 - fexp(-(elai + esai))
+    emg = p.eg_soil * (1.0 - fsno) + fsno
+    bt = btran(sh2o, nroot, p, btrani)
+    rsurf, rhsur = soil_surface(sh2o[0], snowh, fsno, tg, p)
+    frozen_canopy = not tv > TFRZ
+    latheav = HSUB if frozen_canopy else HVAP
+    gammav = CPAIR * sfcprs / (0.622 * latheav)
+    frozen_ground = not tg > TFRZ
+    latheag = HSUB if frozen_ground else HVAP
+    gammag = CPAIR * sfcprs / (0.622 * latheag)
+    psnsun = 0.0
+    psnsha = 0.0
+    tgb, irb, shb, evb, ghb = bare(sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, zlvl, zpdg, z0mg, emg,
+                                   stc[top], df[top], dz[top], rsurf, gammag, rhsur, pahb, tg)
+    if veg and fveg > 0.0:
+        (eah, tah, tv, tgv, irg, irc, shg, shc, evg, evc, tr, ghv, psnsun, psnsha, _, _,
+         _) = vegetated(dt, sav, sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, vai, gammav, gammag, fwet, laisun,
+                        laisha, zlvl, zpd, z0m, fveg, z0mg, emv, emg, canliq, canice, stc[top], df[top], dz[top],
+                        rsurf, latheav, parsun, parsha, igs, bt, sfcprs, rhsur, pahv, pahg, FOLN, eah, tah, tv, tg,
+                        p)
+        fira = fveg * irg + (1.0 - fveg) * irb + irc
+        fsh = fveg * shg + (1.0 - fveg) * shb + shc
+        fgev = fveg * evg + (1.0 - fveg) * evb
+        ssoil = fveg * ghv + (1.0 - fveg) * ghb
+        fcev = evc
+        fctr = tr
+        pah = fveg * pahg + (1.0 - fveg) * pahb + pahv
+        tg = fveg * tgv + (1.0 - fveg) * tgb
+    else:
+        fira = irb
+        fsh = shb
+        fgev = evb
+        ssoil = ghb
+        fcev = 0.0
+        fctr = 0.0
+        pah = pahb
+        tg = tgb
+    emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
+    trad = fpow((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB), 0.25)
+    psn = psnsun * laisun + psnsha * laisha
+    diffuse(top, dz, stc, df, hcpct, ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
+    sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, fact, stc, snice, snliq, smc, sh2o, sneqv, snowh, p,
+                                                imelt, w[13:17])
 
+    # --- water
+    for k in range(4):
+        sice[k] = fmax(0.0, smc[k] - sh2o[k])
+    sneqvo = sneqv
+    qvap = fmax(fgev / latheag, 0.0)
+    qdew = abs(fmin(fgev / latheag, 0.0))
+    edir = qvap - qdew
+    canliq, canice, tv, ecan, etran, fwet = canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq,
+                                                         canice, tv, dt, p.ch2op)
+    qsnsub = fmin(qvap, sneqv / dt) if sneqv > 0.0 else 0.0
+    qseva = qvap - qsnsub
+    qsnfro = qdew if sneqv > 0.0 else 0.0
+    qsdew = qdew - qsnfro
+    nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2 = snow_water(
+        nsnow, dz[0:3], snice, snliq, stc[0:3], sice, sh2o, _DZ[0], sneqv, snowh, qsnow, snowhin, qsnfro, qsnsub,
+        qrain, sfctmp, imelt, ficeold, dt, p.ssi, ws)
+    if frozen_ground:
+        sice[0] = sice[0] + (qsdew - qseva) * dt / (_DZ[0] * 1000.0)
+        qsdew = 0.0
+        qseva = 0.0
+        if sice[0] < 0.0:
+            sh2o[0] = sh2o[0] + sice[0]
+            sice[0] = 0.0
+    qinsur = (ponding + ponding1 + ponding2) / dt * 0.001
+    if nsnow == 0:
+        qinsur = qinsur + (qsnbot + qsdew + qrain) * 0.001
+    else:
+        qinsur = qinsur + (qsnbot + qsdew) * 0.001
+    for k in range(4):
+        etrani[k] = etran * btrani[k] * 0.001 if k < nroot else 0.0
+    runsrf, qdrain, fix = soil_water(sh2o, smc, sice, qinsur, qseva * 0.001, etrani, dt, slope, p, w[17:25])
+    runsub = fix + qdrain + snoflow
+    for k in range(4):
+        smc[k] = sh2o[k] + sice[k]
 
-@jit
-def _put_layers(v, row, l, values):
-    """Store a 4-tuple into v[row:row+4, l]."""
-    v[row, l], v[row + 1, l], v[row + 2, l], v[row + 3, l] = values
+    # --- carbon
+    gpp = 0.0
+    nee = 0.0
+    npp = 0.0
+    wroot = 0.0
+    for k in range(nroot):
+        wroot += smc[k] / p.smcmax * _DZ[k] / (-_ZSOIL[nroot - 1])
+    (lf, st, rt, wd, fc, sb, gpp, npp, _, _, nee, _, lai, sai) = carbon_column(
+        x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB], psn, lai, tv, stc[3], bt, wroot, igs, dt, p)
 
+    # --- balances, Noah-MP's end-of-step discard of a trace of snow
+    water1 = canliq + canice + sneqv
+    for k in range(4):
+        water1 += smc[k] * _DZ[k] * 1000.0
+    et = etran + edir + ecan
+    o[_F_WERR] = water1 - water0 - (prcp - et - runsrf - runsub) * dt
+    if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
+        snowh = 0.0
+        sneqv = 0.0
 
-@jit
-def _lanes(col0, nl, n_cells, members, cells):
-    """The member and cell of each lane of the chunk of columns col0 .. col0 + nl - 1 (spare lanes: the last).
-
-    Columns are counted member-major: column = member * n_cells + cell.
-    """
-    m, c = divmod(col0, n_cells)
-    for l in range(LANES):
-        members[l], cells[l] = m, c
-        if l + 1 < nl:
-            c += 1
-            if c == n_cells:
-                m, c = m + 1, 0
-
-
-@jit
-def _load(v, forcing, smc_in, sh2o_in, stc_in, columns, members, cells):
-    """Copy the forcing and the state of the chunk's columns (members[l], cells[l]) into the lanes."""
-    for l in range(LANES):
-        m, c = members[l], cells[l]
-        for i in range(8):
-            v[V_SW + i, l] = forcing[i, m, c]
-        for i in range(16):
-            v[V_TV0 + i, l] = columns[i][m, c]
-        for k in range(4):
-            v[V_SMC0 + k, l] = smc_in[k, m, c]
-            v[V_SH2O0 + k, l] = sh2o_in[k, m, c]
-            v[V_STC0 + k, l] = stc_in[k, m, c]
-
-
-@jit
-def _store(v, new, out, members, cells, nl):
-    """Copy the new state and the fluxes of the chunk's (valid) lanes to the output blocks."""
-    for l in range(nl):
-        m, c = members[l], cells[l]
-        for i in range(_N_STATE):
-            new[i, m, c] = v[V_NEW + i, l]
-        for i in range(_N_FLUX):
-            out[i, m, c] = v[V_FLUX + i, l]
-
-
-@jit
-def _surface(v, e, par, sun, dt):
-    """Stage 1: vegetation structure, radiation, BTRAN, conductances, stomata, interception, energy coefficients."""
-    sin_decl, cos_decl, sin_utc, cos_utc = sun
-    for l in range(LANES):
-        p = par[l]
-        swdown, tair, qair, psurf, wind = v[V_SW, l], v[V_TAIR, l], v[V_QAIR, l], v[V_PSURF, l], v[V_WIND, l]
-        tv0, tg0, eah0, canwat0 = v[V_TV0, l], v[V_TG0, l], v[V_EAH0, l], v[V_CANWAT0, l]
-        sneqv0, snowh0, albedo0, lai0, sai0 = v[V_SNEQV0, l], v[V_SNOWH0, l], v[V_ALB0, l], v[V_LAI0, l], v[V_SAI0, l]
-        smc0, sh2o0 = _layers(v, V_SMC0, l), _layers(v, V_SH2O0, l)
-        v[V_WATER0, l] = canwat0 + sneqv0 + (DZ[0] * smc0[0] + DZ[1] * smc0[1] + DZ[2] * smc0[2]
-                                              + DZ[3] * smc0[3]) * DENH2O
-
-        # vegetation structure and snow burial (PHENOLOGY)
-        fb = _buried_fraction(snowh0, p.hvt, p.hvb)
-        elai, esai = lai0 * (1.0 - fb), sai0 * (1.0 - fb)
-        fveg = vegetation_fraction_column(lai0, sai0, p) if elai + esai > 0 else 0.0
-        fsno = snow.cover_fraction(sneqv0, snowh0, p.mfsno)
-
-        # radiation
-        cosz = radiation.cos_zenith(p.sin_lat, p.cos_lat, p.sin_lon, p.cos_lon, sin_decl, cos_decl, sin_utc, cos_utc)
-        soil_vis, soil_nir = radiation.soil_albedo(sh2o0[0], p)
-        g_vis = soil_vis * (1.0 - fsno) + albedo0 * fsno
-        g_nir = soil_nir * (1.0 - fsno) + albedo0 * fsno
-        (sw_canopy, sw_ground, _, lai_sun, lai_sha, par_sun, par_sha, vai_e,
-         fv) = radiation.shortwave(swdown, cosz, elai, esai, fveg, p, g_vis, g_nir)
-
-        # soil-moisture stress, conductances, stomata (with last step's leaf temperature and canopy air)
-        bt, root_w = soil_water.btran(sh2o0, p)
-        t_surf_prev = fv * tv0 + (1.0 - fv) * tg0
-        c_air_veg, c_ground_veg, rb, c_air_bare = energy.exchange_conductances(
-            wind, tair, t_surf_prev, vai_e, p.cwpvt, p.dleaf,
-            (p.hvt_s, p.disp, p.z0, p.zref, p.log_veg, p.ratio_veg, p.log_top))
-        igs = 1.0 if tv0 > p.tmin else 0.0
-        leaf = leaf_conditions(tv0, tair, eah0, psurf, rb, bt, igs, FOLN, p)
-        rs_sun, psn_sun = stomata_light(par_sun, leaf, p)
-        rs_sha, psn_sha = stomata_light(par_sha, leaf, p)
-
-        # interception
-        wmax = canopy.capacity(elai, esai, p.ch2op)
-        canwat, rain_ground = canopy.intercept(v[V_RAIN, l], canwat0, wmax, fv, dt)
-        fwet = canopy.wet_fraction(canwat, wmax)
-
-        # leaf and ground conductances for vapour; the coefficients of the energy balance
-        safe_fv = fmax(fv, 1e-6)
-        c_leaf = 2.0 * vai_e / rb if fv > 0 else 0.0
-        c_evap = fwet * vai_e / rb if fv > 0 else 0.0
-        c_transp = (1.0 - fwet) * (lai_sun / safe_fv / (rb + rs_sun) + lai_sha / safe_fv / (rb + rs_sha)) \
-            if fv > 0 else 0.0
-        r_surf, h_surf = _soil_surface(sh2o0[0], tg0, fsno, p)
-        k_ground = soil_heat.ground_conductance(soil_heat.conductivity(smc0[0], sh2o0[0], p), snowh0)
-        lat_v, lat_g = energy.latent_heats(tv0, tg0, fsno)
-        energy.coefficients(e, l, tair, qair, psurf, v[V_LW, l], sw_canopy, sw_ground, v[V_STC0, l], lat_v, lat_g,
-                            fv, 1.0 - fexp(-vai_e), c_leaf, c_evap, c_transp, p.emis_soil * (1.0 - fsno) + fsno,
-                            h_surf, r_surf, k_ground, c_air_veg, c_ground_veg, c_air_bare)
-
-        v[V_FSNO, l], v[V_BTRAN, l], v[V_IGS, l] = fsno, bt, igs
-        v[V_LAI_SUN, l], v[V_LAI_SHA, l], v[V_PSN_SUN, l], v[V_PSN_SHA, l] = lai_sun, lai_sha, psn_sun, psn_sha
-        v[V_WMAX, l], v[V_CANWAT, l], v[V_RAIN_GROUND, l] = wmax, canwat, rain_ground
-        v[V_LAT_V, l], v[V_LAT_G, l], v[V_SWNET, l] = lat_v, lat_g, sw_canopy + sw_ground
-        v[V_TV, l], v[V_TG, l] = tv0, tg0
-        _put_layers(v, V_ROOT, l, root_w)
-
-
-@jit
-def _energy(v, e):
-    """Stage 2: the canopy and ground energy balances of all lanes, Newton iterations in lockstep.
-
-    Over snow a ground above freezing is clamped and its lanes restart from (tv, TFRZ);
-    the ground balance is then closed (melt energy, ground heat flux).
-    """
-    for _ in range(energy.NEWTON_ITERATIONS):
-        for l in range(LANES):
-            r = energy.balance(e, l, v[V_TV, l], v[V_TG, l])
-            v[V_TV, l], v[V_TG, l] = energy.newton_update(r, v[V_TV, l], v[V_TG, l], False)
-    n_clamped = 0
-    for l in range(LANES):
-        clamped = energy.snow_clamp(v[V_SNEQV0, l] > 0, v[V_TG, l])
-        v[V_CLAMP, l] = 1.0 if clamped else 0.0
-        v[V_TV2, l], v[V_TG2, l] = v[V_TV, l], TFRZ
-        n_clamped += 1 if clamped else 0
-    if n_clamped > 0:                    # (skips work only: every lane's result is its own)
-        for _ in range(energy.NEWTON_ITERATIONS):
-            for l in range(LANES):
-                r = energy.balance(e, l, v[V_TV2, l], v[V_TG2, l])
-                v[V_TV2, l], v[V_TG2, l] = energy.newton_update(r, v[V_TV2, l], v[V_TG2, l], True)
-        for l in range(LANES):
-            clamped = v[V_CLAMP, l] > 0
-            v[V_TV, l] = v[V_TV2, l] if clamped else v[V_TV, l]
-            v[V_TG, l] = v[V_TG2, l] if clamped else v[V_TG, l]
-    for l in range(LANES):
-        r = energy.balance(e, l, v[V_TV, l], v[V_TG, l])
-        melt_energy, g = energy.close_ground(r[1], r[14], v[V_CLAMP, l] > 0)
-        v[V_ERES, l], v[V_EAH, l], v[V_HFX, l] = r[0], r[7], r[8] + r[9]
-        v[V_LE_EVAP, l], v[V_LE_TRANSP, l], v[V_LE_GROUND, l] = r[10], r[11], r[12]
-        v[V_LWNET, l], v[V_G, l], v[V_MELT_E, l] = -r[13], g, melt_energy
-
-
-@jit
-def _water(v, par, dt):
-    """Stage 3: canopy water and evaporation limits, snow, and the soil water's upper boundary (infiltration)."""
-    for l in range(LANES):
-        p = par[l]
-        tair, snowf = v[V_TAIR, l], v[V_SNOWF, l]
-        sneqv0, snowh0, fsno = v[V_SNEQV0, l], v[V_SNOWH0, l], v[V_FSNO, l]
-        canwat, wmax, lat_v, lat_g = v[V_CANWAT, l], v[V_WMAX, l], v[V_LAT_V, l], v[V_LAT_G, l]
-        smc0, sh2o0 = _layers(v, V_SMC0, l), _layers(v, V_SH2O0, l)
-
-        # canopy water: evaporation limited by the store; dew from either leaf flux joins it
-        e_evap = v[V_LE_EVAP, l] / lat_v
-        e_tran = v[V_LE_TRANSP, l] / lat_v
-        evap_mass = fmin(e_evap * dt, canwat)                  # no more than the store holds ...
-        over = e_evap - evap_mass / dt                         # ... the rest becomes sensible heat
-        e_evap = evap_mass / dt
-        h_total = v[V_HFX, l] + over * lat_v
-        dew = fmin(e_tran, 0.0)                                # condensation on dry leaves joins the store
-        e_canopy = e_evap + dew
-        transp = fmax(e_tran, 0.0)
-        canwat = canwat - evap_mass - dew * dt
-        drip = fmax(canwat - wmax, 0.0)
-        canwat = canwat - drip
-        rain_ground = v[V_RAIN_GROUND, l] + drip / dt
-
-        # ground evaporation: sublimation from snow, evaporation from soil layer 1
-        e_ground = v[V_LE_GROUND, l] / lat_g
-        sneqv, snowh = snow.accumulate(sneqv0, snowh0, snowf, tair, dt)
-        e_snow = fsno * e_ground
-        e_soil = (1.0 - fsno) * e_ground
-        subl_mass = fmin(e_snow * dt, sneqv)
-        over_snow = e_snow - subl_mass / dt
-        avail_soil = fmax(sh2o0[0] - fmax(p.smcdry, DRY_SURFACE), 0.0) * DZ[0] * DENH2O / dt
-        over_soil = fmax(e_soil - avail_soil, 0.0)
-        e_snow = subl_mass / dt
-        e_soil = e_soil - over_soil
-        h_extra = over_snow * lat_g + over_soil * lat_g
-        h_total = h_total + h_extra
-        sneqv = sneqv - subl_mass
-        # melt with the energy that the snow surface could not use to warm above freezing
-        melt_energy = v[V_MELT_E, l]
-        melt = fmin(melt_energy / HFUS * dt, fmax(sneqv, 0.0))
-        g_soil = v[V_G, l] + melt_energy - melt * HFUS / dt    # energy beyond the last snow enters the soil
-        sneqv = sneqv - melt
-        gone = sneqv < 1e-6                                    # vanishing snow leaves as melt water
-        fallen = sneqv0 + snowf * dt
-        shrunk = fmax(snowh * (sneqv / fmax(fallen, 1e-12) if fallen > 0 else 0.0), 0.0)
-        melt = melt + sneqv if gone else melt
-        sneqv = 0.0 if gone else sneqv
-        snowh = snow.settle(sneqv, 0.0 if gone else shrunk, dt)
-
-        # soil water: what reaches the surface, infiltration, transpiration from the root layers
-        qinsur = rain_ground + melt / dt                       # kg m-2 s-1 reaching the soil surface
-        sice = (smc0[0] - sh2o0[0], smc0[1] - sh2o0[1], smc0[2] - sh2o0[2], smc0[3] - sh2o0[3])
-        k, d = soil_water.hydraulics_layers(sh2o0, sice, p)
-        k1 = k[0] if sh2o0[0] + sice[0] == smc0[0] else soil_water.hydraulics(smc0[0], sice[0], p)[0]
-        infil, runoff_inf = soil_water.infiltration(qinsur / DENH2O, smc0, sice, k1, dt, p)
-        root_w = _layers(v, V_ROOT, l)
-        uptake = transp / DENH2O
-
-        v[V_CANWAT, l], v[V_SNEQV, l], v[V_SNOWH, l] = canwat, sneqv, snowh
-        v[V_ALB, l] = snow.albedo_step(v[V_ALB0, l], snowf, dt, p.swemx)
-        v[V_TRANSP, l], v[V_ECAN, l], v[V_ESOIL, l], v[V_ESNOW, l] = transp, e_canopy, e_soil, e_snow
-        v[V_MELT, l], v[V_HFX, l], v[V_GHF, l] = melt / dt, h_total, g_soil
-        v[V_LH, l] = v[V_LE_EVAP, l] + v[V_LE_TRANSP, l] + v[V_LE_GROUND, l] - over * lat_v - h_extra
-        v[V_TOP, l], v[V_QS_INF, l], v[V_DRAIN, l], v[V_RUNOFF, l] = infil - e_soil / DENH2O, runoff_inf, 0.0, 0.0
-        _put_layers(v, V_SICE, l, sice)
-        _put_layers(v, V_SH2O, l, sh2o0)
-        _put_layers(v, V_K, l, k)
-        _put_layers(v, V_D, l, d)
-        _put_layers(v, V_ET_L, l, (uptake * root_w[0], uptake * root_w[1], uptake * root_w[2], uptake * root_w[3]))
-
-
-@jit
-def _richards(v, par, dt, slope, n_sub):
-    """Stage 4: the implicit Richards sub-steps of all lanes (K and D of the first from stage 3)."""
-    for sub in range(n_sub):
-        for l in range(LANES):
-            p = par[l]
-            sh2o, sice = _layers(v, V_SH2O, l), _layers(v, V_SICE, l)
-            if sub == 0:
-                k, d = _layers(v, V_K, l), _layers(v, V_D, l)
-            else:
-                k, d = soil_water.hydraulics_layers(sh2o, sice, p)
-            sh2o, dr, rs_ = soil_water.richards_solve(sh2o, sice, k, d, v[V_TOP, l], _layers(v, V_ET_L, l),
-                                                      dt / n_sub, p, slope)
-            _put_layers(v, V_SH2O, l, sh2o)
-            v[V_DRAIN, l] = v[V_DRAIN, l] + dr / n_sub
-            v[V_RUNOFF, l] = v[V_RUNOFF, l] + rs_ / n_sub
-
-
-@jit
-def _soil_and_carbon(v, par, dt):
-    """Stage 5: soil heat and phase change, carbon and the next LAI, the column's budgets and fluxes."""
-    for l in range(LANES):
-        p = par[l]
-        sh2o, sice = _layers(v, V_SH2O, l), _layers(v, V_SICE, l)
-        qs = (v[V_QS_INF, l] + v[V_RUNOFF, l]) * DENH2O        # kg m-2 s-1
-        qsb = v[V_DRAIN, l] * DENH2O
-
-        # soil heat and phase change
-        smc = (sh2o[0] + sice[0], sh2o[1] + sice[1], sh2o[2] + sice[2], sh2o[3] + sice[3])
-        cap = (soil_heat.heat_capacity(smc[0], sh2o[0], p), soil_heat.heat_capacity(smc[1], sh2o[1], p),
-               soil_heat.heat_capacity(smc[2], sh2o[2], p), soil_heat.heat_capacity(smc[3], sh2o[3], p))
-        tk = (soil_heat.conductivity(smc[0], sh2o[0], p), soil_heat.conductivity(smc[1], sh2o[1], p),
-              soil_heat.conductivity(smc[2], sh2o[2], p), soil_heat.conductivity(smc[3], sh2o[3], p))
-        stc, _ = soil_heat.diffuse(_layers(v, V_STC0, l), v[V_GHF, l], cap, tk, v[V_TBOT0, l], dt)
-        stc, sh2o = soil_heat.phase_change(stc, smc, sh2o, cap, p)
-
-        # carbon and the next step's LAI
-        tv = v[V_TV, l]
-        psn = v[V_PSN_SUN, l] * v[V_LAI_SUN, l] + v[V_PSN_SHA, l] * v[V_LAI_SHA, l]   # umol CO2 m-2 s-1 (grid)
-        w_root = (p.root1 * smc[0] / p.smcmax + p.root2 * smc[1] / p.smcmax + p.root3 * smc[2] / p.smcmax
-                  + p.root4 * smc[3] / p.smcmax)
-        (lfmass, stmass, rtmass, wood, fastcp, stblcp, gpp, npp, _, _, nee, _, lai, sai) = carbon_column(
-            v[V_LF, l], v[V_ST, l], v[V_RT, l], v[V_WD, l], v[V_FC, l], v[V_SB, l],
-            psn, v[V_LAI0, l], tv, stc[0], v[V_BTRAN, l], w_root, v[V_IGS, l], dt, p)
-
-        # the new state, the budgets and the fluxes
-        tair, tbot0 = v[V_TAIR, l], v[V_TBOT0, l]
-        _put_layers(v, V_SMC, l, smc)
-        _put_layers(v, V_SH2O, l, sh2o)
-        _put_layers(v, V_STC, l, stc)
-        v[V_LFN, l], v[V_STN, l], v[V_RTN, l], v[V_WDN, l], v[V_FCN, l], v[V_SBN, l] = (lfmass, stmass, rtmass, wood,
-                                                                                     fastcp, stblcp)
-        v[V_LAI, l], v[V_SAI, l] = lai, sai
-        v[V_TBOT, l] = tbot0 + (tair - tbot0) * (dt / TBOT_TIME_SCALE)
-        et = v[V_ECAN, l] + v[V_TRANSP, l] + v[V_ESNOW, l] + v[V_ESOIL, l]
-        water_after = v[V_CANWAT, l] + v[V_SNEQV, l] + (DZ[0] * smc[0] + DZ[1] * smc[1] + DZ[2] * smc[2]
-                                                      + DZ[3] * smc[3]) * DENH2O
-        v[V_WERR, l] = water_after - v[V_WATER0, l] - (v[V_RAIN, l] + v[V_SNOWF, l] - et - qs - qsb) * dt
-        v[V_ET, l], v[V_QS, l], v[V_QSB, l] = et, qs, qsb
-        v[V_GPP, l], v[V_NEE, l], v[V_NPP, l] = gpp * 1e-3, nee * 1e-3, npp * 1e-3
+    # --- the new state and the fluxes
+    for i in range(3):
+        x[_DZSNO + i] = dz[i]
+    x[_NSNOW] = nsnow
+    x[_TV], x[_TG], x[_TAH], x[_EAH] = tv, tg, tah, eah
+    x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH] = canliq, canice, sneqv, snowh
+    x[_SNEQVO], x[_ALBOLD], x[_TAUSS] = sneqvo, albold, tauss
+    x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB] = lf, st, rt, wd, fc, sb
+    x[_LAI], x[_SAI] = lai, sai
+    fsa = sav + sag
+    lh = fcev + fgev + fctr
+    o[_F_ET] = et
+    o[_F_TRANSP] = etran
+    o[_F_ECAN] = ecan
+    o[_F_EDIR] = edir
+    o[_F_QS] = runsrf
+    o[_F_QSB] = runsub
+    o[_F_GPP] = gpp * 1.0e-3
+    o[_F_NEE] = nee * 1.0e-3
+    o[_F_NPP] = npp * 1.0e-3
+    o[_F_MELT] = qsnbot + (ponding + ponding1 + ponding2) / dt
+    o[_F_SWNET] = fsa
+    o[_F_LWNET] = -fira
+    o[_F_HFX] = fsh
+    o[_F_LH] = lh
+    o[_F_GHF] = ssoil
+    o[_F_FSNO] = fsno
+    o[_F_BTRAN] = bt
+    o[_F_FVEG] = fveg
+    o[_F_TSKIN] = trad
+    o[_F_ERES] = fsa + pah - fira - fsh - lh - ssoil
+    _ = qmelt
 
 
 @kernel
-def _step_kernel(table, forcing, smc_in, sh2o_in, stc_in, columns, new, out, dt, slope, n_sub,
-                 sin_decl, cos_decl, sin_utc, cos_utc):
-    """One model step of every column (m, c): reads the state arrays, writes the new state and the fluxes.
+def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
+    """One model step of every column (m, c): reads the state block xin, writes xout and the fluxes out.
 
-    table: (n_cells,) parameter records; forcing: (8, n_ens, n_cells) in the order FORCING;
-    the state: smc, sh2o, stc (4, n_ens, n_cells) and the tuple of COLUMN_FIELDS arrays
-    (n_ens, n_cells); new: (_N_STATE, n_ens, n_cells) the new smc, sh2o, stc and column
-    fields; out: (len(FLUXES), n_ens, n_cells) the fluxes; dt [s]; slope: free-drainage
-    factor; n_sub: Richards sub-steps; the sun at mid-step (radiation.solar_position).
+    table: (n_cells,) parameter records; forcing: (8, n_ens, n_cells) in FORCING order;
+    cosz: (n_cells,); xin, xout: (N_VALUES, n_ens, n_cells); out: (len(FLUXES), n_ens,
+    n_cells); dt [s]; dveg; slope; zref [m].
     """
-    n_ens, n_cells = columns[0].shape
-    v = np.empty((N_ROWS, LANES))
-    e = np.empty((energy.N_COEF, LANES))
-    par = np.empty(LANES, dtype=table.dtype)
-    sun = (sin_decl, cos_decl, sin_utc, cos_utc)
-    members = np.empty(LANES, dtype=np.int64)
-    cells = np.empty(LANES, dtype=np.int64)
-    n_columns = n_ens * n_cells
-    for col0 in range(0, n_columns, LANES):
-        nl = min(LANES, n_columns - col0)
-        _lanes(col0, nl, n_cells, members, cells)
-        for l in range(LANES):                       # (a copy: the lanes then read it from the cache)
-            par[l] = table[cells[l]]
-        _load(v, forcing, smc_in, sh2o_in, stc_in, columns, members, cells)
-        _surface(v, e, par, sun, dt)
-        _energy(v, e)
-        _water(v, par, dt)
-        _richards(v, par, dt, slope, n_sub)
-        _soil_and_carbon(v, par, dt)
-        _store(v, new, out, members, cells, nl)
+    n_ens, n_cells = xin.shape[1], xin.shape[2]
+    x = np.empty(N_VALUES)
+    f = np.empty(8)
+    o = np.empty(_N_FLUX)
+    w = np.zeros((25, 7))
+    ws = np.zeros(16)
+    imelt = np.zeros(7, dtype=np.int64)
+    for m in range(n_ens):
+        for c in range(n_cells):
+            for i in range(N_VALUES):
+                x[i] = xin[i, m, c]
+            for i in range(8):
+                f[i] = forcing[i, m, c]
+            for i in range(7):
+                imelt[i] = 0
+            column_step(x, f, cosz[c], table[c], dt, dveg, slope, zref, w, ws, imelt, o)
+            for i in range(N_VALUES):
+                xout[i, m, c] = x[i]
+            for i in range(_N_FLUX):
+                out[i, m, c] = o[i]

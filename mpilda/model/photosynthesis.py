@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from .jit import fexp, fmax, fmin, jit, kernel, records
+from .surface import saturation
 
 #: Freezing point [K] ([NMP module header] noahmp-physics.md s.1.4).
 TFRZ = 273.16
@@ -41,47 +42,16 @@ RS_CLOSED = 1.0e15
 #: BP at or above which a class counts as closed [umol m-2 s-1] (MPTABLE uses 1e15, s.9.3).
 BP_CLOSED = 1.0e14
 
-# Saturation vapour pressure, Magnus form e = E0 exp(b t / (t + c)), t in deg C.
-# Over water: Bolton (1980, Mon. Wea. Rev. 108, eq. 10); over ice: WMO-No. 8 (2008),
-# Annex 4.B. noahmp-physics.md s.6 accepts a Magnus/Tetens form (over water above T_f,
-# over ice below) in place of Noah-MP's 8th-order polynomials (within 0.5 %).
-_E0 = 611.2                    # [Pa] at 0 deg C (Bolton 1980; WMO 2008)
-_B_WATER, _C_WATER = 17.67, 243.5     # [-], [deg C] Bolton (1980)
-_B_ICE, _C_ICE = 22.46, 272.62        # [-], [deg C] WMO-No. 8 (2008) Annex 4.B
-_T0_MAGNUS = 273.15            # [K] the formulas' Celsius origin
-# the ice coefficients as the blend (b_ice - b_water) + b_water evaluates them
-_B_ICE_BLEND = (_B_ICE - _B_WATER) + _B_WATER
-_C_ICE_BLEND = (_C_ICE - _C_WATER) + _C_WATER
-
-
-@jit
-def esat_and_slope(t):
-    """(e_sat [Pa], d e_sat / dT [Pa K-1]) at temperature t [K]: Magnus form, over ice below T_f = 273.16 K.
-
-    Over water (Bolton 1980) for t >= T_f, over ice (WMO 2008) below; agrees with the
-    Wexler/Hyland–Wexler tables within 0.3 % over -40..+45 deg C (noahmp-physics.md
-    s.6 allows < 0.5 %).  The slope is e b c / (t_c + c)^2.
-    """
-    tc = t - _T0_MAGNUS
-    if t < TFRZ:
-        b, c = _B_ICE_BLEND, _C_ICE_BLEND
-    else:
-        b, c = _B_WATER, _C_WATER
-    den = tc + c
-    e = fexp(b * tc / den) * _E0
-    return e, e * (b * c / (den * den))
-
-
 @numba.vectorize(["float64(float64)"], cache=True)
 def esat(t):
-    """Saturation vapour pressure [Pa] at temperature ``t`` [K] (any shape; see :func:`esat_and_slope`)."""
-    return esat_and_slope(t)[0]
+    """Saturation vapour pressure [Pa] at temperature ``t`` [K], any shape (Noah-MP's ESAT, :func:`saturation`)."""
+    return saturation(t)[0]
 
 
 @numba.vectorize(["float64(float64)"], cache=True)
 def desat_dt(t):
     """Derivative of :func:`esat` with respect to temperature [Pa K-1] at ``t`` [K] (any shape)."""
-    return esat_and_slope(t)[1]
+    return saturation(t)[1]
 
 
 _FIELDS = ("vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "akc", "ko25", "ako", "avcmx", "c3psn")
@@ -170,10 +140,11 @@ def vcmax_leaf(tv, btran, foln, p):
 
 
 @jit
-def leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p):
+def leaf_conditions(tv, ei, tair, eah, psurf, rb, btran, igs, foln, p):
     """The parts of :func:`stomata_leaf` that are the same for every leaf of a canopy (all but the light).
 
-    Arguments as :func:`stomata_leaf`; returns a tuple for :func:`stomata_light`.
+    Arguments as :func:`stomata_leaf`, and ei the saturation vapour pressure at the leaf
+    temperature [Pa]; returns a tuple for :func:`stomata_light`.
     """
     # --- step constants  [NMP STOMATA] s.6
     # CF = p/(8.314 T_a) 1e6 converts s m2 umol-1 <-> s m-1;  r_lb = r_b / CF
@@ -185,7 +156,6 @@ def leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p):
     awc = kc * (1.0 + o2_ko)                # Kc (1 + O2/Ko) of W_c
     cp = 0.105 * kc * o2_ko                 # Gamma* = 0.5 Kc/Ko 0.21 O2 [Pa]
     vcmx = _vcmax(tv, x, btran, foln, p)
-    ei = esat_and_slope(tv)[0]              # e_i = e_sat(T_v)
     mixed = p.c3psn != 1.0   # Noah-MP blends the C3 and C4 forms linearly with C3PSN (0 or 1)
     f3 = p.c3psn
     f4 = 1.0 - f3
@@ -255,7 +225,7 @@ def stomata_leaf(apar, tv, tair, eah, psurf, rb, btran, igs, foln, p):
     conductance is BP (rs = CF/BP); closed classes (BP >= 1e14) give rs = RS_CLOSED and psn = 0.
     The model computes :func:`leaf_conditions` once for the sunlit and the shaded leaves.
     """
-    return stomata_light(apar, leaf_conditions(tv, tair, eah, psurf, rb, btran, igs, foln, p), p)
+    return stomata_light(apar, leaf_conditions(tv, saturation(tv)[0], tair, eah, psurf, rb, btran, igs, foln, p), p)
 
 
 @kernel

@@ -1,24 +1,27 @@
-"""Solar geometry and shortwave radiation: what canopy and ground absorb, sunlit and shaded leaves.
+"""Shortwave radiation: snow age and albedo, ground albedo, the two-stream canopy, sunlit and shaded leaves.
 
-Noah-MP splits downward shortwave into visible and near-infrared halves,
-each 70 % direct and 30 % diffuse (ATM), and solves a two-stream canopy
-(TWOSTREAM).  mpilda keeps the bands, the beams, the leaf and stem optical
-properties of MPTABLE and the sunlit/shaded split, but replaces two-stream by
-a single-bounce Beer's-law canopy, the simplification noahmp-physics.md s.4.2
-calls defensible:
+Noah-MP 4.0.1's RADIATION with the options LIS runs ([NMP ALBEDO, SNOW_AGE,
+SNOWALB_CLASS, GROUNDALB, TWOSTREAM, SURRAD]):
 
-* extinction of black leaves K_b = G(mu)/mu with Noah-MP's leaf-angle function
-  G(mu) = phi1 + phi2 mu (Ross-Goudriaan, chi = XL clipped to -0.4..0.6),
-  K_d = 0.8 * 2 G(0.5) for diffuse light (0.8 for spherical leaves, Goudriaan & van Laar 1994);
-* scattering leaves: extinction K sqrt(1 - omega), canopy reflectance
-  (1 - sqrt(1 - omega)) / (1 + sqrt(1 - omega)), times 2 K_b / (K_b + K_d) for
-  the direct beam (Goudriaan 1977);
-* ground-reflected light is absorbed by the canopy on its way up with the
-  diffuse transmissivity; the rest leaves.  Shortwave is conserved exactly.
-Sunlit fraction f_sun = (1 - exp(-K_b VAI)) / (K_b VAI) and absorbed PAR per
-unit sunlit and shaded leaf area follow Noah-MP's ALBEDO and SURRAD.
+* CLASS snow albedo (ALB = 2): the albedo decays towards 0.55 by 1 % an hour and is
+  refreshed towards 0.84 by snowfall (SWEMX of new snow refreshes it fully); the snow
+  age TAUSS (Yang et al. 1997) is advanced too.  Both happen only while the sun is up
+  (cos z > 0), as in Noah-MP, which skips ALBEDO at night.
+* Ground albedo per band: the soil colour's saturated albedo plus 0.11 - 0.40 theta_1
+  (total water of layer 1), at most its dry albedo, blended with the snow albedo by the
+  snow cover.
+* The two-stream canopy (Dickinson 1983, Sellers 1985) on the leaf+stem area of the
+  cell, VAI = ELAI + ESAI, applied to the vegetated fraction: RAD = 3 puts a gap of
+  1 - FVEG beside it for both beams.  Leaf and stem optics are mixed by their shares of
+  VAI; below freezing the canopy's intercepted snow (wet fraction FWET) mixes in the
+  snow's scattering.  Direct and diffuse beams of the visible and near-infrared bands
+  are solved separately (4 calls).
+* The sunlit fraction of the leaves FSUN = (1 - exp(-K VAI)) / (K VAI) with the
+  extinction K of the direct beam (0 when below 0.01); absorbed PAR per unit sunlit and
+  shaded leaf area.
 
-Scalar numba functions of one column; ``p`` is the column's parameter record.
+Direct/diffuse: 70 % / 30 % of SW, each half visible and half near-infrared (ATM).
+Scalar numba functions of one column; fluxes W m-2.
 """
 
 from __future__ import annotations
@@ -28,130 +31,239 @@ import math
 
 import numpy as np
 
-from ..solar import declination
-from .jit import clip, fexp, fmax, fmin, jit
+from .constants import MPE, TFRZ
+from .jit import fexp, flog, fmax, fmin, jit
 
-#: Fractions of SW down: visible/near-infrared halves, 70 % direct (Noah-MP ATM).
-VIS_FRACTION = 0.5
-DIRECT_FRACTION = 0.7
-#: Energy of 1 W of PAR in photons: 4.6 umol J-1 (Noah-MP STOMATA).
-PAR_PHOTONS = 4.6
+#: CLASS snow albedo: fresh and old limits and the decay per hour (TRANSFER_MP_PARAMETERS mxsnalb, mnsnalb,
+#: sndecayexp).
+ALBEDO_FRESH = 0.84
+ALBEDO_OLD = 0.55
+ALBEDO_DECAY_PER_HOUR = 0.01
+
+
+@jit
+def snow_age(dt, tg, sneqvo, sneqv, tauss, swemx):
+    """Non-dimensional snow age TAUSS after a step (SNOW_AGE): grows with temperature, reset by new snow.
+
+    dt [s]; tg: ground temperature [K]; sneqvo, sneqv: SWE of the previous and this step
+    [kg m-2]; swemx: new snow that resets the age fully [kg m-2].
+    """
+    if sneqv <= 0.0 or sneqv > 800.0:
+        return 0.0
+    arg = 5.0e3 * (1.0 / TFRZ - 1.0 / tg)
+    dela = 1.0e-6 * dt * (fexp(arg) + fexp(fmin(0.0, 10.0 * arg)) + 0.3)
+    dels = fmax(0.0, sneqv - sneqvo) / swemx
+    return fmax(0.0, (tauss + dela) * (1.0 - dels))
+
+
+@jit
+def snow_albedo(qsnow, dt, albold, swemx):
+    """CLASS snow albedo [-] after a step (SNOWALB_CLASS): decay towards 0.55, refresh by snowfall qsnow [mm s-1]."""
+    alb = ALBEDO_OLD + (albold - ALBEDO_OLD) * fexp(-ALBEDO_DECAY_PER_HOUR * dt / 3600.0)
+    if qsnow > 0.0:
+        full = swemx / dt
+        alb = alb + fmin(qsnow, full) * (ALBEDO_FRESH - alb) / full
+    return alb
+
+
+@jit
+def two_stream(diffuse, cosz, vai, fwet, tv, albgrd, albgri, rho, tau, fveg, xl, omegas, betads, betais):
+    """One beam of one band through the canopy (TWOSTREAM with RAD = 3).
+
+    diffuse: False for the direct beam, True for the diffuse one; cosz > 0; vai: leaf+stem
+    area of the cell [m2 m-2]; fwet: wetted (snowed) fraction of the canopy; tv: leaf
+    temperature [K]; albgrd, albgri: ground albedo for direct and diffuse light; rho, tau:
+    the band's canopy reflectance and transmittance; fveg: vegetated fraction (gap
+    1 - fveg); xl: leaf orientation index; omegas, betads, betais: the band's snow
+    scattering parameters.
+
+    Returns (fab, fre, ftd, fti, gdir): fractions of the incoming beam absorbed by the
+    canopy, reflected, transmitted to the ground as direct and as diffuse light, and the
+    projected leaf area G(mu) in the beam's direction.
+    """
+    if vai == 0.0:
+        gap = 1.0
+        kopen = 1.0
+    else:
+        gap = 1.0 - fveg
+        kopen = 1.0 - fveg
+    coszi = fmax(0.001, cosz)
+    chil = fmin(fmax(xl, -0.4), 0.6)
+    if abs(chil) <= 0.01:
+        chil = 0.01
+    phi1 = 0.5 - 0.633 * chil - 0.330 * chil * chil
+    phi2 = 0.877 * (1.0 - 2.0 * phi1)
+    gdir = phi1 + phi2 * coszi
+    ext = gdir / coszi
+    avmu = (1.0 - phi1 / phi2 * flog((phi1 + phi2) / phi1)) / phi2
+    omegal = rho + tau
+    t0 = gdir + phi2 * coszi
+    t1 = phi1 * coszi
+    asu = 0.5 * omegal * gdir / t0 * (1.0 - t1 / t0 * flog((t1 + t0) / t1))
+    betadl = (1.0 + avmu * ext) / (omegal * avmu * ext) * asu
+    betail = 0.5 * (rho + tau + (rho - tau) * ((1.0 + chil) / 2.0) ** 2) / omegal
+    if tv > TFRZ:                     # no snow on the canopy
+        omega, betad, betai = omegal, betadl, betail
+    else:
+        omega = (1.0 - fwet) * omegal + fwet * omegas
+        betad = ((1.0 - fwet) * omegal * betadl + fwet * omegas * betads) / omega
+        betai = ((1.0 - fwet) * omegal * betail + fwet * omegas * betais) / omega
+    b = 1.0 - omega + omega * betai
+    c = omega * betai
+    t0 = avmu * ext
+    d = t0 * omega * betad
+    f = t0 * omega * (1.0 - betad)
+    t1 = b * b - c * c
+    h = math.sqrt(t1) / avmu
+    sigma = t0 * t0 - t1
+    if abs(sigma) < 1.0e-6:
+        sigma = 1.0e-6 if sigma >= 0.0 else -1.0e-6
+    p1 = b + avmu * h
+    p2 = b - avmu * h
+    p3 = b + t0
+    p4 = b - t0
+    s1 = fexp(-h * vai)
+    s2 = fexp(-ext * vai)
+    albg = albgri if diffuse else albgrd
+    u1 = b - c / albg
+    u2 = b - c * albg
+    u3 = f + c * albg
+    t2 = u1 - avmu * h
+    t3 = u1 + avmu * h
+    d1 = p1 * t2 / s1 - p2 * t3 * s1
+    t4 = u2 + avmu * h
+    t5 = u2 - avmu * h
+    d2 = t4 / s1 - t5 * s1
+    h1 = -d * p4 - c * f
+    t6 = d - h1 * p3 / sigma
+    t7 = (d - c - h1 / sigma * (u1 + t0)) * s2
+    h2 = (t6 * t2 / s1 - p2 * t7) / d1
+    h3 = -(t6 * t3 * s1 - p1 * t7) / d1
+    h4 = -f * p3 - c * d
+    t8 = h4 / sigma
+    t9 = (u3 - t8 * (u2 - t0)) * s2
+    h5 = -(t8 * t4 / s1 + t9) / d2
+    h6 = (t8 * t5 * s1 + t9) / d2
+    h7 = (c * t2) / (d1 * s1)
+    h8 = (-c * t3 * s1) / d1
+    h9 = t4 / (d2 * s1)
+    h10 = (-t5 * s1) / d2
+    if diffuse:
+        ftd = 0.0
+        fti = (h9 * s1 + h10 / s1) * (1.0 - kopen) + kopen
+        fre = (h7 + h8) * (1.0 - kopen) + albgri * kopen
+    else:
+        ftd = s2 * (1.0 - gap) + gap
+        fti = (h4 * s2 / sigma + h5 * s1 + h6 / s1) * (1.0 - gap)
+        fre = (h1 / sigma + h2 + h3) * (1.0 - gap) + albgrd * gap
+    fab = 1.0 - fre - (1.0 - albgrd) * ftd - (1.0 - albgri) * fti
+    return fab, fre, ftd, fti, gdir
+
+
+@jit
+def shortwave(cosz, swdown, elai, esai, fveg, fwet, tv, fsno, smc1, albsnow, p):
+    """Absorbed and reflected shortwave of a column in daylight (ALBEDO + SURRAD, cos z > 0).
+
+    swdown: downward shortwave [W m-2]; elai, esai: exposed leaf and stem area [m2 m-2];
+    fveg: vegetated fraction; fwet: wetted canopy fraction; tv: leaf temperature [K];
+    fsno: snow cover; smc1: total water of soil layer 1 [m3 m-3]; albsnow: the snow
+    albedo of this step (CLASS; direct = diffuse); p: the column's optics (rhol_*,
+    rhos_*, taul_*, taus_*, xl, albsat_*, albdry_*, omegas_*, betads, betais).
+
+    Returns (fsun, parsun, parsha, sav, sag, fsr): sunlit fraction of the leaves,
+    absorbed PAR per unit sunlit and shaded leaf area [W m-2], shortwave absorbed by the
+    vegetation and by the ground [W m-2] (both per unit cell area) and reflected [W m-2].
+    """
+    solad = swdown * 0.7 * 0.5          # direct, per band
+    solai = swdown * 0.3 * 0.5          # diffuse, per band
+    vai = elai + esai
+    wl = elai / fmax(vai, MPE)
+    ws = esai / fmax(vai, MPE)
+    inc = fmax(0.11 - 0.40 * smc1, 0.0)
+    sav = 0.0
+    sag = 0.0
+    fsr = 0.0
+    cad_vis = 0.0
+    cai_vis = 0.0
+    rho_vis = 0.0
+    tau_vis = 0.0
+    gdir = 0.0
+    for band in range(2):
+        if band == 0:
+            rho = fmax(p.rhol_vis * wl + p.rhos_vis * ws, MPE)
+            tau = fmax(p.taul_vis * wl + p.taus_vis * ws, MPE)
+            soil = fmin(p.albsat_vis + inc, p.albdry_vis)
+            omegas = p.omegas_vis
+        else:
+            rho = fmax(p.rhol_nir * wl + p.rhos_nir * ws, MPE)
+            tau = fmax(p.taul_nir * wl + p.taus_nir * ws, MPE)
+            soil = fmin(p.albsat_nir + inc, p.albdry_nir)
+            omegas = p.omegas_nir
+        albgrd = soil * (1.0 - fsno) + albsnow * fsno
+        albgri = albgrd
+        fabd, fred, ftdd, ftid, gdir = two_stream(False, cosz, vai, fwet, tv, albgrd, albgri, rho, tau, fveg, p.xl,
+                                                  omegas, p.betads, p.betais)
+        fabi, frei, _, ftii, gdir = two_stream(True, cosz, vai, fwet, tv, albgrd, albgri, rho, tau, fveg, p.xl,
+                                               omegas, p.betads, p.betais)
+        cad = solad * fabd
+        cai = solai * fabi
+        sav += cad + cai
+        sag += solad * ftdd * (1.0 - albgrd) + (solad * ftid + solai * ftii) * (1.0 - albgri)
+        fsr += fred * solad + frei * solai
+        if band == 0:
+            cad_vis, cai_vis, rho_vis, tau_vis = cad, cai, rho, tau
+    # sunlit fraction from the direct beam's extinction of the visible band
+    ext = gdir / cosz * math.sqrt(1.0 - rho_vis - tau_vis)
+    fsun = (1.0 - fexp(-ext * vai)) / fmax(ext * vai, MPE)
+    if fsun < 0.01:
+        fsun = 0.0
+    fsha = 1.0 - fsun
+    laisun = elai * fsun
+    laisha = elai * fsha
+    laifra = elai / fmax(vai, MPE)
+    if fsun > 0.0:
+        parsun = (cad_vis + fsun * cai_vis) * laifra / fmax(laisun, MPE)
+        parsha = fsha * cai_vis * laifra / fmax(laisha, MPE)
+    else:
+        parsun = 0.0
+        parsha = (cad_vis + cai_vis) * laifra / fmax(laisha, MPE)
+    return fsun, parsun, parsha, sav, sag, fsr
+
+
+# --- the sun -------------------------------------------------------------------------------------
+
 _DEG = math.pi / 180.0
 
 
 def solar_position(time: dt.datetime) -> tuple[float, float, float, float]:
-    """The sun at ``time`` for :func:`cos_zenith`: sine and cosine of the declination and of (UTC hour - 12) 15 deg.
+    """The sun at ``time`` as LIS computes it for Noah-MP (calc_declin_401), for :func:`cos_zenith`.
 
-    Declination of the Spencer (1971) series (``mpilda.solar``); no equation of time (SPEC section 1).
+    Declination asin(sin 23.5 deg sin(360/365 (d - 80) deg)) of the fractional day of
+    year d (counted from 0 at 1 January 00 UTC); hour angle of local solar time UTC +
+    lon/15 h (no equation of time).  Returns the sine and cosine of the declination and
+    of the UTC hour angle 15 (hour - 12) deg.
     """
     year_start = dt.datetime(time.year, 1, 1, tzinfo=time.tzinfo)
-    year_length = (dt.datetime(time.year + 1, 1, 1, tzinfo=time.tzinfo) - year_start).total_seconds()
-    decl = declination((time - year_start).total_seconds() / year_length)
-    hours = time.hour + time.minute / 60.0 + time.second / 3600.0
+    seconds = (time - year_start).total_seconds()
+    julian = seconds / 86400.0
+    dpd = 360.0 / 365.0
+    sxlong = dpd * (julian - 80.0) * _DEG if julian >= 80.0 else dpd * (julian + 285.0) * _DEG
+    decl = math.asin(math.sin(23.5 * _DEG) * math.sin(sxlong))
+    hours = (seconds % 86400.0) / 3600.0
     angle = 15.0 * (hours - 12.0) * _DEG
-    return float(np.sin(decl)), float(np.cos(decl)), math.sin(angle), math.cos(angle)
+    return math.sin(decl), math.cos(decl), math.sin(angle), math.cos(angle)
 
 
 @jit
 def cos_zenith(sin_lat, cos_lat, sin_lon, cos_lon, sin_decl, cos_decl, sin_utc, cos_utc):
-    """Cosine of the solar zenith angle of a cell from the sines and cosines of its latitude and longitude.
-
-    The hour angle is that of local solar time = UTC + lon/15 h (SPEC section 1): the sum
-    of the UTC angle 15 (hour - 12) deg (sin_utc, cos_utc) and the longitude; declination
-    and UTC angle from :func:`solar_position`.
-    """
+    """Cosine of the solar zenith angle of a cell (local solar time = UTC + lon/15 h), clipped to [-1, 1]."""
     cos_hour_angle = cos_utc * cos_lon - sin_utc * sin_lon
-    return sin_lat * sin_decl + cos_lat * cos_decl * cos_hour_angle
+    return fmin(1.0, fmax(-1.0, sin_lat * sin_decl + cos_lat * cos_decl * cos_hour_angle))
 
 
-@jit
-def soil_albedo(theta1, p):
-    """Soil albedo (VIS, NIR) from top-layer moisture [m3 m-3]: min(sat + max(0.11 - 0.40 theta, 0), dry) (GROUNDALB).
-
-    ``p`` holds the soil colour's albsat_vis, albsat_nir, albdry_vis, albdry_nir.
-    """
-    inc = fmax(0.11 - 0.40 * theta1, 0.0)
-    return fmin(p.albsat_vis + inc, p.albdry_vis), fmin(p.albsat_nir + inc, p.albdry_nir)
-
-
-@jit
-def leaf_angle(xl):
-    """(phi1, phi2) of G(mu) = phi1 + phi2 mu (Noah-MP TWOSTREAM) for the leaf orientation index XL."""
-    chi = clip(xl, -0.4, 0.6)
-    phi1 = 0.5 - 0.633 * chi - 0.33 * chi * chi
-    return phi1, 0.877 * (1.0 - 2.0 * phi1)
-
-
-@jit
-def _band(sw, frac, rho_l, rho_s, tau_l, tau_s, alb_g, w_leaf, vai, fv, kb, kd, canopy, ground, reflected):
-    """One band (VIS or NIR) of :func:`shortwave`, added to the sums canopy, ground, reflected [W m-2 grid].
-
-    Returns the new sums and the canopy's absorption of the direct and of the diffuse
-    beam [W m-2 of the vegetated part].
-    """
-    omega = fmin((rho_l + tau_l) * w_leaf + (rho_s + tau_s) * (1.0 - w_leaf), 0.99)
-    root = math.sqrt(1.0 - omega)
-    rho_h = (1.0 - root) / (1.0 + root)
-    trans_up = fexp(-kd * root * vai)          # ground-reflected (diffuse) light through the canopy
-    absorbed_direct = 0.0
-    for beam in range(2):
-        if beam == 0:
-            beam_frac, k, rho_c = DIRECT_FRACTION, kb, fmin(2.0 * kb / (kb + kd) * rho_h, 0.99)
-        else:
-            beam_frac, k, rho_c = 1.0 - DIRECT_FRACTION, kd, rho_h
-        s = sw * frac * beam_frac
-        trans = fexp(-k * root * vai)
-        reflected_c = rho_c * (1.0 - trans) * s
-        absorbed_c = (1.0 - rho_c) * (1.0 - trans) * s + alb_g * trans * s * (1.0 - trans_up)
-        absorbed_g = (1.0 - alb_g) * trans * s
-        escaped_g = alb_g * trans * s * trans_up
-        # vegetated part, then bare part (ground albedo only)
-        canopy = canopy + fv * absorbed_c
-        ground = ground + (fv * absorbed_g + (1.0 - fv) * (1.0 - alb_g) * s)
-        reflected = reflected + (fv * (reflected_c + escaped_g) + (1.0 - fv) * alb_g * s)
-        if beam == 0:
-            absorbed_direct = absorbed_c
-    return canopy, ground, reflected, absorbed_direct, absorbed_c
-
-
-@jit
-def shortwave(sw, cosz, elai, esai, fveg, p, ground_vis, ground_nir):
-    """Absorbed shortwave of canopy and ground, reflected shortwave, and PAR of sunlit/shaded leaves.
-
-    Args:
-        sw: downward shortwave [W m-2]; cosz: cosine of the zenith angle.
-        elai, esai: leaf and stem area index not buried by snow [m2 m-2] (grid values).
-        fveg: vegetated fraction; the canopy of the vegetated part has VAI / fveg (capped at 6).
-        p: optical parameters (rhol_vis, rhol_nir, rhos_vis, rhos_nir, taul_vis, taul_nir,
-           taus_vis, taus_nir, xl).
-        ground_vis, ground_nir: ground albedos.
-    Returns (sw_canopy, sw_ground, sw_reflected [W m-2 grid], lai_sun, lai_sha [m2 m-2 grid],
-    par_sun, par_sha [W m-2 per unit sunlit/shaded leaf area], vai_e (VAI of the vegetated
-    part) [m2 m-2], fveg (0 without canopy)).
-    """
-    vai_grid = elai + esai
-    veg = fveg > 0 and vai_grid > 0
-    fv = fveg if veg else 0.0
-    vai = fmin(6.0, vai_grid / fmax(fv, 1e-6)) if veg else 0.0
-    w_leaf = elai / fmax(vai_grid, 1e-12) if vai_grid > 0 else 0.0
-    mu = fmax(cosz, 0.05)   # the hourly-mean SW of a step around sunrise keeps a low sun
-    phi1, phi2 = leaf_angle(p.xl)
-    kb = (phi1 + phi2 * mu) / mu
-    kd = 0.8 * 2.0 * (phi1 + 0.5 * phi2)
-    canopy, ground, reflected, par_direct, par_diffuse = _band(
-        sw, VIS_FRACTION, p.rhol_vis, p.rhos_vis, p.taul_vis, p.taus_vis, ground_vis, w_leaf, vai, fv, kb, kd,
-        0.0, 0.0, 0.0)
-    canopy, ground, reflected, _, _ = _band(
-        sw, 1.0 - VIS_FRACTION, p.rhol_nir, p.rhos_nir, p.taul_nir, p.taus_nir, ground_nir, w_leaf, vai, fv, kb, kd,
-        canopy, ground, reflected)
-    kbv = kb * vai
-    fsun = (1.0 - fexp(-kbv)) / fmax(kbv, 1e-6) if kbv > 1e-6 else 1.0
-    if fsun < 0.01:
-        fsun = 0.0
-    lai_e = vai * w_leaf                                      # leaf area of the vegetated part
-    lai_sun = lai_e * fsun
-    lai_sha = lai_e - lai_sun
-    leaf_share = w_leaf                                       # PAR absorbed by leaves rather than stems
-    par_sun = (par_direct + fsun * par_diffuse) * leaf_share / fmax(lai_sun, 1e-12) if lai_sun > 0 else 0.0
-    par_sha = (1.0 - fsun) * par_diffuse * leaf_share / fmax(lai_sha, 1e-12) if lai_sha > 0 else 0.0
-    return canopy, ground, reflected, fv * lai_sun, fv * lai_sha, par_sun, par_sha, vai, fv
+def cos_zenith_cells(time: dt.datetime, lat, lon) -> np.ndarray:
+    """cos(solar zenith) at ``time`` for cells at lat, lon [degrees] (n,): :func:`solar_position`."""
+    sd, cd, su, cu = solar_position(time)
+    phi, lam = np.deg2rad(np.asarray(lat, dtype=np.float64)), np.deg2rad(np.asarray(lon, dtype=np.float64))
+    cos_h = cu * np.cos(lam) - su * np.sin(lam)
+    return np.clip(np.sin(phi) * sd + np.cos(phi) * cd * cos_h, -1.0, 1.0)

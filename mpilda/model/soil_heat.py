@@ -1,144 +1,232 @@
-"""Soil temperature: thermal properties, implicit heat diffusion, freezing and thawing.
+"""Heat in the snow and soil column: thermal properties, implicit diffusion, freezing and thawing.
 
-Noah-MP's TSNOSOI/HRT/HSTEP/THERMOPROP/TDFCND/PHASECHANGE as summarised in
-noahmp-physics.md section 4.6, for the four soil layers:
+Noah-MP 4.0.1's THERMOPROP/CSNOW/TDFCND, TSNOSOI/HRT/HSTEP and PHASECHANGE with the
+options LIS runs (STC = 1 semi-implicit with the ground heat flux as the upper
+boundary, TBOT = 2 a fixed temperature at ZBOT = 8 m below the surface, FRZ = 1
+supercooled liquid water of Niu & Yang 2006).
 
-* heat capacity C = theta_liq C_wat + (1 - theta_s) C_soil + (theta_s - theta) c_air + theta_ice C_ice;
-* conductivity after Johansen (Peters-Lidard et al. 1998) from quartz content
-  and saturation (Kersten number);
-* implicit (backward Euler) diffusion with the ground heat flux G as the upper
-  boundary and a fixed deep temperature TBOT at ZBOT = -8 m as the lower one;
-* phase change: a layer above freezing with ice melts it, one below freezing
-  with liquid above the supercooled limit (Niu & Yang 2006) freezes it, using
-  the energy of the departure from the freezing point.
+The column holds up to three snow layers above the four soil layers, in arrays of
+seven: indices 0..2 are snow (2 touches the soil), 3..6 soil; the top active layer is
+``top = 3 - nsnow``.  ``dz`` holds the thicknesses [m] (positive).
 
-Energy is conserved: the change of heat content plus latent heat of phase
-change equals G minus the flux to the deep boundary.
+* heat capacity: snow C_ice theta_ice + C_wat theta_liq; soil theta_liq C_wat +
+  (1 - theta_s) C_soil + (theta_s - theta) c_air + theta_ice C_ice (Noah-MP puts the
+  specific heat of air there as it stands);
+* conductivity: snow 3.2217e-6 rho^2 (Stieglitz, Yen 1965); soil Johansen (Peters-
+  Lidard et al. 1998) from quartz and saturation; the top soil layer's value is
+  averaged with 0.35 W m-1 K-1 over the depth of a layer-less snowpack, or with the
+  bottom snow layer's;
+* phase change from the energy of the departure from the freezing point, a layer-less
+  snowpack melting first from the top soil layer's surplus.
 
-Scalar numba functions of one column (the four layers' values are 4-tuples, top
-layer first); ``p`` is the column's parameter record (smcmax, bexp, psisat and the
-per-cell thermal constants tksat_unfrozen, tks_solid, tkdry of :func:`thermal_constants`).
+Scalar numba functions of one column working in place on the layer arrays.
 """
 
 from __future__ import annotations
 
-import math
+from .constants import CICE, CPAIR, CSOIL, CWAT, DENH2O, DENICE, GRAV, HFUS, TFRZ, TKICE, ZBOT
+from .jit import flog10, fmax, fmin, fpow, jit
 
-import numpy as np
-
-from .constants import CICE, CPAIR, CSOIL, CWAT, DENH2O, DZ, GRAV, HFUS, TFRZ, ZBOT, ZMID
-from .jit import clip, fexp, flog10, fmax, fmin, fpow, jit
-from .soil_water import thomas4
-
-#: Thermal conductivity of snow used to insulate the soil [W m-1 K-1] (noahmp-physics.md s.4.6 / s.8).
-TK_SNOW = 0.35
-_DZ0, _DZ1, _DZ2, _DZ3 = (float(v) for v in DZ)
-#: Distance between the mid-points of adjacent layers [m], and from the bottom mid-point to ZBOT.
-_GAP01, _GAP12, _GAP23 = (float(v) for v in ZMID[:-1] - ZMID[1:])
-_GAP_BOT = float(ZMID[-1] - ZBOT)
-_LN_TK_ICE, _LN_TK_WATER = math.log(2.2), math.log(0.57)      # conductivities of ice and water [W m-1 K-1]
+#: Conductivity of a layer-less snowpack used to insulate the top soil layer [W m-1 K-1] (THERMOPROP).
+TK_THIN_SNOW = 0.35
+#: Conductivities of water and of quartz and other minerals in Johansen's scheme [W m-1 K-1] (TDFCND).
+_THKW, _THKQTZ, _THKO = 0.57, 7.7, 2.0
 
 
-def thermal_constants(smcmax, quartz) -> dict[str, np.ndarray]:
-    """Per-cell parts of Johansen's conductivity that depend on the soil class only [W m-1 K-1].
-
-    tks (solids: quartz 7.7, others 2.0), tks_solid = tks^(1 - theta_s), the saturated
-    conductivity of an unfrozen soil tksat_unfrozen = tks_solid 2.2^0 0.57^theta_s
-    (ice 2.2, water 0.57) and the dry conductivity tkdry.
-    """
-    smcmax = np.asarray(smcmax, dtype=np.float64)
-    tks = 7.7 ** quartz * 2.0 ** (1.0 - quartz)
+@jit
+def soil_conductivity(smc, sh2o, smcmax, quartz):
+    """Thermal conductivity of a soil layer [W m-1 K-1] (Johansen; TDFCND) from total and liquid water [m3 m-3]."""
+    satratio = smc / smcmax
+    thks = fpow(_THKQTZ, quartz) * fpow(_THKO, 1.0 - quartz)
+    xunfroz = sh2o / smc if smc > 0.0 else 1.0
+    xu = xunfroz * smcmax
+    thksat = fpow(thks, 1.0 - smcmax) * fpow(TKICE, smcmax - xu) * fpow(_THKW, xu)
     gammd = (1.0 - smcmax) * 2700.0
-    return dict(tks_solid=tks ** (1.0 - smcmax),
-                tksat_unfrozen=tks ** (1.0 - smcmax) * 2.2 ** (smcmax - smcmax) * 0.57 ** smcmax,
-                tkdry=(0.135 * gammd + 64.7) / (2700.0 - 0.947 * gammd))
+    thkdry = (0.135 * gammd + 64.7) / (2700.0 - 0.947 * gammd)
+    if sh2o + 0.0005 < smc:          # frozen
+        ake = satratio
+    elif satratio > 0.1:
+        ake = flog10(satratio) + 1.0
+    else:
+        ake = 0.0
+    return ake * (thksat - thkdry) + thkdry
 
 
 @jit
-def heat_capacity(smc, sh2o, p):
-    """Volumetric heat capacity of a layer [J m-3 K-1] from total and liquid water [m3 m-3]."""
-    sice = smc - sh2o
-    return sh2o * CWAT + (1.0 - p.smcmax) * CSOIL + (p.smcmax - smc) * CPAIR + sice * CICE
+def thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct, fact):
+    """Conductivity df [W m-1 K-1], heat capacity hcpct [J m-3 K-1] and dt/(C dz) fact of layers top..6.
 
-
-@jit
-def conductivity(smc, sh2o, p):
-    """Thermal conductivity of a layer [W m-1 K-1], Johansen's method, from total and liquid water [m3 m-3]."""
-    satratio = clip(smc / p.smcmax, 1e-6, 1.0)
-    xunfroz = sh2o / fmax(smc, 1e-12) if smc > 0 else 1.0
-    xu = xunfroz * p.smcmax
-    tksat_frozen = p.tks_solid * fexp((p.smcmax - xu) * _LN_TK_ICE + xu * _LN_TK_WATER)   # tks_solid 2.2^. 0.57^xu
-    tksat = p.tksat_unfrozen if sh2o == smc else tksat_frozen      # unfrozen: xu = theta_s, the class's constant
-    ake_unfrozen = flog10(satratio) + 1.0 if satratio > 0.1 else 0.0
-    ake = satratio if sh2o + 0.0005 < smc else ake_unfrozen        # Kersten number, frozen or not
-    return ake * (tksat - p.tkdry) + p.tkdry
-
-
-@jit
-def ground_conductance(tk1, snowh):
-    """Conductance between the ground surface and the middle of layer 1 [W m-2 K-1], through snow of depth snowh [m]."""
-    return 1.0 / (0.5 * _DZ0 / tk1 + snowh / TK_SNOW)
-
-
-@jit
-def _interface(tk_up, tk_down, dz_up, dz_down, gap):
-    """Conductance between the mid-points of two layers [W m-2 K-1]: thickness-weighted harmonic mean / distance."""
-    return (dz_up + dz_down) / (dz_up / tk_up + dz_down / tk_down) / gap
-
-
-@jit
-def diffuse(stc, g_flux, cap, tk, tbot, dt):
-    """Implicit soil heat diffusion of one column: (new temperatures (4-tuple) [K], flux to the deep soil [W m-2]).
-
-    stc [K], cap [J m-3 K-1], tk [W m-1 K-1]: 4-tuples per layer; ``g_flux`` is the heat
-    entering layer 1 from the surface [W m-2]; the lower boundary is the temperature
-    ``tbot`` [K] at ZBOT.  Interface conductivities are harmonic means of the layers'
-    (thickness-weighted).
+    snice, snliq: snow layer ice and liquid [mm] (indices 0..2); smc, sh2o: soil total
+    and liquid water [m3 m-3] (indices 0..3); snowh: snow depth [m] (of a layer-less
+    pack); p: smcmax, quartz.
     """
-    k01 = _interface(tk[0], tk[1], _DZ0, _DZ1, _GAP01)
-    k12 = _interface(tk[1], tk[2], _DZ1, _DZ2, _GAP12)
-    k23 = _interface(tk[2], tk[3], _DZ2, _DZ3, _GAP23)
-    k_bot = tk[3] / _GAP_BOT
-    h0, h1, h2, h3 = cap[0] * _DZ0 / dt, cap[1] * _DZ1 / dt, cap[2] * _DZ2 / dt, cap[3] * _DZ3 / dt   # W m-2 K-1
-    lower = (0.0, -k01, -k12, -k23)
-    upper = (-k01, -k12, -k23, 0.0)
-    diag = (h0 - lower[0] - upper[0], h1 - lower[1] - upper[1], h2 - lower[2] - upper[2],
-            h3 - lower[3] - upper[3] + k_bot)
-    rhs = (h0 * stc[0] + g_flux, h1 * stc[1], h2 * stc[2], h3 * stc[3] + k_bot * tbot)
-    new = thomas4(lower, diag, upper, rhs)
-    return new, k_bot * (new[3] - tbot)
+    for i in range(top, 3):
+        snicev = fmin(1.0, snice[i] / (dz[i] * DENICE))
+        snliqv = fmin(1.0 - snicev, snliq[i] / (dz[i] * DENH2O))
+        rho = (snice[i] + snliq[i]) / dz[i]
+        hcpct[i] = CICE * snicev + CWAT * snliqv
+        df[i] = 3.2217e-6 * rho * rho
+    for k in range(4):
+        sice = smc[k] - sh2o[k]
+        hcpct[3 + k] = (sh2o[k] * CWAT + (1.0 - p.smcmax) * CSOIL + (p.smcmax - smc[k]) * CPAIR + sice * CICE)
+        df[3 + k] = soil_conductivity(smc[k], sh2o[k], p.smcmax, p.quartz)
+    for i in range(top, 7):
+        fact[i] = dt / (hcpct[i] * dz[i])
+    if top == 3:
+        df[3] = (df[3] * dz[3] + TK_THIN_SNOW * snowh) / (snowh + dz[3])
+    else:
+        df[3] = (df[3] * dz[3] + df[2] * dz[2]) / (dz[2] + dz[3])
 
 
 @jit
-def supercooled_liquid(stc, p):
-    """Maximum liquid water below freezing [m3 m-3] of a layer at stc [K] (Niu & Yang 2006); theta_s above freezing."""
-    t = stc if stc < TFRZ else TFRZ - 1.0
-    ratio = HFUS * (TFRZ - t) / (GRAV * t * p.psisat)
-    limit = fmin(p.smcmax * fpow(ratio, -1.0 / p.bexp), p.smcmax)
-    return limit if stc < TFRZ else p.smcmax
+def tridiagonal(a, b, c, d, x, lo, hi):
+    """Solve a_k x_{k-1} + b_k x_k + c_k x_{k+1} = d_k for k = lo..hi (Thomas algorithm, Noah-MP's ROSR12).
 
-
-@jit
-def _phase_change_layer(stc, smc, sh2o, cap, dz, p):
-    """:func:`phase_change` of one layer of thickness dz [m]: (new stc [K], new sh2o [m3 m-3])."""
-    sice = smc - sh2o
-    excess = (stc - TFRZ) * cap * dz                       # J m-2 above freezing (+) or below (-)
-    melt = fmin(excess / HFUS, sice * dz * DENH2O)         # kg m-2 of ice that can melt
-    freeze = fmin(-excess / HFUS, fmax(sh2o - supercooled_liquid(stc, p), 0.0) * dz * DENH2O)
-    mass = melt if excess > 0 else (-freeze if excess < 0 else 0.0)     # kg m-2 turned liquid
-    return stc - mass * HFUS / (cap * dz), sh2o + mass / (dz * DENH2O)
-
-
-@jit
-def phase_change(stc, smc, sh2o, cap, p):
-    """Melt or freeze soil water with the energy of each layer's departure from freezing.
-
-    stc [K], smc, sh2o [m3 m-3], cap [J m-3 K-1]: 4-tuples per layer.  The liquid water
-    that may stay unfrozen is the supercooled limit.  Returns the new (stc, sh2o)
-    4-tuples; the total water smc is unchanged and heat content plus latent heat is conserved.
+    a[lo] and c[hi] are ignored (taken as 0); x receives the solution; d is overwritten.
     """
-    t0, w0 = _phase_change_layer(stc[0], smc[0], sh2o[0], cap[0], _DZ0, p)
-    t1, w1 = _phase_change_layer(stc[1], smc[1], sh2o[1], cap[1], _DZ1, p)
-    t2, w2 = _phase_change_layer(stc[2], smc[2], sh2o[2], cap[2], _DZ2, p)
-    t3, w3 = _phase_change_layer(stc[3], smc[3], sh2o[3], cap[3], _DZ3, p)
-    return (t0, t1, t2, t3), (w0, w1, w2, w3)
+    x[lo] = -c[lo] / b[lo]
+    d[lo] = d[lo] / b[lo]
+    for k in range(lo + 1, hi + 1):
+        inv = 1.0 / (b[k] + a[k] * x[k - 1])
+        x[k] = 0.0 if k == hi else -c[k] * inv
+        d[k] = (d[k] - a[k] * d[k - 1]) * inv
+    x[hi] = d[hi]
+    for k in range(hi - 1, lo - 1, -1):
+        x[k] = x[k] * x[k + 1] + d[k]
+
+
+@jit
+def diffuse(top, dz, stc, df, hcpct, ssoil, tbot, snowh, dt, a, b, c, d, x):
+    """Advance the temperatures stc [K] of layers top..6 by one implicit step (TSNOSOI: HRT + HSTEP).
+
+    ssoil: heat flux into the top layer [W m-2]; tbot: temperature at 8 m below the
+    ground (below the snow surface by snowh) [K]; a, b, c, d, x: work arrays of 7.
+    """
+    zbot = ZBOT - snowh
+    # depths of the layer bottoms below the top of the column (negative), in x
+    z = 0.0
+    for i in range(top, 7):
+        z = z - dz[i]
+        x[i] = z
+    dtsdz_prev = 0.0
+    ddz_prev = 0.0
+    for k in range(top, 7):
+        if k == top:
+            denom = -x[k] * hcpct[k]
+            span = -x[k + 1]
+            ddz = 2.0 / span
+            dtsdz = 2.0 * (stc[k] - stc[k + 1]) / span
+            eflux = df[k] * dtsdz - ssoil
+            a[k] = 0.0
+            c[k] = -df[k] * ddz / denom
+            b[k] = -c[k]
+        elif k < 6:
+            denom = (x[k - 1] - x[k]) * hcpct[k]
+            span = x[k - 1] - x[k + 1]
+            ddz = 2.0 / span
+            dtsdz = 2.0 * (stc[k] - stc[k + 1]) / span
+            eflux = df[k] * dtsdz - df[k - 1] * dtsdz_prev
+            a[k] = -df[k - 1] * ddz_prev / denom
+            c[k] = -df[k] * ddz / denom
+            b[k] = -(a[k] + c[k])
+        else:
+            denom = (x[k - 1] - x[k]) * hcpct[k]
+            dtsdz = (stc[k] - tbot) / (0.5 * (x[k - 1] + x[k]) - zbot)
+            botflx = -df[k] * dtsdz
+            eflux = -botflx - df[k - 1] * dtsdz_prev
+            a[k] = -df[k - 1] * ddz_prev / denom
+            c[k] = 0.0
+            b[k] = -a[k]
+            ddz = 0.0
+        d[k] = eflux / (-denom) * dt
+        dtsdz_prev = dtsdz
+        ddz_prev = ddz
+    for k in range(top, 7):
+        a[k] = a[k] * dt
+        b[k] = 1.0 + b[k] * dt
+        c[k] = c[k] * dt
+    tridiagonal(a, b, c, d, x, top, 6)
+    for k in range(top, 7):
+        stc[k] = stc[k] + x[k]
+
+
+@jit
+def phase_change(top, dt, dz, fact, stc, snice, snliq, smc, sh2o, sneqv, snowh, p, imelt, work):
+    """Melt and freeze in every layer from the energy of its departure from freezing (PHASECHANGE, FRZ = 1).
+
+    Changes stc [K], snice, snliq [mm] and smc, sh2o [m3 m-3] in place; imelt receives
+    1 (melting) or 2 (freezing) per layer, else 0; work: array of 7x4.  A layer-less
+    snowpack (sneqv [mm], snowh [m]) melts first from the top soil layer's surplus.
+
+    Returns (sneqv, snowh, qmelt, ponding): the new pack, the melt of snow [mm s-1]
+    and the melt water of the layer-less pack [mm] that reaches the soil surface.
+    """
+    mice = work[0]
+    mliq = work[1]
+    hm = work[2]
+    supercool = work[3]
+    qmelt = 0.0
+    ponding = 0.0
+    for i in range(top, 7):
+        if i < 3:
+            mice[i] = snice[i]
+            mliq[i] = snliq[i]
+            supercool[i] = 0.0
+        else:
+            k = i - 3
+            mliq[i] = sh2o[k] * dz[i] * 1000.0
+            mice[i] = (smc[k] - sh2o[k]) * dz[i] * 1000.0
+            supercool[i] = 0.0
+            if stc[i] < TFRZ:      # Niu & Yang (2006): liquid water in equilibrium with the ice
+                smp = HFUS * (TFRZ - stc[i]) / (GRAV * stc[i])
+                supercool[i] = p.smcmax * fpow(smp / p.psisat, -1.0 / p.bexp) * dz[i] * 1000.0
+    for i in range(top, 7):
+        imelt[i] = 0
+        hm[i] = 0.0
+        if mice[i] > 0.0 and stc[i] >= TFRZ:
+            imelt[i] = 1
+        if mliq[i] > supercool[i] and stc[i] < TFRZ:
+            imelt[i] = 2
+        if top == 3 and sneqv > 0.0 and i == 3 and stc[i] >= TFRZ:
+            imelt[i] = 1
+        if imelt[i] > 0:
+            hm[i] = (stc[i] - TFRZ) / fact[i]
+            stc[i] = TFRZ
+    if top == 3 and sneqv > 0.0 and hm[3] > 0.0:
+        old = sneqv
+        sneqv = fmax(0.0, old - hm[3] * dt / HFUS)
+        snowh = fmax(0.0, sneqv / old * snowh)
+        heatr = hm[3] - HFUS * (old - sneqv) / dt
+        hm[3] = heatr if heatr > 0.0 else 0.0
+        qmelt = fmax(0.0, old - sneqv) / dt
+        ponding = old - sneqv
+    for i in range(top, 7):
+        if imelt[i] > 0 and abs(hm[i]) > 0.0:
+            xm = hm[i] * dt / HFUS
+            wice0 = mice[i]
+            wmass0 = mice[i] + mliq[i]
+            heatr = 0.0
+            if xm > 0.0:
+                mice[i] = fmax(0.0, wice0 - xm)
+                heatr = hm[i] - HFUS * (wice0 - mice[i]) / dt
+            elif xm < 0.0:
+                if i < 3:
+                    mice[i] = fmin(wmass0, wice0 - xm)
+                elif wmass0 < supercool[i]:
+                    mice[i] = 0.0
+                else:
+                    mice[i] = fmax(fmin(wmass0 - supercool[i], wice0 - xm), 0.0)
+                heatr = hm[i] - HFUS * (wice0 - mice[i]) / dt
+            mliq[i] = fmax(0.0, wmass0 - mice[i])
+            if abs(heatr) > 0.0:
+                stc[i] = stc[i] + fact[i] * heatr
+                if i < 3 and mliq[i] * mice[i] > 0.0:
+                    stc[i] = TFRZ
+            if i < 3:
+                qmelt = qmelt + fmax(0.0, wice0 - mice[i]) / dt
+                snice[i] = mice[i]
+                snliq[i] = mliq[i]
+            else:
+                sh2o[i - 3] = mliq[i] / (1000.0 * dz[i])
+                smc[i - 3] = (mliq[i] + mice[i]) / (1000.0 * dz[i])
+    return sneqv, snowh, qmelt, ponding

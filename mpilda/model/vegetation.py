@@ -8,7 +8,7 @@ growth cut-off, and the fast/stable soil carbon pools; it returns the new LAI an
 
 The physics are scalar numba functions of one column (``p`` a parameter record with
 the fields of :meth:`CarbonParams.record_fields`); :func:`carbon_step`,
-:func:`area_indices` and :func:`vegetation_fraction` apply them to arrays that
+:func:`area_indices` apply them to arrays that
 broadcast (pools and state such as ``tv`` may be (n_members, n_cells) while the
 :class:`CarbonParams` arrays are (n_cells,)). Units: pools g C m-2, fluxes
 g C m-2 s-1, temperatures K, time s.
@@ -222,16 +222,55 @@ def area_indices_column(lfmass, stmass, p):
 
 
 @jit
-def vegetation_fraction_column(lai, sai, p):
-    """Green vegetation fraction FVEG [-] for DVEG = 2 ([NMP NOAHMP_SFLX] s.1.1 step 4).
+def phenology_column(lai, sai, snowh, tv, p):
+    """Leaf and stem area checks, burial by snow and the growing season (Noah-MP PHENOLOGY with DVEG 2/5).
 
-    FVEG = 1 - exp(-0.52 (LAI + SAI)), at least 0.05; 0 for non-vegetated classes and
-    where LAI + SAI = 0. lai, sai [m2 m-2].
+    lai, sai [m2 m-2] below 0.05 count as none (LAI also where SAI is none); both 0 for
+    non-vegetated classes.  Snow of depth snowh [m] buries the canopy between its bottom
+    hvb and top hvt [m]; for canopies up to 1 m tall the buried fraction is
+    min(h, h_c)/h_c with h_c = hvt exp(-h/0.2).  The exposed areas ELAI, ESAI below 0.05
+    count as none.  IGS = 1 when the leaf temperature tv [K] exceeds TMIN.
+
+    Returns (lai, sai, elai, esai, igs).
     """
-    vai = lai + sai
-    if not vai > 0.0 or p.vegetated == 0.0:
-        return 0.0
-    return fmax(1.0 - fexp(-0.52 * vai), 0.05)
+    if sai < 0.05:
+        sai = 0.0
+    if lai < 0.05 or sai == 0.0:
+        lai = 0.0
+    if p.vegetated == 0.0:
+        lai = 0.0
+        sai = 0.0
+    span = p.hvt - p.hvb
+    fb = fmin(fmax(snowh - p.hvb, 0.0), span) / fmax(1.0e-6, span)
+    if p.hvt > 0.0 and p.hvt <= 1.0:
+        snowhc = p.hvt * fexp(-snowh / 0.2)
+        fb = fmin(snowh, snowhc) / snowhc if snowhc > 1.0e-6 else 1.0
+    elai = lai * (1.0 - fb)
+    esai = sai * (1.0 - fb)
+    if esai < 0.05:
+        esai = 0.0
+    if elai < 0.05 or esai == 0.0:
+        elai = 0.0
+    igs = 1.0 if tv > p.tmin else 0.0
+    return lai, sai, elai, esai, igs
+
+
+@jit
+def vegetation_fraction_column(dveg, lai, sai, elai, esai, p):
+    """Green vegetation fraction FVEG [-] (NOAHMP_SFLX).
+
+    DVEG 2: 1 - exp(-0.52 (LAI + SAI)); DVEG 5: the cell's maximum SHDMAX (p.shdmax);
+    at least 0.05; 0 for non-vegetated classes and where the snow buries the whole
+    canopy (ELAI + ESAI = 0).
+    """
+    if dveg == 5:
+        fveg = p.shdmax
+    else:
+        fveg = 1.0 - fexp(-0.52 * (lai + sai))
+    fveg = fmax(fveg, 0.05)
+    if p.vegetated == 0.0 or elai + esai == 0.0:
+        fveg = 0.0
+    return fveg
 
 
 @jit
@@ -381,12 +420,6 @@ def _area_loop(lf, st, p, lai, sai):
         lai[i], sai[i] = area_indices_column(lf[i], st[i], p[i])
 
 
-@kernel
-def _fveg_loop(lai, sai, p, out):
-    for i in range(p.size):
-        out[i] = vegetation_fraction_column(lai[i], sai[i], p[i])
-
-
 def _broadcast(shape, *values):
     return [np.broadcast_to(np.asarray(v, dtype=np.float64), shape).reshape(-1) for v in values]
 
@@ -398,14 +431,6 @@ def area_indices(pools: CarbonPools, p: CarbonParams):
     _area_loop(*_broadcast(shape, pools.lfmass, pools.stmass), records(p.record_fields(), shape).reshape(-1),
                lai.reshape(-1), sai.reshape(-1))
     return lai, sai
-
-
-def vegetation_fraction(lai, sai, p: CarbonParams):
-    """FVEG [-] of arrays that broadcast with the parameters (:func:`vegetation_fraction_column`)."""
-    shape = np.broadcast_shapes(np.shape(lai), np.shape(sai), p.shape)
-    out = np.empty(shape)
-    _fveg_loop(*_broadcast(shape, lai, sai), records(p.record_fields(), shape).reshape(-1), out.reshape(-1))
-    return out
 
 
 def carbon_step(pools: CarbonPools, gpp_psn, lai, tv, stc1, btran, w_root, igs, dt, p: CarbonParams):
