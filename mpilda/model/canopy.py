@@ -122,8 +122,9 @@ def canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq, canice, 
     leaf temperature at the start of the step was at or below freezing (sublimation
     and frost instead of evaporation and dew).
 
-    Returns (canliq, canice, tv, ecan, etran, fwet): new stores [mm], leaf temperature
-    [K], net canopy evaporation and transpiration [mm s-1], wetted fraction.
+    Returns (canliq, canice, tv, ecan, etran, fwet, discard): new stores [mm], leaf
+    temperature [K], net canopy evaporation and transpiration [mm s-1], wetted fraction,
+    and the water Noah-MP drops from a store left with at most 1e-6 mm [mm].
     """
     vai = elai + esai
     maxliq = ch2op * vai
@@ -141,12 +142,15 @@ def canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq, canice, 
         qfroc = abs(fmin(fcev / HSUB, 0.0))
     qevac = fmin(canliq / dt, qevac)
     canliq = fmax(0.0, canliq + (qdewc - qevac) * dt)
+    discard = 0.0
     if canliq <= 1.0e-6:
+        discard += canliq
         canliq = 0.0
     maxsno = snow_capacity(bdfall, vai)
     qsubc = fmin(canice / dt, qsubc)
     canice = fmax(0.0, canice + (qfroc - qsubc) * dt)
     if canice <= 1.0e-6:
+        discard += canice
         canice = 0.0
     fwet = wet_fraction(canliq, canice, maxliq, maxsno)
     if canice > 1.0e-6 and tv > TFRZ:
@@ -160,7 +164,7 @@ def canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq, canice, 
         canice = fmax(0.0, canice + qfrzc * dt)
         tv = fwet * TFRZ + (1.0 - fwet) * tv
     ecan = qevac + qsubc - qdewc - qfroc
-    return canliq, canice, tv, ecan, etran, fwet
+    return canliq, canice, tv, ecan, etran, fwet, discard
 
 
 @jit

@@ -68,6 +68,7 @@ def vegetated(dt, sav, sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, vai, ga
     estg = saturation(tg)[0]
     hcan = p.hvt
     uc = ur * flog((hcan - zpd + z0m) / z0m) / flog(zlvl / z0m)
+    log_z = flog((zlvl - zpd) / z0m)
     tg4 = tg * tg * tg * tg
     air = -emv * (1.0 + (1.0 - emv) * (1.0 - emg)) * lwdn - emv * emg * SB * tg4
     cir = (2.0 - emv * (1.0 - emg)) * emv * SB
@@ -96,8 +97,8 @@ def vegetated(dt, sav, sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, vai, ga
     for it in range(CANOPY_PASSES):
         first = it == 0
         passes = it + 1
-        cm, ch, fv, moz, mozsgn, fm, fh = monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, z0m, z0m, ur,
-                                                        fv, moz, mozsgn, fm, fh)
+        cm, ch, fv, moz, mozsgn, fm, fh = monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, log_z, log_z,
+                                                        ur, fv, moz, mozsgn, fm, fh)
         rahc = fmax(1.0, 1.0 / (ch * ur))
         rahg, rb, fhg = under_canopy(first, vaie, rhoair, hg, tah, zpd, z0mg, z0mg, hcan, uc, z0m, fv, p.cwpvt,
                                      p.dleaf, fhg)
@@ -207,9 +208,10 @@ def bare(sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, zlvl, zpdg, z0mg, emg
     csh = 0.0
     cev = 0.0
     estg = 0.0
+    log_z = flog((zlvl - zpdg) / z0mg)
     for it in range(BARE_PASSES):
-        cm, ch, fv, moz, mozsgn, fm, fh = monin_obukhov(it == 0, sfctmp, rhoair, h, qair, zlvl, zpdg, z0mg, z0mg, ur,
-                                                        fv, moz, mozsgn, fm, fh)
+        cm, ch, fv, moz, mozsgn, fm, fh = monin_obukhov(it == 0, sfctmp, rhoair, h, qair, zlvl, zpdg, log_z, log_z,
+                                                        ur, fv, moz, mozsgn, fm, fh)
         rahb = fmax(1.0, 1.0 / (ch * ur))
         estg, destg = saturation(tgb)
         csh = rhocp / rahb

@@ -242,6 +242,33 @@ def ftanh(x):
     return t if x == x else x
 
 
+_ATAN_P = (-8.750608600031904122785e-01, -1.615753718733365076637e+01, -7.500855792314704667340e+01,
+           -1.228866684490136173410e+02, -6.485021904942025371773e+01)
+_ATAN_Q = (2.485846490142306297962e+01, 1.650270098316988542046e+02, 4.328810604912902668951e+02,
+           4.853903996359136964868e+02, 1.945506571482613964425e+02)
+_TAN_3PI_8 = 2.41421356237309504880
+_PI_2 = 1.5707963267948966
+_PI_4 = 0.7853981633974483
+_MOREBITS = 6.123233995736765886130e-17
+
+
+@jit
+def fatan(x):
+    """Arc tangent (Cephes' atan: range reduction to |x| <= tan(pi/8) and a rational approximation), within 2 ulp."""
+    a = abs(x)
+    big = a > _TAN_3PI_8
+    mid = (a > 0.66) and not big
+    y0 = _PI_2 if big else (_PI_4 if mid else 0.0)
+    extra = _MOREBITS if big else (0.5 * _MOREBITS if mid else 0.0)
+    xr = -1.0 / a if big else ((a - 1.0) / (a + 1.0) if mid else a)
+    z = xr * xr
+    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
+    y = y0 + (xr * z * p / q + xr + extra)
+    y = y if x >= 0.0 else -y
+    return y if x == x else x
+
+
 def records(fields: dict, shape=()) -> np.ndarray:
     """A structured float64 array of ``shape`` with one field per entry of ``fields``, each broadcast to ``shape``.
 

@@ -34,6 +34,7 @@ advected heat = net longwave + sensible + latent + ground heat); ``step`` raises
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time as _time
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ import numpy as np
 from .canopy import canopy_water, intercept, precipitation_phase
 from .constants import CPAIR, DENH2O, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
 from .energy import bare, vegetated
-from .jit import fexp, fmax, fmin, fpow, jit, kernel, records
+from .jit import fexp, fmax, fmin, jit, kernel, records
 from .parameters import SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
 from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
@@ -451,7 +452,7 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
         pah = pahb
         tg = tgb
     emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
-    trad = fpow((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB), 0.25)
+    trad = math.sqrt(math.sqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
     psn = psnsun * laisun + psnsha * laisha
     diffuse(top, dz, stc, df, hcpct, ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
     sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, fact, stc, snice, snliq, smc, sh2o, sneqv, snowh, p,
@@ -464,15 +465,16 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     qvap = fmax(fgev / latheag, 0.0)
     qdew = abs(fmin(fgev / latheag, 0.0))
     edir = qvap - qdew
-    canliq, canice, tv, ecan, etran, fwet = canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq,
-                                                         canice, tv, dt, p.ch2op)
+    canliq, canice, tv, ecan, etran, fwet, discard = canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy,
+                                                                  canliq, canice, tv, dt, p.ch2op)
     qsnsub = fmin(qvap, sneqv / dt) if sneqv > 0.0 else 0.0
     qseva = qvap - qsnsub
     qsnfro = qdew if sneqv > 0.0 else 0.0
     qsdew = qdew - qsnfro
-    nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2 = snow_water(
+    nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2, dropped = snow_water(
         nsnow, dz[0:3], snice, snliq, stc[0:3], sice, sh2o, _DZ[0], sneqv, snowh, qsnow, snowhin, qsnfro, qsnsub,
         qrain, sfctmp, imelt, ficeold, dt, p.ssi, ws)
+    discard += dropped
     if frozen_ground:
         sice[0] = sice[0] + (qsdew - qseva) * dt / (_DZ[0] * 1000.0)
         qsdew = 0.0
@@ -502,15 +504,16 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     (lf, st, rt, wd, fc, sb, gpp, npp, _, _, nee, _, lai, sai) = carbon_column(
         x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB], psn, lai, tv, stc[3], bt, wroot, igs, dt, p)
 
-    # --- balances, Noah-MP's end-of-step discard of a trace of snow
+    # --- Noah-MP's end-of-step discard of a trace of snow; the water balance with every discard booked
+    if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
+        discard += sneqv if nsnow == 0 else 0.0
+        snowh = 0.0
+        sneqv = 0.0
     water1 = canliq + canice + sneqv
     for k in range(4):
         water1 += smc[k] * _DZ[k] * 1000.0
     et = etran + edir + ecan
-    o[_F_WERR] = water1 - water0 - (prcp - et - runsrf - runsub) * dt
-    if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
-        snowh = 0.0
-        sneqv = 0.0
+    o[_F_WERR] = water1 - water0 - (prcp - et - runsrf - runsub) * dt + discard
 
     # --- the new state and the fluxes
     for i in range(3):

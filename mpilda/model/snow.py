@@ -81,9 +81,12 @@ def combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh, po
     sice, sh2o: soil ice and liquid [m3 m-3] (layer 1 may lose ice to an over-sublimated
     pack); dz_soil1: thickness of soil layer 1 [m].
 
-    Returns (nsnow, sneqv, snowh, ponding1, ponding2): ponding1 and ponding2 [mm] are the
-    liquid water a vanishing pack leaves on the soil (kept unchanged when not set).
+    Returns (nsnow, sneqv, snowh, ponding1, ponding2, created): ponding1 and ponding2 [mm]
+    are the liquid water a vanishing pack leaves on the soil (kept unchanged when not set);
+    created [mm] is water Noah-MP creates when an over-sublimated pack takes more ice than
+    soil layer 1 holds (the soil ice is floored at 0).
     """
+    created = 0.0
     n_old = nsnow
     for j in range(3 - n_old, 3):
         if snice[j] <= 0.1:
@@ -101,7 +104,9 @@ def combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh, po
                 else:                              # over-sublimated: take the deficit from the soil ice
                     ponding1 = snliq[j] + snice[j]
                     if ponding1 < 0.0:
-                        sice[0] = fmax(0.0, sice[0] + ponding1 / (dz_soil1 * 1000.0))
+                        left = sice[0] + ponding1 / (dz_soil1 * 1000.0)
+                        created += fmax(0.0, -left) * dz_soil1 * 1000.0
+                        sice[0] = fmax(0.0, left)
                         ponding1 = 0.0
                     sneqv = 0.0
                     snowh = 0.0
@@ -116,7 +121,7 @@ def combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh, po
         sh2o[0] += sice[0]
         sice[0] = 0.0
     if nsnow == 0:
-        return nsnow, sneqv, snowh, ponding1, ponding2
+        return nsnow, sneqv, snowh, ponding1, ponding2, created
     sneqv = 0.0
     snowh = 0.0
     zwice = 0.0
@@ -159,7 +164,7 @@ def combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh, po
                     break
             else:
                 mssi += 1
-    return nsnow, sneqv, snowh, ponding1, ponding2
+    return nsnow, sneqv, snowh, ponding1, ponding2, created
 
 
 @jit
@@ -260,13 +265,15 @@ def snow_water(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh,
     the pore space [-]; work: an array of at least 12.  sice, sh2o: soil layer ice and
     liquid [m3 m-3] (layer 1 exchanges with a vanishing pack).
 
-    Returns (nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2): the melt water
-    leaving the bottom of the pack [mm s-1], the overflow above 2000 mm [mm s-1] and the
-    liquid water of a vanishing pack [mm].
+    Returns (nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2, discard): the melt
+    water leaving the bottom of the pack [mm s-1], the overflow above 2000 mm [mm s-1], the
+    liquid water of a vanishing pack [mm] and the water Noah-MP drops with a trace of a
+    layer-less pack (or creates, negative) [mm].
     """
     ponding1 = 0.0
     ponding2 = 0.0
     snoflow = 0.0
+    discard = 0.0
     # snowfall (SNOWFALL)
     new_layer = False
     if nsnow == 0 and qsnow > 0.0:
@@ -286,8 +293,9 @@ def snow_water(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh,
         dz[top] = dz[top] + snowhin * dt
     if nsnow > 0:
         compact(nsnow, dz, snice, snliq, stc, imelt, ficeold, dt)
-        nsnow, sneqv, snowh, ponding1, ponding2 = combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv,
-                                                          snowh, ponding1, ponding2)
+        nsnow, sneqv, snowh, ponding1, ponding2, created = combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1,
+                                                                   sneqv, snowh, ponding1, ponding2)
+        discard -= created
     if nsnow > 0:
         nsnow = divide(nsnow, dz, snice, snliq, stc, work)
 
@@ -309,14 +317,17 @@ def snow_water(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh,
             sh2o[0] = sh2o[0] + sice[0]
             sice[0] = 0.0
     if snowh <= 1.0e-8 or sneqv <= 1.0e-6:
+        if nsnow == 0:
+            discard += sneqv
         snowh = 0.0
         sneqv = 0.0
     if nsnow > 0:
         top = 3 - nsnow
         snice[top] = snice[top] - qsnsub * dt + qsnfro * dt
         if snice[top] < 1.0e-6:
-            nsnow, sneqv, snowh, ponding1, ponding2 = combine(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1,
-                                                              sneqv, snowh, ponding1, ponding2)
+            nsnow, sneqv, snowh, ponding1, ponding2, created = combine(nsnow, dz, snice, snliq, stc, sice, sh2o,
+                                                                       dz_soil1, sneqv, snowh, ponding1, ponding2)
+            discard -= created
         if nsnow > 0:
             top = 3 - nsnow
             snliq[top] = fmax(0.0, snliq[top] + qrain * dt)
@@ -347,5 +358,5 @@ def snow_water(nsnow, dz, snice, snliq, stc, sice, sh2o, dz_soil1, sneqv, snowh,
         sneqv = 0.0
         for j in range(3 - nsnow, 3):
             sneqv += snice[j] + snliq[j]
-    return nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2
+    return nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2, discard
 

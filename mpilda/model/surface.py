@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from .constants import CPAIR, GRAV, MPE, TFRZ, VKC
-from .jit import fexp, flog, fmax, fmin, fpow, jit
+from .jit import fatan, fexp, flog, fmax, fmin, jit
 
 # ESAT's polynomials (hPa, hPa K-1 of the Celsius temperature), [NMP ESAT]
 _A = (6.107799961, 4.436518521e-01, 1.428945805e-02, 2.650648471e-04, 3.031240396e-06, 2.034080948e-08,
@@ -57,21 +57,19 @@ def saturation(t):
 
 
 @jit
-def monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, z0m, z0h, ur, fv, moz, mozsgn, fm, fh):
+def monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, log_m, log_h, ur, fv, moz, mozsgn, fm, fh):
     """One pass of the surface-layer exchange (SFCDIF1).
 
     first: the first pass of the step (neutral); sfctmp [K], rhoair [kg m-3], qair [kg kg-1]
     at the forcing level zlvl [m]; h: sensible heat flux of the previous pass [W m-2];
-    zpd, z0m, z0h: displacement and roughness lengths [m]; ur: wind speed [m s-1];
-    fv, moz, mozsgn, fm, fh: friction velocity [m s-1], z/L, sign changes of z/L and the
-    stability corrections of the previous pass.
+    zpd: displacement [m]; log_m, log_h: ln((zlvl - zpd)/z0) for momentum and heat;
+    ur: wind speed [m s-1]; fv, moz, mozsgn, fm, fh: friction velocity [m s-1], z/L,
+    sign changes of z/L and the stability corrections of the previous pass.
 
     Returns (cm, ch, fv, moz, mozsgn, fm, fh): the drag and heat exchange coefficients
     [-] and the new pass's state.
     """
     moz_old = moz
-    log_m = flog((zlvl - zpd) / z0m)
-    log_h = flog((zlvl - zpd) / z0h)
     if first:
         fv = 0.0
         moz = 0.0
@@ -89,10 +87,10 @@ def monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, z0m, z0h, ur, fv, m
         fm = 0.0
         fh = 0.0
     if moz < 0.0:          # unstable: Paulson (1970)
-        x = fpow(1.0 - 16.0 * moz, 0.25)
+        x = math.sqrt(math.sqrt(1.0 - 16.0 * moz))
         t2 = flog((1.0 + x * x) / 2.0)
-        t3 = flog((1.0 + x) / 2.0)
-        fm_new = 2.0 * t3 + t2 - 2.0 * math.atan(x) + _HALF_PI
+        # 2 ln((1 + x)/2) + t2
+        fm_new = flog((1.0 + x) * (1.0 + x) * (1.0 + x * x) / 8.0) - 2.0 * fatan(x) + _HALF_PI
         fh_new = 2.0 * t2
     else:                  # stable
         fm_new = -5.0 * moz
@@ -126,6 +124,10 @@ def under_canopy(first, vai, rhoair, hg, tah, zpd, z0mg, z0hg, hcan, uc, z0h, fv
     [m s-1]; cwp: canopy wind parameter; dleaf: leaf dimension [m]; fhg: the stability
     factor of the previous pass.
 
+    The in-canopy profile's resistance hcan e^c/c (e^(-c z0hg/hcan) - e^(-c (z0h+zpd)/hcan))
+    with c = sqrt(cwp vai hcan fhg) is evaluated as hcan/c (e^(c (1 - z0hg/hcan)) -
+    e^(c (1 - (z0h+zpd)/hcan))).
+
     Returns (rahg, rb, fhg): ground-to-canopy-air resistance for heat (and vapour)
     [s m-1], leaf boundary-layer resistance [s m-1] and the stability factor.
     """
@@ -137,14 +139,12 @@ def under_canopy(first, vai, rhoair, hg, tah, zpd, z0mg, z0hg, hcan, uc, z0h, fv
         molg = -fv * fv * fv / tmp
         mozg = fmin((zpd - z0mg) / molg, 1.0)
     if mozg < 0.0:
-        fhg_new = fpow(1.0 - 15.0 * mozg, -0.25)
+        fhg_new = 1.0 / math.sqrt(math.sqrt(1.0 - 15.0 * mozg))
     else:
         fhg_new = 1.0 + 4.7 * mozg
     fhg = fhg_new if first else 0.5 * (fhg + fhg_new)
     cwpc = math.sqrt(cwp * vai * hcan * fhg)
-    t1 = fexp(-cwpc * z0hg / hcan)
-    t2 = fexp(-cwpc * (z0h + zpd) / hcan)
-    rah2 = hcan * fexp(cwpc) / cwpc * (t1 - t2)
+    rah2 = hcan / cwpc * (fexp(cwpc * (1.0 - z0hg / hcan)) - fexp(cwpc * (1.0 - (z0h + zpd) / hcan)))
     kh = fmax(VKC * fv * (hcan - zpd), MPE)
     rb = cwpc * 50.0 / (1.0 - fexp(-cwpc / 2.0)) * math.sqrt(dleaf / uc)
     return rah2 / kh, fmax(rb, 100.0), fhg
