@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "checkpoint the run starts from the beginning; a complete run is left as it is")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("site", help="run Noah-MP point columns ([site] columns_file: columns.json with forcing/<id>.nc "
+                                    "beside it) over [time], writing <output>/<id>.nc daily means (under mpirun the "
+                                    "columns are split over the ranks)")
+    _config_args(p)
+    p.set_defaults(func=cmd_site)
+
     p = sub.add_parser("make-synthetic", help="make the synthetic world: land-cover and soil maps, truth and model "
                                               "forcing in ERA5 layout, climate summary (run under mpirun)")
     _config_args(p)
@@ -192,6 +198,13 @@ def cmd_run(args, comm) -> int:
 
     cfg = load_config_everywhere(args, comm)
     run(cfg, comm, resume=args.resume)
+    return 0
+
+
+def cmd_site(args, comm) -> int:
+    from .site import run_sites
+
+    run_sites(load_config_everywhere(args, comm), comm)
     return 0
 
 

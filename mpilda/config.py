@@ -290,11 +290,28 @@ class ModelSection(Section):
     soilparm_file: Optional[Path] = option(None, must_exist=True,
                                            doc="Noah-MP soil table (SOILPARM.TBL, STAS block); default: the copy "
                                                "shipped with mpilda.")
+    dveg: int = option(5, lo=2, hi=5,
+                       doc="Noah-MP's dynamic vegetation option: 5 = prognostic LAI with the vegetated fraction "
+                           "fixed at the cell's maximum SHDMAX (the paper's); 2 = prognostic LAI with the "
+                           "vegetated fraction 1 - exp(-0.52 (LAI + SAI)).")
+    shdmax_file: Optional[Path] = option(None, must_exist=True,
+                                         doc="netCDF map of the maximum green vegetation fraction SHDMAX (variable "
+                                             "`shdmax`, 0..1, on lat/lon; in LIS the maximum of the monthly "
+                                             "greenness climatology); default: the synthetic world's map when "
+                                             "[forcing] source = synthetic (required otherwise with dveg = 5).")
+    tbot_file: Optional[Path] = option(None, must_exist=True,
+                                       doc="netCDF map of the soil temperature at 8 m depth TBOT (variable `tbot`, K, "
+                                           "fixed in time; e.g. the mean annual air temperature); default: the "
+                                           "synthetic world's map when [forcing] source = synthetic (required "
+                                           "otherwise).")
     drainage_slope: float = option(0.1, lo=0.0, hi=1.0,
                                    doc="Free drainage at the bottom of the soil column is this factor times the "
                                        "conductivity of layer 4 (Noah-MP SLOPE; 0.1 = slope type 1).")
-    soil_substeps: int = option(1, lo=1, hi=12,
-                                doc="Implicit Richards-equation sub-steps per model step.")
+
+    def check(self) -> None:
+        if self.dveg not in (2, 5):
+            raise _Invalid("dveg", self.dveg, "2 (vegetated fraction from LAI + SAI) or 5 (vegetated fraction = "
+                                              "SHDMAX, the paper's)")
 
 
 #: The 5 x 5 correlation of the state perturbations SM1..SM4, LAI (SPEC section 3 / paper Table 2).
@@ -540,9 +557,20 @@ class Spinup(Section):
             raise _Invalid("end", self.end, f"a time after start ({format_value(self.start)})")
 
 
+@dataclass(frozen=True)
+class Site(Section):
+    """Point columns run by ``site``: the columns, their parameters, initial states and forcing."""
+
+    NAME: ClassVar[str] = "site"
+    columns_file: Optional[Path] = option(None, must_exist=True,
+                                          doc="A columns.json in the layout of the Noah-MP reference package (per "
+                                              "column: id, lat, lon, landcover, soil, shdmax, tbot_k and the `init` "
+                                              "state), with each column's forcing in forcing/<id>.nc beside it.")
+
+
 SECTIONS: tuple[type[Section], ...] = (Domain, Time, Ensemble, Random, Experiment, Output, ForcingSection,
                                        SyntheticSection, ModelSection, Spinup, Perturbations, ObsSmap, ObsLai, ObsVod,
-                                       Assimilation, Evaluation, Twin)
+                                       Assimilation, Evaluation, Twin, Site)
 
 
 @dataclass(frozen=True)
@@ -566,6 +594,7 @@ class Config:
     assimilation: Assimilation
     evaluation: Evaluation
     twin: Twin
+    site: Site
     source: str = "<config>"
 
     @property
@@ -612,6 +641,16 @@ class Config:
     def soil_file(self) -> Path:
         """The soil-texture map of the run (the synthetic world's unless given)."""
         return self.model.soil_file or self.synthetic.directory / "soil.nc"
+
+    @property
+    def shdmax_file(self) -> Path:
+        """The map of the maximum vegetation fraction (the synthetic world's unless given)."""
+        return self.model.shdmax_file or self.synthetic.directory / "shdmax.nc"
+
+    @property
+    def tbot_file(self) -> Path:
+        """The map of the deep soil temperature TBOT (the synthetic world's unless given)."""
+        return self.model.tbot_file or self.synthetic.directory / "tbot.nc"
 
     def to_ini(self) -> str:
         """The resolved configuration, every key with its value, as INI text."""
@@ -846,7 +885,8 @@ def _check_across_sections(cfg: Config, raw, source: str) -> None:
         if cfg.forcing.era5_files is None:
             raise ConfigError(where("forcing", "source"), "forcing", "era5_files", None,
                               "a file pattern is required when [forcing] source = era5")
-        for key in ("landcover_file", "soil_file"):
+        needed = ("landcover_file", "soil_file", "tbot_file") + (("shdmax_file",) if cfg.model.dveg == 5 else ())
+        for key in needed:
             if getattr(cfg.model, key) is None:
                 raise ConfigError(where("forcing", "source"), "model", key, None,
                                   "a map is required when [forcing] source = era5 (the synthetic world's maps "

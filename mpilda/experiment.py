@@ -99,7 +99,7 @@ class Budget:
     checkpoint carries it by cell id and a resumed run on any number of ranks continues it.
     """
 
-    NAMES = ("precip", "et", "runoff", "drainage", "external", "storage_start", "storage_end",
+    NAMES = ("precip", "et", "runoff", "drainage", "external", "discarded", "storage_start", "storage_end",
              "max_water_error", "max_energy_residual")
 
     def __init__(self, n_cells: int, n_ens: int):
@@ -113,6 +113,7 @@ class Budget:
         self.et += fluxes["et"].sum(axis=0) * dt_s
         self.runoff += fluxes["qs"].sum(axis=0) * dt_s
         self.drainage += fluxes["qsb"].sum(axis=0) * dt_s
+        self.discarded += fluxes["discarded"].sum(axis=0) * dt_s
         np.maximum(self.max_water_error, np.abs(fluxes["water_error"]).max(axis=0), out=self.max_water_error)
         np.maximum(self.max_energy_residual, np.abs(fluxes["energy_residual"]).max(axis=0),
                    out=self.max_energy_residual)
@@ -130,17 +131,18 @@ class Budget:
         from mpi4py import MPI
 
         sums = np.array([getattr(self, k).sum() for k in ("precip", "et", "runoff", "drainage", "storage_start",
-                                                          "storage_end", "external")]
+                                                          "storage_end", "external", "discarded")]
                         + [self.precip.size * self.n_ens], dtype=np.float64)
         total = np.empty_like(sums)
         comm.Allreduce(sums, total, op=MPI.SUM)
         worst = comm.allreduce(float(self.max_water_error.max(initial=0.0)), op=MPI.MAX)
         worst_e = comm.allreduce(float(self.max_energy_residual.max(initial=0.0)), op=MPI.MAX)
-        n = max(total[7], 1.0)
-        p, et, qs, qsb, s0, s1, ext = (total[:7] / n).tolist()
+        n = max(total[8], 1.0)
+        p, et, qs, qsb, s0, s1, ext, gone = (total[:8] / n).tolist()
         return dict(precipitation_mm=p, evapotranspiration_mm=et, surface_runoff_mm=qs, drainage_mm=qsb,
-                    storage_change_mm=s1 - s0, increments_mm=ext, residual_mm=(s1 - s0) - (p - et - qs - qsb) - ext,
-                    max_water_error_kg_m2_per_step=worst, max_canopy_energy_residual_w_m2=worst_e)
+                    storage_change_mm=s1 - s0, increments_mm=ext, discarded_mm=gone,
+                    residual_mm=(s1 - s0) - (p - et - qs - qsb) - ext + gone,
+                    max_water_error_kg_m2_per_step=worst, max_energy_residual_w_m2=worst_e)
 
 
 class OverpassSampler:
@@ -206,7 +208,7 @@ def perturbed_truth(cfg: Config) -> bool:
 
 def build_model(cfg: Config, local: LocalDomain):
     """The land surface model for a rank's cells, with its maps and tables."""
-    from .landscape import read_class_map
+    from .landscape import read_class_map, read_value_map
     from .model.noahmp import ModelSettings, NoahMP
     from .model.parameters import read_mptable, read_soilparm
 
@@ -219,9 +221,21 @@ def build_model(cfg: Config, local: LocalDomain):
         i = int(np.flatnonzero(water_cells)[0])
         raise InputError(f"{cfg.landcover_file}: land cell at {local.lat[i]:.3f}N {local.lon[i]:.3f}E has the water "
                          f"class {veg.special['ISWATER']}; the land mask and the land-cover map disagree")
-    settings = ModelSettings(dt=float(cfg.time.timestep), drainage_slope=cfg.model.drainage_slope,
-                             soil_substeps=cfg.model.soil_substeps)
-    return NoahMP(landcover, soils, local.lat, local.lon, veg, soil, settings)
+    shdmax = read_value_map(cfg.shdmax_file, "shdmax", local.lat, local.lon, 0.0, 1.0, "(fraction)") \
+        if cfg.model.dveg == 5 else None
+    tbot = read_value_map(cfg.tbot_file, "tbot", local.lat, local.lon, 180.0, 340.0, "K")
+    settings = ModelSettings(dt=float(cfg.time.timestep), dveg=cfg.model.dveg, drainage_slope=cfg.model.drainage_slope)
+    return NoahMP(landcover, soils, local.lat, local.lon, veg, soil, settings, shdmax=shdmax, tbot=tbot)
+
+
+def _state_of(arrays, path):
+    """The model state of a restart's arrays; InputError naming the file when a field is missing."""
+    from .model.state import State
+
+    try:
+        return State.from_arrays(arrays)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a restart of this model: {exc}") from None
 
 
 class Runner:
@@ -281,7 +295,7 @@ class Runner:
         path = self.cfg.spinup.restart_file
         if path is not None:
             arrays, meta = read_restart(path, self.local)
-            state = State.from_arrays(arrays)
+            state = _state_of(arrays, path)
             if state.shape[0] == 1 and self.n_ens > 1:
                 # a single (e.g. spun-up deterministic) state starts every member and the control
                 state = State.from_arrays({k: np.repeat(v, self.n_ens, axis=-2) for k, v in state.arrays().items()})
@@ -296,8 +310,6 @@ class Runner:
 
     def _resume_state(self, path: Path, budget: Budget):
         """State, perturbations, budget and observation counts from a checkpoint of this run."""
-        from .model.state import State
-
         arrays, meta = read_restart(path, self.local)
         cfg = self.cfg
         if (meta.get("experiment"), meta.get("members"), meta.get("seed")) != \
@@ -310,7 +322,7 @@ class Runner:
         if missing:
             raise InputError(f"{path}: not a checkpoint of a run (no {missing[0]}); it can start a run as "
                              f"[spinup] restart_file, not resume one")
-        state = State.from_arrays(arrays)
+        state = _state_of(arrays, path)
         if self.perturber is not None:
             self.perturber.load(arrays)
         budget.load(arrays)
@@ -575,11 +587,12 @@ class Runner:
         if self.comm.rank == 0:
             _write_json(self.out_dir / "balance.json", summary)
             log.info("water balance over the run (domain mean, mm): P %.1f, ET %.1f, surface runoff %.1f, "
-                     "drainage %.1f, storage change %.1f, increments %.2f, residual %.2e; worst step error "
-                     "%.1e kg m-2; worst canopy energy residual %.1e W m-2", summary["precipitation_mm"],
-                     summary["evapotranspiration_mm"], summary["surface_runoff_mm"], summary["drainage_mm"],
-                     summary["storage_change_mm"], summary["increments_mm"], summary["residual_mm"],
-                     summary["max_water_error_kg_m2_per_step"], summary["max_canopy_energy_residual_w_m2"])
+                     "drainage %.1f, storage change %.1f, increments %.2f, discarded by Noah-MP %.2e, residual "
+                     "%.2e; worst step error %.1e kg m-2; worst energy residual %.1e W m-2",
+                     summary["precipitation_mm"], summary["evapotranspiration_mm"], summary["surface_runoff_mm"],
+                     summary["drainage_mm"], summary["storage_change_mm"], summary["increments_mm"],
+                     summary["discarded_mm"], summary["residual_mm"], summary["max_water_error_kg_m2_per_step"],
+                     summary["max_energy_residual_w_m2"])
         self.forcing.close()
         return summary
 

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import InputError
 from .forcing.climate import T0, Climate
 from .forcing.lattice import Scale, project, static_field
+from .model.parameters import SHDMAX_BY_CLASS
 from .random import Stream, uniforms
 
 #: MODIS-IGBP class names (MPTABLE order).
@@ -201,6 +202,36 @@ def synthetic_soil(seed: int, lat, lon, landcover) -> np.ndarray:
     return _argmax_class(weights, _class_fields(seed, lat, lon, list(weights), 100)).astype(np.int64)
 
 
+#: Standard deviation of the smooth spatial variation of SHDMAX within a class [-].
+SHDMAX_NOISE = 0.05
+
+
+def synthetic_shdmax(seed: int, lat, lon, landcover) -> np.ndarray:
+    """Maximum green vegetation fraction SHDMAX (0.02..0.98) of land points with their land cover (n,).
+
+    The class's typical value (SHDMAX_BY_CLASS), lowered by up to 30 % with aridity and
+    by up to 20 % towards the tundra, plus a smooth random field (150 km) of std 0.05.
+    """
+    lat, lon = _points(lat, lon)
+    landcover = np.asarray(landcover).ravel()
+    if lat.size == 0:
+        return np.zeros(0)
+    z = _zones(Climate.at(seed, lat, lon))
+    base = np.array([SHDMAX_BY_CLASS.get(int(k), 0.5) for k in range(21)])[landcover]
+    x, y = project(lat, lon)
+    field = static_field(seed, Stream.LANDSCAPE, Scale(300, _COARSE), x, y)
+    value = base * (1.0 - 0.3 * z["arid"]) * (1.0 - 0.2 * z["tundra"]) + SHDMAX_NOISE * field
+    return np.clip(value, 0.02, 0.98)
+
+
+def synthetic_tbot(seed: int, lat, lon) -> np.ndarray:
+    """Deep soil temperature TBOT [K] at 8 m of points (n,): the climate's annual mean 2 m air temperature."""
+    lat, lon = _points(lat, lon)
+    if lat.size == 0:
+        return np.zeros(0)
+    return Climate.at(seed, lat, lon).t_mean.copy()
+
+
 def _coord(ds, names, path, what):
     for name in names:
         if name in ds.variables:
@@ -233,6 +264,35 @@ def read_class_map(path, variable: str, lat, lon, n_classes: int) -> np.ndarray:
         InputError: unreadable file, missing variable or coordinate, a point absent from the file, or a
             class outside 1..n_classes (or missing) at a needed point; the message names the file.
     """
+    raw, mask, want_lat, want_lon = _map_values(path, variable, lat, lon)
+    bad = mask | ~np.isfinite(raw) | (raw != np.rint(raw)) | (raw < 1) | (raw > n_classes)
+    _reject(path, variable, raw, mask, bad, want_lat, want_lon, f"expected a class 1..{n_classes}")
+    return raw.astype(np.int64).reshape(np.shape(lat))
+
+
+def read_value_map(path, variable: str, lat, lon, lo: float, hi: float, units: str) -> np.ndarray:
+    """Values of a netCDF map at points ``lat``, ``lon`` (same shape) [degrees], each within lo..hi [units].
+
+    The file's layout as :func:`read_class_map`.  Raises InputError naming the file for an unreadable
+    file, a missing variable or coordinate, a point absent from the file, or a missing or out-of-range
+    value at a needed point.
+    """
+    raw, mask, want_lat, want_lon = _map_values(path, variable, lat, lon)
+    bad = mask | ~np.isfinite(raw) | (raw < lo) | (raw > hi)
+    _reject(path, variable, raw, mask, bad, want_lat, want_lon, f"expected a value in {lo:g}..{hi:g} {units}")
+    return raw.reshape(np.shape(lat))
+
+
+def _reject(path, variable, raw, mask, bad, want_lat, want_lon, expected):
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        shown = "missing (fill value)" if mask[i] else f"{raw[i]:g}"
+        raise InputError(f"{path}: {variable} = {shown} at lat {want_lat[i]:.6g}, lon {want_lon[i]:.6g} "
+                         f"({int(bad.sum())} such points); {expected}")
+
+
+def _map_values(path, variable: str, lat, lon):
+    """(values (n,), fill mask (n,), lat (n,), lon (n,)) of a netCDF map at the points (see read_class_map)."""
     import netCDF4
 
     path = Path(path)
@@ -282,12 +342,4 @@ def read_class_map(path, variable: str, lat, lon, n_classes: int) -> np.ndarray:
                          f"({int(missing.sum())} of {missing.size} needed points missing); the map must cover "
                          f"every land cell of the grid")
     values = data[rows, cols]
-    mask = np.ma.getmaskarray(values)
-    raw = np.ma.getdata(values).astype(np.float64)
-    bad = mask | ~np.isfinite(raw) | (raw != np.rint(raw)) | (raw < 1) | (raw > n_classes)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        shown = "missing (fill value)" if mask[i] else f"{raw[i]:g}"
-        raise InputError(f"{path}: {variable} = {shown} at lat {want_lat[i]:.6g}, lon {lon.ravel()[i]:.6g} "
-                         f"({int(bad.sum())} such points); expected a class 1..{n_classes}")
-    return raw.astype(np.int64).reshape(lat.shape)
+    return (np.ma.getdata(values).astype(np.float64), np.ma.getmaskarray(values), want_lat, lon.ravel())

@@ -2,8 +2,9 @@
 
 ``make_world`` writes into ``[synthetic] directory``:
 
-* ``landcover.nc``, ``soil.nc``: MODIS-IGBP and STATSGO class maps on the model
-  grid (read back through the same path as a user's real maps);
+* ``landcover.nc``, ``soil.nc``, ``shdmax.nc``, ``tbot.nc``: MODIS-IGBP and STATSGO
+  class maps, the maximum vegetation fraction and the deep soil temperature on the
+  model grid (read back through the same path as a user's real maps);
 * ``truth/era5_YYYYMMDD.nc`` and ``model/era5_YYYYMMDD.nc``: hourly forcing of
   the truth run and of the runs that are evaluated, in the legacy ERA5 layout,
   over the domain plus ``[synthetic] margin``, for every day of the run and the
@@ -34,6 +35,8 @@ from .log import Progress, log
 from .output import GridWriter, Variable, resolve_io_mode, standard_attributes
 from .parallel import Decomposition
 
+#: The static maps of the world (<name>.nc with variable <name>).
+STATIC_MAPS = ("landcover", "soil", "shdmax", "tbot")
 #: File name pattern of the synthetic forcing (strftime), relative to the world's directory.
 FORCING_PATTERN = "{realisation}/era5_%Y%m%d.nc"
 #: Boxes (south, north, west, east) for the climate summary; names say what they stand for.
@@ -83,7 +86,7 @@ def world_is_complete(cfg: Config) -> bool:
     missing days.
     """
     marker = cfg.synthetic.directory / "world.json"
-    if not marker.exists():
+    if not marker.exists() or not all((cfg.synthetic.directory / f"{n}.nc").exists() for n in STATIC_MAPS):
         return False
     record = json.loads(marker.read_text())
     found = record.get("identity")
@@ -107,7 +110,7 @@ def _days(cfg: Config) -> list[dt.datetime]:
 def make_world(cfg: Config, comm) -> Path:
     """Make the synthetic world of ``cfg`` (collective); return its directory."""
     from .forcing.synthetic import WeatherGenerator
-    from .landscape import synthetic_landcover, synthetic_soil
+    from .landscape import synthetic_landcover, synthetic_shdmax, synthetic_soil, synthetic_tbot
 
     root = cfg.synthetic.directory
     if world_is_complete(cfg):
@@ -122,14 +125,20 @@ def make_world(cfg: Config, comm) -> Path:
     local = Decomposition.build(grid, cfg.domain.tile_size, comm.size).local(comm.rank)
     landcover = synthetic_landcover(seed, local.lat, local.lon)
     soil = synthetic_soil(seed, local.lat, local.lon, landcover)
-    for name, values, long_name in (
-            ("landcover", landcover, "MODIS-IGBP land-cover class (Noah-MP 'modified igbp modis noah', 1..20)"),
-            ("soil", soil, "STATSGO soil-texture class (Noah-MP SOILPARM.TBL STAS, 1..19)")):
-        with GridWriter(root / f"{name}.nc", local, comm, [Variable(name, "1", long_name, dtype="i4", static=True)],
-                        start=cfg.time.start, n_times=0, mode=mode, compression=cfg.output.compression,
-                        attrs=attrs) as w:
+    for name, values, variable in (
+            ("landcover", landcover, Variable("landcover", "1", "MODIS-IGBP land-cover class (Noah-MP 'modified "
+                                                               "igbp modis noah', 1..20)", dtype="i4", static=True)),
+            ("soil", soil, Variable("soil", "1", "STATSGO soil-texture class (Noah-MP SOILPARM.TBL STAS, 1..19)",
+                                    dtype="i4", static=True)),
+            ("shdmax", synthetic_shdmax(seed, local.lat, local.lon, landcover),
+             Variable("shdmax", "1", "maximum green vegetation fraction (Noah-MP SHDMAX)", static=True)),
+            ("tbot", synthetic_tbot(seed, local.lat, local.lon),
+             Variable("tbot", "K", "soil temperature at 8 m depth (Noah-MP TBOT): the mean annual air temperature",
+                      "soil_temperature", static=True))):
+        with GridWriter(root / f"{name}.nc", local, comm, [variable], start=cfg.time.start, n_times=0, mode=mode,
+                        compression=cfg.output.compression, attrs=attrs) as w:
             w.write_static({name: values})
-    log.info("wrote %s and %s", root / "landcover.nc", root / "soil.nc")
+    log.info("wrote the maps %s", ", ".join(str(root / f"{n}.nc") for n in STATIC_MAPS))
 
     # 2. the hourly forcing, on the ERA5 lattice; each rank a block of latitude rows
     d = cfg.domain

@@ -27,6 +27,8 @@ era5_files = forcing/era5_%Y%m%d.nc
 [model]
 landcover_file = maps/landcover.nc
 soil_file = maps/soil.nc
+shdmax_file = maps/shdmax.nc
+tbot_file = maps/tbot.nc
 [output]
 directory = out
 """
@@ -74,6 +76,11 @@ RUN_FAULTS = {
     "end before start": (lambda d: _replace(d, "end = 2015-04-03", "end = 2015-03-03"), "[time] end"),
     "a missing map": (lambda d: (d / "maps" / "soil.nc").unlink(), "[model] soil_file"),
     "a corrupt map": (lambda d: (d / "maps" / "landcover.nc").write_bytes(b"\x89HDF junk"), "landcover.nc"),
+    "a vegetation fraction above 1": (lambda d: _set_raw(d / "maps" / "shdmax.nc", "shdmax", (0, 1),
+                                                         lambda var: 1.7),
+                                      "shdmax = 1.7 at lat"),
+    "a missing deep temperature": (lambda d: _set_raw(d / "maps" / "tbot.nc", "tbot", (0, 1), _fill_value),
+                                   "tbot = missing (fill value)"),
     "a missing forcing day": (lambda d: (d / "forcing" / "era5_20150402.nc").unlink(), "era5_20150402.nc"),
     "an empty forcing file": (lambda d: (d / "forcing" / "era5_20150402.nc").write_bytes(b""),
                               "era5_20150402.nc: not a readable netCDF file"),
@@ -110,7 +117,7 @@ def _truncate(path):
 def _case(world, tmp_path):
     shutil.copytree(world / "model", tmp_path / "forcing")
     (tmp_path / "maps").mkdir()
-    for name in ("landcover.nc", "soil.nc"):
+    for name in ("landcover.nc", "soil.nc", "shdmax.nc", "tbot.nc"):
         shutil.copy(world / name, tmp_path / "maps" / name)
     (tmp_path / "run.ini").write_text(RUN)
     return tmp_path

@@ -53,10 +53,11 @@ def test_esat_shape_switch_and_derivative():
     assert esat(273.16 + 1e-9) == pytest.approx(esat(273.16 - 1e-9), rel=5e-4)
     # over ice below T_f: less than over water would give (supercooled water > ice)
     assert esat(263.15) < 286.0      # water at -10 deg C would be 286.5 Pa
-    # derivative: central differences, and Clausius–Clapeyron L e/(R_v T^2)
+    # derivative: central differences (Noah-MP's ESAT fits the slope with a polynomial of its own, within
+    # 0.1 % of the derivative of its e_sat polynomial), and Clausius–Clapeyron L e/(R_v T^2)
     for t0 in (253.15, 268.15, 283.15, 293.15, 308.15):
         h = 1e-3
-        assert desat_dt(t0) == pytest.approx((esat(t0 + h) - esat(t0 - h)) / (2 * h), rel=1e-6)
+        assert desat_dt(t0) == pytest.approx((esat(t0 + h) - esat(t0 - h)) / (2 * h), rel=1e-3)
     latent = 2.453e6          # J kg-1 at 20 deg C
     assert desat_dt(293.15) == pytest.approx(latent * 2339.0 / (461.5 * 293.15 ** 2), rel=0.02)
 

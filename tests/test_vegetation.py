@@ -13,7 +13,10 @@ import pytest
 
 from mpilda.model.parameters import read_mptable
 from mpilda.model.vegetation import (
-    CarbonPools, area_indices, carbon_params, carbon_step, cold_start_pools, vegetation_fraction)
+    CarbonPools, area_indices, carbon_params, carbon_step, cold_start_pools, phenology_column,
+    vegetation_fraction_column)
+from mpilda.model.noahmp import ColumnParameters
+from mpilda.model.parameters import read_soilparm
 
 TABLE = read_mptable()
 ENF, EBF, DBF, GRASS, WETLAND, CROP = 1, 2, 4, 10, 11, 12
@@ -48,13 +51,43 @@ def test_cold_start_pools():
     assert cold_start_pools(np.ones((5, 4)), 0.4, p).wood.shape == (5, 4)
 
 
+def _record(landcover, shdmax=0.7):
+    return ColumnParameters(np.array([landcover]), np.array([6]), TABLE, read_soilparm(), shdmax, 285.0).table[0]
+
+
 def test_vegetation_fraction():
-    p = carbon_params(TABLE, np.array([DBF, DBF, DBF, URBAN, BARREN, SNOW, WATER]))
-    lai = np.array([3.0, 0.03, 0.0, 3.0, 1.0, 1.0, 1.0])
-    sai = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
-    # 1 - exp(-0.52*4) = 0.87507; 1 - exp(-0.52*0.03) = 0.0155 -> floor 0.05; 0 when LAI+SAI = 0
-    expected = [1.0 - math.exp(-2.08), 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
-    assert vegetation_fraction(lai, sai, p) == pytest.approx(expected, rel=1e-12)
+    # DVEG 2: 1 - exp(-0.52 (LAI + SAI)), at least 0.05; DVEG 5: SHDMAX, at least 0.05; 0 without exposed canopy
+    # or vegetation (NOAHMP_SFLX)
+    dbf = _record(DBF, shdmax=0.63)
+    assert vegetation_fraction_column(2, 3.0, 1.0, 3.0, 1.0, dbf) == pytest.approx(1.0 - math.exp(-2.08), rel=1e-15)
+    assert vegetation_fraction_column(2, 0.03, 0.06, 0.0, 0.06, dbf) == 0.05
+    assert vegetation_fraction_column(5, 3.0, 1.0, 3.0, 1.0, dbf) == 0.63
+    assert vegetation_fraction_column(5, 0.5, 0.1, 0.5, 0.1, _record(DBF, shdmax=0.01)) == 0.05
+    for dveg in (2, 5):
+        assert vegetation_fraction_column(dveg, 3.0, 1.0, 0.0, 0.0, dbf) == 0.0       # buried by snow
+        assert vegetation_fraction_column(dveg, 3.0, 1.0, 3.0, 1.0, _record(BARREN)) == 0.0
+        assert vegetation_fraction_column(dveg, 3.0, 1.0, 3.0, 1.0, _record(URBAN)) == 0.0
+
+
+def test_phenology_burial_and_thresholds():
+    grass = _record(GRASS)          # HVT 0.5, HVB 0.05: short vegetation, exponential burial
+    p = grass
+    lai, sai, elai, esai, igs = phenology_column(2.0, 0.4, 0.1, 290.0, p)
+    snowhc = p["hvt"] * math.exp(-0.1 / 0.2)                    # critical depth of short vegetation
+    fb = min(0.1, snowhc) / snowhc
+    assert (lai, sai) == (2.0, 0.4)
+    assert elai == pytest.approx(2.0 * (1.0 - fb), rel=1e-14) and esai == pytest.approx(0.4 * (1 - fb), rel=1e-14)
+    assert igs == (1.0 if 290.0 > p["tmin"] else 0.0)
+    assert phenology_column(2.0, 0.4, 0.0, p["tmin"] - 1.0, p)[4] == 0.0
+    # SAI below 0.05 counts as none, and then so does LAI; exposed areas below 0.05 too
+    assert phenology_column(2.0, 0.04, 0.0, 290.0, p)[:4] == (0.0, 0.0, 0.0, 0.0)
+    assert phenology_column(0.04, 0.3, 0.0, 290.0, p)[:4] == (0.0, 0.3, 0.0, 0.3)
+    # a tall canopy is buried linearly between HVB and HVT
+    enf = _record(ENF)
+    h = enf["hvb"] + 0.25 * (enf["hvt"] - enf["hvb"])
+    _, _, elai, esai, _ = phenology_column(4.0, 0.8, h, 290.0, enf)
+    assert elai == pytest.approx(3.0, rel=1e-12) and esai == pytest.approx(0.6, rel=1e-12)
+    assert phenology_column(4.0, 0.8, 3.0, 290.0, _record(BARREN))[:4] == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_lai_follows_leaf_mass():

@@ -44,7 +44,7 @@ from .canopy import canopy_water, intercept, precipitation_phase
 from .constants import CPAIR, DENH2O, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
 from .energy import bare, vegetated
 from .jit import fexp, fmax, fmin, jit, kernel, records
-from .parameters import SoilTable, VegetationTable, read_mptable, read_soilparm
+from .parameters import SHDMAX_BY_CLASS, SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
 from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
 from .snow import cover_fraction, snow_water
@@ -69,13 +69,14 @@ _INIT_HLICE, _INIT_GRAV, _INIT_T0 = 3.335e5, 9.81, 273.15
 
 #: The forcing fields a step reads, in the order of the kernel's forcing block.
 FORCING = ("swdown", "lwdown", "tair", "qair", "psurf", "wind", "rainf", "snowf")
-#: The fluxes a step returns [SI units], in the order of the kernel's flux block.
+#: The fluxes a step returns [SI units], in the order of the kernel's flux block.  ``discarded`` [kg m-2 s-1] is
+#: the water Noah-MP drops from traces of canopy water and of a layer-less snowpack (negative: creates).
 FLUXES = ("et", "transpiration", "canopy_evaporation", "soil_evaporation", "qs", "qsb", "gpp", "nee", "npp",
-          "snowmelt", "swnet", "lwnet", "hfx", "lh", "ghf", "fsno", "btran", "fveg", "tskin", "water_error",
-          "energy_residual")
+          "snowmelt", "swnet", "lwnet", "hfx", "lh", "ghf", "fsno", "btran", "fveg", "tskin", "discarded",
+          "water_error", "energy_residual")
 _N_FLUX = len(FLUXES)
 (_F_ET, _F_TRANSP, _F_ECAN, _F_EDIR, _F_QS, _F_QSB, _F_GPP, _F_NEE, _F_NPP, _F_MELT, _F_SWNET, _F_LWNET, _F_HFX,
- _F_LH, _F_GHF, _F_FSNO, _F_BTRAN, _F_FVEG, _F_TSKIN, _F_WERR, _F_ERES) = range(_N_FLUX)
+ _F_LH, _F_GHF, _F_FSNO, _F_BTRAN, _F_FVEG, _F_TSKIN, _F_DISCARD, _F_WERR, _F_ERES) = range(_N_FLUX)
 #: Dynamic vegetation options the model offers.
 DVEG_OPTIONS = (2, 5)
 
@@ -185,7 +186,8 @@ class NoahMP:
         lat, lon: (n_cells,) cell centres [degrees].
         vegtable, soiltable: parsed MPTABLE/SOILPARM (default: the shipped tables).
         settings: the model's options.
-        shdmax: (n_cells,) maximum vegetation fraction (needed for DVEG 5; default 0.5 for DVEG 2).
+        shdmax: (n_cells,) maximum vegetation fraction (DVEG 5; default: the class's typical value,
+            ``parameters.SHDMAX_BY_CLASS``).
         tbot: (n_cells,) temperature at 8 m [K] (default 285 K).
     """
 
@@ -199,9 +201,7 @@ class NoahMP:
         self.soiltab = soiltable or read_soilparm()
         self.lat, self.lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
         if shdmax is None:
-            if settings.dveg == 5:
-                raise ValueError("DVEG 5 needs the maximum vegetation fraction shdmax of every cell")
-            shdmax = 0.5
+            shdmax = np.array([SHDMAX_BY_CLASS.get(int(k), 0.5) for k in np.asarray(landcover).ravel()])
         self.p = ColumnParameters(landcover, soil, self.veg, self.soiltab, shdmax, 285.0 if tbot is None else tbot)
         self.settings = settings
         #: Set to a dict to accumulate the seconds spent in the parts of ``step`` (prepare, kernel, check).
@@ -514,6 +514,7 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
         water1 += smc[k] * _DZ[k] * 1000.0
     et = etran + edir + ecan
     o[_F_WERR] = water1 - water0 - (prcp - et - runsrf - runsub) * dt + discard
+    o[_F_DISCARD] = discard / dt
 
     # --- the new state and the fluxes
     for i in range(3):

@@ -24,6 +24,11 @@ import numpy as np
 from ..errors import InputError
 
 TABLES = Path(__file__).parent / "tables"
+#: Typical maximum green vegetation fraction SHDMAX of each MODIS-IGBP class (annual maxima of satellite
+#: greenness, in the range of the Noah-MP reference columns: 0.85 Landes pine, 0.90 deciduous forest, 0.85 crops,
+#: 0.35 open shrubland, 0.70 boreal pine): the synthetic world's class values and the model's default.
+SHDMAX_BY_CLASS = {1: 0.85, 2: 0.9, 3: 0.8, 4: 0.9, 5: 0.88, 6: 0.6, 7: 0.35, 8: 0.7, 9: 0.55, 10: 0.75, 11: 0.7,
+                   12: 0.85, 13: 0.3, 14: 0.8, 15: 0.0, 16: 0.05, 17: 0.0, 18: 0.5, 19: 0.4, 20: 0.15}
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 

@@ -137,7 +137,7 @@ class State:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "State":
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in arrays]
         if missing:
-            raise KeyError(f"no state field {missing[0]}")
+            raise ValueError(f"no state field {missing[0]!r} (a state of another model version?)")
         return cls(**{f.name: np.array(arrays[f.name], dtype=np.float64) for f in dataclasses.fields(cls)})
 
     def select_members(self, members) -> "State":
