@@ -37,7 +37,7 @@ def test_world_files_do_not_depend_on_the_rank_count(comm, mpi_tmp_path, mode):
     def check():
         one = mpi_tmp_path / "one"
         files = sorted(p.relative_to(one) for p in one.rglob("*.nc"))
-        assert len(files) == 2 + 2 * 3          # maps, and truth/model forcing of 2 days + the day after
+        assert len(files) == 4 + 2 * 3          # 4 maps, and truth/model forcing of 2 days + the day after
         for rel in files:
             with h5py.File(one / rel) as a, h5py.File(mpi_tmp_path / f"k_{mode}" / rel) as b:
                 for name in a:
