@@ -146,6 +146,16 @@ def fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
+@intrinsic
+def fsqrt(typingctx, x):
+    """Square root (IEEE, correctly rounded: LLVM's sqrt intrinsic, which the compiler can run in SIMD lanes)."""
+    def codegen(context, builder, signature, args):
+        f64 = llvm_ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, llvm_ir.FunctionType(f64, [f64]), "llvm.sqrt.f64")
+        return builder.call(fn, args)
+    return types.float64(types.float64), codegen
+
+
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01          # fdlibm's split of ln 2
 _LN2_LO = 1.90821492927058770002e-10

@@ -34,16 +34,15 @@ advected heat = net longwave + sensible + latent + ground heat); ``step`` raises
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .canopy import canopy_water, intercept, precipitation_phase
-from .constants import CPAIR, DENH2O, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
+from .constants import CPAIR, CSOIL, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
 from .energy import bare, vegetated
-from .jit import fexp, fmax, fmin, jit, kernel, records
+from .jit import fexp, fmax, fmin, fsqrt, jit, kernel, records
 from .parameters import SHDMAX_BY_CLASS, SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
 from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
@@ -59,6 +58,10 @@ WATER_TOLERANCE = 1e-9
 ENERGY_TOLERANCE = 0.01
 #: Foliage nitrogen [%] (Noah-MP's driver fixes FOLN = 1.0).
 FOLN = 1.0
+#: Soil water limits [m3 m-3] and heat capacity of soil solids [J m-3 K-1] of urban cells (LIS's
+#: TRANSFER_MP_PARAMETERS); urban soil also has a conductivity of 3.24 W m-1 K-1 (THERMOPROP), no soil
+#: evaporation (RSURF = 1e6 without snow) and an impermeable fraction 0.95 of layer 1 (SOILWATER).
+URBAN_SOIL = dict(smcmax=0.45, smcref=0.42, smcwlt=0.40, smcdry=0.40, csoil=3.0e6)
 #: Soil colour index (MPTABLE's soil albedos): 4, LIS's default everywhere.
 SOIL_COLOUR = 4
 #: Cold start (NOAHMP_INIT via LIS's cold start): total soil water [m3 m-3] (at most porosity), initial snow
@@ -135,8 +138,14 @@ class ColumnParameters:
         self.shdmax = np.broadcast_to(np.asarray(shdmax, dtype=np.float64), lc.shape).copy()
         self.tbot = np.broadcast_to(np.asarray(tbot, dtype=np.float64), lc.shape).copy()
         s = soiltab.column
-        self.smcmax, self.smcref, self.smcwlt = s("MAXSMC", sc), s("REFSMC", sc), s("WLTSMC", sc)
-        self.smcdry, self.bexp, self.psisat = s("DRYSMC", sc), s("BB", sc), s("SATPSI", sc)
+        self.urban = lc == veg.special["ISURBAN"]
+        # LIS's TRANSFER_MP_PARAMETERS gives urban cells fixed soil water limits and a larger soil heat capacity
+        self.smcmax = np.where(self.urban, URBAN_SOIL["smcmax"], s("MAXSMC", sc))
+        self.smcref = np.where(self.urban, URBAN_SOIL["smcref"], s("REFSMC", sc))
+        self.smcwlt = np.where(self.urban, URBAN_SOIL["smcwlt"], s("WLTSMC", sc))
+        self.smcdry = np.where(self.urban, URBAN_SOIL["smcdry"], s("DRYSMC", sc))
+        self.csoil = np.where(self.urban, URBAN_SOIL["csoil"], CSOIL)
+        self.bexp, self.psisat = s("BB", sc), s("SATPSI", sc)
         self.satdk, self.satdw, self.quartz = s("SATDK", sc), s("SATDW", sc), s("QTZ", sc)
         kdt, frzx = infiltration_constants(self.satdk, self.smcmax, self.smcref)
         v = veg.column
@@ -152,7 +161,8 @@ class ColumnParameters:
         self.sai_table = veg.sai[:, lc - 1]
         colour = SOIL_COLOUR - 1
         rad = veg.rad
-        fields = dict(smcmax=self.smcmax, smcref=self.smcref, smcwlt=self.smcwlt, smcdry=self.smcdry, bexp=self.bexp,
+        fields = dict(urban=self.urban.astype(np.float64), csoil=self.csoil,
+                      smcmax=self.smcmax, smcref=self.smcref, smcwlt=self.smcwlt, smcdry=self.smcdry, bexp=self.bexp,
                       psisat=self.psisat, satdk=self.satdk, satdw=self.satdw, quartz=self.quartz, kdt=kdt, frzx=frzx,
                       nroot=self.nroot.astype(np.float64), shdmax=self.shdmax, tbot=self.tbot,
                       **{k.lower(): getattr(self, k.lower()) for k in keys},
@@ -452,7 +462,7 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
         pah = pahb
         tg = tgb
     emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
-    trad = math.sqrt(math.sqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
+    trad = fsqrt(fsqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
     psn = psnsun * laisun + psnsha * laisha
     diffuse(top, dz, stc, df, hcpct, ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
     sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, fact, stc, snice, snliq, smc, sh2o, sneqv, snowh, p,

@@ -16,13 +16,12 @@ W m-2 (per unit leaf area), rates umol CO2 m-2 (leaf) s-1.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 
-from .jit import fexp, fmax, fmin, jit, kernel, records
+from .jit import fexp, fmax, fmin, fsqrt, jit, kernel, records
 from .surface import saturation
 
 #: Freezing point [K] ([NMP module header] noahmp-physics.md s.1.4).
@@ -194,7 +193,7 @@ def stomata_light(apar, c, p):
         pa_cs = pa / cs                              # A p / cs
         qa = mp_hum * pa_cs + p.bp
         qb = (p.mp * pa_cs + p.bp) * rlb - 1.0
-        sq = math.sqrt(qa * rlb * 4.0 + qb * qb)     # sqrt(b^2 + 4 a r_lb)
+        sq = fsqrt(qa * rlb * 4.0 + qb * qb)     # sqrt(b^2 + 4 a r_lb)
         # the positive root: 2 r_lb/(|b| + sq) for b >= 0 (stable), (sq - b)/(2a) for b < 0 (one division)
         positive = qb >= 0.0
         r = (2.0 * rlb if positive else sq - qb) / (abs(qb) + sq if positive else qa * 2.0)

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .constants import MPE, TFRZ
-from .jit import fexp, flog, fmax, fmin, jit
+from .jit import fexp, flog, fmax, fmin, fsqrt, jit
 
 #: CLASS snow albedo: fresh and old limits and the decay per hour (TRANSFER_MP_PARAMETERS mxsnalb, mnsnalb,
 #: sndecayexp).
@@ -114,7 +114,7 @@ def two_stream(diffuse, cosz, vai, fwet, tv, albgrd, albgri, rho, tau, fveg, xl,
     d = t0 * omega * betad
     f = t0 * omega * (1.0 - betad)
     t1 = b * b - c * c
-    h = math.sqrt(t1) / avmu
+    h = fsqrt(t1) / avmu
     sigma = t0 * t0 - t1
     if abs(sigma) < 1.0e-6:
         sigma = 1.0e-6 if sigma >= 0.0 else -1.0e-6
@@ -213,7 +213,7 @@ def shortwave(cosz, swdown, elai, esai, fveg, fwet, tv, fsno, smc1, albsnow, p):
         if band == 0:
             cad_vis, cai_vis, rho_vis, tau_vis = cad, cai, rho, tau
     # sunlit fraction from the direct beam's extinction of the visible band
-    ext = gdir / cosz * math.sqrt(1.0 - rho_vis - tau_vis)
+    ext = gdir / cosz * fsqrt(1.0 - rho_vis - tau_vis)
     fsun = (1.0 - fexp(-ext * vai)) / fmax(ext * vai, MPE)
     if fsun < 0.01:
         fsun = 0.0

@@ -24,11 +24,13 @@ Scalar numba functions of one column working in place on the layer arrays.
 
 from __future__ import annotations
 
-from .constants import CICE, CPAIR, CSOIL, CWAT, DENH2O, DENICE, GRAV, HFUS, TFRZ, TKICE, ZBOT
+from .constants import CICE, CPAIR, CWAT, DENH2O, DENICE, GRAV, HFUS, TFRZ, TKICE, ZBOT
 from .jit import flog10, fmax, fmin, fpow, jit
 
 #: Conductivity of a layer-less snowpack used to insulate the top soil layer [W m-1 K-1] (THERMOPROP).
 TK_THIN_SNOW = 0.35
+#: Conductivity of urban soil [W m-1 K-1] (THERMOPROP).
+URBAN_CONDUCTIVITY = 3.24
 #: Conductivities of water and of quartz and other minerals in Johansen's scheme [W m-1 K-1] (TDFCND).
 _THKW, _THKQTZ, _THKO = 0.57, 7.7, 2.0
 
@@ -58,7 +60,8 @@ def thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct
 
     snice, snliq: snow layer ice and liquid [mm] (indices 0..2); smc, sh2o: soil total
     and liquid water [m3 m-3] (indices 0..3); snowh: snow depth [m] (of a layer-less
-    pack); p: smcmax, quartz.
+    pack); p: smcmax, quartz, csoil (heat capacity of the solids) and urban (urban soil
+    conducts 3.24 W m-1 K-1).
     """
     for i in range(top, 3):
         snicev = fmin(1.0, snice[i] / (dz[i] * DENICE))
@@ -68,8 +71,8 @@ def thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct
         df[i] = 3.2217e-6 * rho * rho
     for k in range(4):
         sice = smc[k] - sh2o[k]
-        hcpct[3 + k] = (sh2o[k] * CWAT + (1.0 - p.smcmax) * CSOIL + (p.smcmax - smc[k]) * CPAIR + sice * CICE)
-        df[3 + k] = soil_conductivity(smc[k], sh2o[k], p.smcmax, p.quartz)
+        hcpct[3 + k] = (sh2o[k] * CWAT + (1.0 - p.smcmax) * p.csoil + (p.smcmax - smc[k]) * CPAIR + sice * CICE)
+        df[3 + k] = URBAN_CONDUCTIVITY if p.urban > 0.0 else soil_conductivity(smc[k], sh2o[k], p.smcmax, p.quartz)
     for i in range(top, 7):
         fact[i] = dt / (hcpct[i] * dz[i])
     if top == 3:

@@ -80,14 +80,15 @@ def soil_surface(sh2o1, snowh, fsno, tg, p):
     """Soil surface resistance to evaporation [s m-1] (Sakaguchi & Zeng 2009) and pore humidity [-].
 
     sh2o1: liquid water of layer 1 [m3 m-3]; snowh: snow depth [m]; fsno: snow cover;
-    tg: ground temperature [K]; p: smcmax, smcwlt, bexp, psisat.
+    tg: ground temperature [K]; p: smcmax, smcwlt, bexp, psisat, urban (no evaporation
+    from urban soil without snow).
     """
     dry = 1.0 - fmin(1.0, sh2o1 / p.smcmax)
     d5 = dry * dry * dry * dry * dry
     l_rsurf = -_ZSOIL[0] * (fexp(d5) - 1.0) / (2.71828 - 1.0)
     d_rsurf = 2.2e-5 * p.smcmax * p.smcmax * fpow(1.0 - p.smcwlt / p.smcmax, 2.0 + 3.0 / p.bexp)
     rsurf = l_rsurf / d_rsurf
-    if sh2o1 < 0.01 and snowh == 0.0:
+    if (sh2o1 < 0.01 or p.urban > 0.0) and snowh == 0.0:      # dry, or sealed urban ground
         rsurf = 1.0e6
     psi = -p.psisat * fpow(fmax(0.01, sh2o1) / p.smcmax, -p.bexp)
     rhsur = fsno + (1.0 - fsno) * fexp(psi * GRAV / (RW * tg))
@@ -222,6 +223,8 @@ def soil_water(sh2o, smc, sice, qinsur, qseva, etrani, dt, slope, p, work):
         fcr[k] = fmax(0.0, fexp(-FROZEN_A * (1.0 - fice)) - _E_A) / (1.0 - _E_A)
         if sice[k] > sicemax:
             sicemax = sice[k]
+    if p.urban > 0.0:
+        fcr[0] = 0.95                   # sealed urban ground: layer 1 nearly impermeable (after FCRMAX)
     runsrf = 0.0
     pddum = 0.0
     if qinsur > 0.0:

@@ -21,10 +21,9 @@ resistances s m-1, lengths m, fluxes W m-2.
 
 from __future__ import annotations
 
-import math
 
 from .constants import CPAIR, GRAV, MPE, TFRZ, VKC
-from .jit import fatan, fexp, flog, fmax, fmin, jit
+from .jit import fatan, fexp, flog, fmax, fmin, fsqrt, jit
 
 # ESAT's polynomials (hPa, hPa K-1 of the Celsius temperature), [NMP ESAT]
 _A = (6.107799961, 4.436518521e-01, 1.428945805e-02, 2.650648471e-04, 3.031240396e-06, 2.034080948e-08,
@@ -87,7 +86,7 @@ def monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, log_m, log_h, ur, f
         fm = 0.0
         fh = 0.0
     if moz < 0.0:          # unstable: Paulson (1970)
-        x = math.sqrt(math.sqrt(1.0 - 16.0 * moz))
+        x = fsqrt(fsqrt(1.0 - 16.0 * moz))
         t2 = flog((1.0 + x * x) / 2.0)
         # 2 ln((1 + x)/2) + t2
         fm_new = flog((1.0 + x) * (1.0 + x) * (1.0 + x * x) / 8.0) - 2.0 * fatan(x) + _HALF_PI
@@ -110,7 +109,7 @@ def monin_obukhov(first, sfctmp, rhoair, h, qair, zlvl, zpd, log_m, log_h, ur, f
         chfh = MPE
     cm = VKC * VKC / (cmfm * cmfm)
     ch = VKC * VKC / (cmfm * chfh)
-    fv = ur * math.sqrt(cm)
+    fv = ur * fsqrt(cm)
     return cm, ch, fv, moz, mozsgn, fm, fh
 
 
@@ -139,12 +138,12 @@ def under_canopy(first, vai, rhoair, hg, tah, zpd, z0mg, z0hg, hcan, uc, z0h, fv
         molg = -fv * fv * fv / tmp
         mozg = fmin((zpd - z0mg) / molg, 1.0)
     if mozg < 0.0:
-        fhg_new = 1.0 / math.sqrt(math.sqrt(1.0 - 15.0 * mozg))
+        fhg_new = 1.0 / fsqrt(fsqrt(1.0 - 15.0 * mozg))
     else:
         fhg_new = 1.0 + 4.7 * mozg
     fhg = fhg_new if first else 0.5 * (fhg + fhg_new)
-    cwpc = math.sqrt(cwp * vai * hcan * fhg)
+    cwpc = fsqrt(cwp * vai * hcan * fhg)
     rah2 = hcan / cwpc * (fexp(cwpc * (1.0 - z0hg / hcan)) - fexp(cwpc * (1.0 - (z0h + zpd) / hcan)))
     kh = fmax(VKC * fv * (hcan - zpd), MPE)
-    rb = cwpc * 50.0 / (1.0 - fexp(-cwpc / 2.0)) * math.sqrt(dleaf / uc)
+    rb = cwpc * 50.0 / (1.0 - fexp(-cwpc / 2.0)) * fsqrt(dleaf / uc)
     return rah2 / kh, fmax(rb, 100.0), fhg
