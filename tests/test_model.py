@@ -7,6 +7,7 @@ import pytest
 
 from mpilda.model import canopy, soil_water
 from mpilda.model.constants import DZ
+from mpilda.model.jit import LANES
 from mpilda.model.noahmp import BalanceError, ColumnParameters, ModelSettings, NoahMP
 from mpilda.model.parameters import read_mptable, read_soilparm
 
@@ -21,16 +22,40 @@ def params(landcover=GRASS, soil=LOAM):
                             285.0).table[0]
 
 
+def _soil_block(p, sh2o, sice, qinsur, qseva=0.0, et=(0.0,) * 4):
+    """The soil-water lane block of one column (every lane the same)."""
+    S = np.zeros(soil_water.BLOCK)
+
+    def put(row, value):
+        S[row * LANES:(row + 1) * LANES] = value
+
+    for k in range(4):
+        put(soil_water.SH2O + k, sh2o[k])
+        put(soil_water.SMC + k, sh2o[k] + sice[k])
+        put(soil_water.SICE + k, sice[k])
+        put(soil_water.ET + k, et[k])
+    put(soil_water.QINSUR, qinsur)
+    put(soil_water.QSEVA, qseva)
+    for name, row in (("smcmax", soil_water.SMCMAX), ("smcwlt", soil_water.SMCWLT), ("bexp", soil_water.BEXP),
+                      ("satdk", soil_water.SATDK), ("satdw", soil_water.SATDW), ("kdt", soil_water.KDT),
+                      ("frzx", soil_water.FRZX), ("urban", soil_water.URBAN)):
+        put(row, p[name])
+    return S
+
+
+def _lane0(S, row):
+    return S[row * LANES]
+
+
 def test_soil_column_reaches_the_free_drainage_steady_state():
     p = params()
     q = 1.0e-8                                   # 0.86 mm/day entering the top, no evapotranspiration
     slope = 0.1
-    sh2o = np.full(4, 0.2)
-    smc = sh2o.copy()
-    sice = np.zeros(4)
-    work = np.zeros((8, 7))
+    S = _soil_block(p, np.full(4, 0.2), np.zeros(4), q)
     for _ in range(20000):
-        runsrf, drainage, fix = soil_water.soil_water(sh2o, smc, sice, q, 0.0, np.zeros(4), 3600.0, slope, p, work)
+        soil_water.solve(S, 3600.0, slope)
+    runsrf, drainage, fix = (_lane0(S, r) for r in (soil_water.RUNSRF, soil_water.QDRAIN, soil_water.FIX))
+    sh2o = np.array([_lane0(S, soil_water.SH2O + k) for k in range(4)])
     # steady state: the drainage carries the input, and slope * K(theta_4) = q gives theta_4 (Clapp-Hornberger)
     assert drainage == pytest.approx(q * 1000.0, rel=1e-4) and runsrf == 0.0 and fix == 0.0
     theta4 = p["smcmax"] * (q / (slope * p["satdk"])) ** (1.0 / (2 * p["bexp"] + 3))
@@ -41,18 +66,36 @@ def test_soil_column_reaches_the_free_drainage_steady_state():
     d = p["satdw"] * ratio ** (p["bexp"] + 2)
     fluxes = d[:-1] * 2 * (sh2o[:-1] - sh2o[1:]) / (DZ[:-1] + DZ[1:]) + k[:-1]
     assert np.allclose(fluxes, q, rtol=1e-4)
+    # every lane did the same
+    assert np.all(S[soil_water.SH2O * LANES:(soil_water.SH2O + 4) * LANES].reshape(4, LANES) == sh2o[:, None])
+
+
+def test_the_soil_water_step_conserves_water():
+    p = params()
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        sh2o, sice = rng.uniform(0.05, 0.4, 4), rng.uniform(0.0, 0.05, 4)
+        qinsur, qseva, et = rng.uniform(0, 3e-5), rng.uniform(0, 3e-8), rng.uniform(0, 2e-8, 4)
+        S = _soil_block(p, sh2o, sice, qinsur, qseva, et)
+        soil_water.solve(S, 900.0, 0.1)
+        # stored water [mm] after - before = inflow - surface runoff - drainage (with the fix), everything included
+        after = sum(_lane0(S, soil_water.SMC + k) * DZ[k] for k in range(4)) * 1000.0
+        before = np.sum((sh2o + sice) * DZ) * 1000.0
+        inflow = (qinsur - qseva - et.sum()) * 1000.0 * 900.0
+        runoff = (_lane0(S, soil_water.RUNSRF) + _lane0(S, soil_water.QDRAIN) + _lane0(S, soil_water.FIX)) * 900.0
+        assert after - before == pytest.approx(inflow - runoff, abs=1e-9)
 
 
 def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
     p = params(soil=12)                          # clay: Ks = 9.74e-7 m/s
-    sh2o = np.full(4, 0.35)
-    sice = np.zeros(4)
+    w = (0.35,) * 4
+    dry = (0.0,) * 4
     k1 = p["satdk"] * (0.35 / p["smcmax"]) ** (2 * p["bexp"] + 3)
     gentle = 0.2 * k1
-    runoff, infil = soil_water.infiltration(gentle, sh2o, sice, 0.0, 300.0, p)
+    runoff, infil = soil_water.infiltration(gentle, *w, *dry, 300.0, p)
     assert runoff == 0.0 and infil == gentle
     storm = 50.0 / 3600.0 / 1000.0                # 50 mm/h on clay
-    runoff, infil = soil_water.infiltration(storm, sh2o, sice, 0.0, 300.0, p)
+    runoff, infil = soil_water.infiltration(storm, *w, *dry, 300.0, p)
     assert runoff > 0.5 * storm and infil + runoff == pytest.approx(storm)
     # Schaake et al. (1996) by hand: D = sum dz (theta_s - theta), Ddt = D (1 - exp(-KDT dt/86400)), I = P Ddt/(P + Ddt)
     deficit = (p["smcmax"] - 0.35) * 2.0
@@ -60,8 +103,7 @@ def test_infiltration_excess_only_when_rain_exceeds_the_capacity():
     px = storm * 300.0
     assert infil == pytest.approx(max(px * ddt / (px + ddt) / 300.0, k1), rel=1e-12)
     # frozen ground takes in less (Koren et al. 1999)
-    frozen = np.full(4, 0.1)
-    runoff_f, infil_f = soil_water.infiltration(storm, sh2o - frozen, frozen, 0.1, 300.0, p)
+    runoff_f, infil_f = soil_water.infiltration(storm, *(0.25,) * 4, *(0.1,) * 4, 300.0, p)
     assert infil_f < infil
 
 

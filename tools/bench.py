@@ -197,79 +197,12 @@ def bench_model(args) -> dict:
     total = sum(model.timings.values())
     split = {k: round(100 * v / total, 1) for k, v in model.timings.items()}
     model.timings = None
-    # ... and the kernel's stages are timed one by one (each run an extra time over all chunks)
-    stages = _kernel_stage_split(model, state, steps[48], start + dt.timedelta(hours=12))
     return dict(benchmark="model", columns=n, us_per_column_step=round(statistics.median(times), 3),
                 us_per_column_step_min_max=[round(min(times), 3), round(max(times), 3)], repeat=args.repeat,
-                steps_per_repeat=args.steps, split_percent=split, kernel_stage_percent=stages,
+                steps_per_repeat=args.steps, split_percent=split,
                 note="median of repeats; split = share of NoahMP.step's time: prepare (forcing block, state "
-                     "checks, Python), kernel (the compiled physics of all columns), check (balance checks, "
-                     "flux views); kernel_stage_percent = share of each stage of the kernel (midday step; the "
-                     "extra time of running that stage twice per chunk, so cache misses of the first pass are "
-                     "not counted)")
-
-
-def _kernel_stage_split(model, state, forcing, time_) -> dict:
-    """Per cent of the kernel's time in each stage: the extra time when one stage runs twice per chunk."""
-    import numba
-    import numpy as np
-
-    from mpilda.model import energy
-    from mpilda.model import noahmp as nm
-
-    @numba.njit(error_model="numpy")
-    def run(table, block, smc, sh2o, stc, columns, new, out, dt_, slope, n_sub, sun, rep):
-        n_columns = columns[0].size
-        n_cells = columns[0].shape[1]
-        v = np.empty((nm.N_ROWS, nm.LANES))
-        e = np.empty((energy.N_COEF, nm.LANES))
-        par = np.empty(nm.LANES, dtype=table.dtype)
-        members = np.empty(nm.LANES, dtype=np.int64)
-        cells = np.empty(nm.LANES, dtype=np.int64)
-        for col0 in range(0, n_columns, nm.LANES):
-            nl = min(nm.LANES, n_columns - col0)
-            nm._lanes(col0, nl, n_cells, members, cells)
-            for lane in range(nm.LANES):
-                par[lane] = table[cells[lane]]
-            for _ in range(rep[0]):
-                nm._load(v, block, smc, sh2o, stc, columns, members, cells)
-            for _ in range(rep[1]):
-                nm._surface(v, e, par, sun, dt_)
-            for _ in range(rep[2]):
-                nm._energy(v, e)
-            for _ in range(rep[3]):
-                nm._water(v, par, dt_)
-            for _ in range(rep[4]):
-                nm._richards(v, par, dt_, slope, n_sub)
-            for _ in range(rep[5]):
-                nm._soil_and_carbon(v, par, dt_)
-            for _ in range(rep[6]):
-                nm._store(v, new, out, members, cells, nl)
-
-    shape = state.shape
-    block = np.empty((len(nm.FORCING),) + shape)
-    for i, name in enumerate(nm.FORCING):
-        block[i] = forcing[name]
-    columns = tuple(np.ascontiguousarray(getattr(state, k)) for k in nm.COLUMN_FIELDS)
-    new, out = np.empty((nm._N_STATE,) + shape), np.empty((nm._N_FLUX,) + shape)
-    args = (model.p.table, block, state.smc, state.sh2o, state.stc, columns, new, out, model.settings.dt,
-            model.settings.drainage_slope, model.settings.soil_substeps, nm.radiation.solar_position(time_))
-
-    def seconds(rep):
-        rep = np.array(rep)
-        run(*args, rep)
-        best = []
-        for _ in range(9):
-            t0 = time.thread_time()
-            run(*args, rep)
-            best.append(time.thread_time() - t0)
-        return min(best)
-
-    names = ("load", "surface: structure, radiation, BTRAN, conductances, stomata, interception", "energy balance",
-             "canopy water, snow, infiltration", "Richards", "soil heat, phase change, carbon", "store")
-    base = seconds([1] * len(names))
-    extra = [max(seconds([2 if i == k else 1 for i in range(len(names))]) - base, 0.0) for k in range(len(names))]
-    return {name: round(100 * x / sum(extra), 1) for name, x in zip(names, extra)}
+                     "block, sun, Python), kernel (the compiled physics of all columns), check (balance checks, "
+                     "flux views)")
 
 
 def loop_worker(args) -> None:

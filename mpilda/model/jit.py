@@ -36,6 +36,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 MODEL_DIR = Path(__file__).resolve().parent
+#: Columns solved together in the SIMD lanes of the kernel's vectorised stages (a multiple of any SIMD width).
+LANES = 16
 
 
 def _sources_stamp() -> str:

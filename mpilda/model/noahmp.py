@@ -41,14 +41,15 @@ import numpy as np
 
 from .canopy import canopy_water, intercept, precipitation_phase
 from .constants import CPAIR, CSOIL, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
-from .energy import bare, vegetated
-from .jit import fexp, fmax, fmin, fsqrt, jit, kernel, records
+from . import energy
+from .jit import LANES, fexp, fmax, fmin, fsqrt, jit, kernel, records
 from .parameters import SHDMAX_BY_CLASS, SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
 from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
 from .snow import cover_fraction, snow_water
-from .soil_heat import diffuse, phase_change, thermal_properties
-from .soil_water import btran, infiltration_constants, soil_surface, soil_water
+from .soil_heat import conductivity_constants, diffuse, phase_change, thermal_properties
+from . import soil_water
+from .soil_water import btran, infiltration_constants, soil_surface, surface_diffusivity
 from .state import N_VALUES, OFFSET, State
 from .vegetation import carbon_column, carbon_params, cold_start_pools, phenology_column, vegetation_fraction_column
 
@@ -148,6 +149,7 @@ class ColumnParameters:
         self.bexp, self.psisat = s("BB", sc), s("SATPSI", sc)
         self.satdk, self.satdw, self.quartz = s("SATDK", sc), s("SATDW", sc), s("QTZ", sc)
         kdt, frzx = infiltration_constants(self.satdk, self.smcmax, self.smcref)
+        d_rsurf = surface_diffusivity(self.smcmax, self.smcwlt, self.bexp)
         v = veg.column
         keys = ("CH2OP", "DLEAF", "Z0MVT", "HVT", "HVB", "XL", "CWPVT", "MFSNO", "RHOL_VIS", "RHOL_NIR", "RHOS_VIS",
                 "RHOS_NIR", "TAUL_VIS", "TAUL_NIR", "TAUS_VIS", "TAUS_NIR", "SLA")
@@ -164,6 +166,7 @@ class ColumnParameters:
         fields = dict(urban=self.urban.astype(np.float64), csoil=self.csoil,
                       smcmax=self.smcmax, smcref=self.smcref, smcwlt=self.smcwlt, smcdry=self.smcdry, bexp=self.bexp,
                       psisat=self.psisat, satdk=self.satdk, satdw=self.satdw, quartz=self.quartz, kdt=kdt, frzx=frzx,
+                      d_rsurf=d_rsurf, **conductivity_constants(self.smcmax, self.quartz),
                       nroot=self.nroot.astype(np.float64), shdmax=self.shdmax, tbot=self.tbot,
                       **{k.lower(): getattr(self, k.lower()) for k in keys},
                       albsat_vis=rad["ALBSAT_VIS"][colour], albsat_nir=rad["ALBSAT_NIR"][colour],
@@ -328,18 +331,22 @@ def _within(a, tol):
     return True
 
 
-# --- one column --------------------------------------------------------------------------------
-# The work array w (rows of 7): 0 dz, 1 df, 2 hcpct, 3 fact, 4..8 the heat equation (a, b, c, d, x),
-# 9 btrani, 10 ficeold, 11 sice, 12 etrani, 13..16 phase change, 17..24 soil water.
+# --- the step of a chunk of columns ---------------------------------------------------------------
+# The kernel takes LANES columns at a time.  Each column's physics before and after the energy balance
+# (_before, _after) run lane by lane on the column's own arrays: its state x (LAYOUT order), its forcing f,
+# work arrays w (rows of 7: 0 dz, 1 df, 2 hcpct, 3 fact, 4..8 the heat equation, 9 btrani, 10 ficeold,
+# 11 sice, 12 etrani, 13..16 phase change, 17..24 soil water), ws (16), imelt (7) and the values carried
+# from _before to _after (CARRY rows).  The energy balances of all lanes are solved together in SIMD lanes
+# (energy.solve) from the rows of the lane block E.
+(_C_RAIN, _C_SNOW, _C_QRAIN, _C_QSNOW, _C_SNOWHIN, _C_BDFALL, _C_WATER0, _C_ELAI, _C_ESAI, _C_FVEG, _C_IGS,
+ _C_LATHEAG, _C_FROZEN_CANOPY, _C_FROZEN_GROUND, _C_FSNO, _C_ET, _C_ETRAN, _C_EDIR, _C_ECAN, _C_SNOFLOW, _C_DISCARD,
+ _C_PSN, _C_MELT, _C_FSA, _C_FIRA, _C_FSH, _C_LH, _C_SSOIL, _C_PAH, _C_TRAD) = range(30)
+N_CARRY = 30
+
 
 @jit
-def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
-    """One step of one column: x the state (LAYOUT order, updated), f the forcing (FORCING order), o the fluxes.
-
-    cosz: cosine of the solar zenith angle; p: the cell's parameter record; dt [s];
-    dveg: 2 or 5; slope: free-drainage factor; zref: forcing height above the canopy
-    [m]; w (25, 7), ws (16) and imelt (7): work arrays.
-    """
+def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
+    """A column's step up to the energy balances: fills its lane l of the energy block E and its carry."""
     swdown_in, lwdn, sfctmp, qair, sfcprs, wind, rainf, snowf = f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]
     smc = x[_SMC:_SMC + 4]
     sh2o = x[_SH2O:_SH2O + 4]
@@ -347,18 +354,13 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     snice = x[_SNICE:_SNICE + 3]
     snliq = x[_SNLIQ:_SNLIQ + 3]
     nsnow = int(x[_NSNOW])
-    tv, tg, tah, eah = x[_TV], x[_TG], x[_TAH], x[_EAH]
+    tv, tg = x[_TV], x[_TG]
     canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
-    sneqvo, albold, tauss = x[_SNEQVO], x[_ALBOLD], x[_TAUSS]
-    lai, sai = x[_LAI], x[_SAI]
+    albold, tauss = x[_ALBOLD], x[_TAUSS]
     dz = w[0]
     df = w[1]
-    hcpct = w[2]
-    fact = w[3]
     btrani = w[9]
     ficeold = w[10]
-    sice = w[11]
-    etrani = w[12]
     for i in range(3):
         dz[i] = x[_DZSNO + i]
     for k in range(4):
@@ -370,30 +372,24 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     eair = qair * sfcprs / (0.622 + 0.378 * qair)
     rhoair = (sfcprs - 0.378 * eair) / (RAIR * sfctmp)
     swdown = swdown_in if cosz > 0.0 else 0.0
-    prcp = rainf + snowf
-    rain, snow, fp, bdfall = precipitation_phase(sfctmp, prcp)
-    prcp = rain + snow
+    rain, snow, fp, bdfall = precipitation_phase(sfctmp, rainf + snowf)
 
     water0 = canliq + canice + sneqv
     for k in range(4):
         water0 += smc[k] * _DZ[k] * 1000.0
-    troot = 0.0
-    for k in range(nroot):
-        troot += stc[3 + k] * _DZ[k] / (-_ZSOIL[nroot - 1])
     for j in range(3):
         ficeold[j] = snice[j] / (snice[j] + snliq[j]) if j >= top else 0.0
 
     # --- phenology and the vegetated fraction
-    lai, sai, elai, esai, igs = phenology_column(lai, sai, snowh, tv, p)
+    lai, sai, elai, esai, igs = phenology_column(x[_LAI], x[_SAI], snowh, tv, p)
     fveg = vegetation_fraction_column(dveg, lai, sai, elai, esai, p)
 
     # --- precipitation through the canopy
     canliq, canice, qrain, qsnow, fwet, pahv, pahg, pahb = intercept(rain, snow, fp, bdfall, elai, esai, fveg,
                                                                       canliq, canice, tv, tg, sfctmp, wind, dt,
                                                                       p.ch2op)
-    snowhin = qsnow / bdfall
 
-    # --- energy
+    # --- the surface and its radiation
     ur = fmax(abs(wind), 1.0)
     vai = elai + esai
     veg = vai > 0.0
@@ -411,47 +407,136 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     zlvl = fmax(zpd, p.hvt) + zref
     if zpdg >= zlvl:
         zlvl = zpdg + zref
-    thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct, fact)
+    thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, w[2], w[3])
     fsun = 0.0
     parsun = 0.0
     parsha = 0.0
     sav = 0.0
     sag = 0.0
     if cosz > 0.0:
-        tauss = snow_age(dt, tg, sneqvo, sneqv, tauss, p.swemx)
+        tauss = snow_age(dt, tg, x[_SNEQVO], sneqv, tauss, p.swemx)
         albold = snow_albedo(qsnow, dt, albold, p.swemx)
         fsun, parsun, parsha, sav, sag, _ = shortwave(cosz, swdown, elai, esai, fveg, fwet, tv, fsno, smc[0],
                                                       albold, p)
-    laisun = elai * fsun
-    laisha = elai * (1.0 - fsun)
-    emv = 1.0 - fexp(-(elai + esai))
-    emg = p.eg_soil * (1.0 - fsno) + fsno
     bt = btran(sh2o, nroot, p, btrani)
     rsurf, rhsur = soil_surface(sh2o[0], snowh, fsno, tg, p)
     frozen_canopy = not tv > TFRZ
     latheav = HSUB if frozen_canopy else HVAP
-    gammav = CPAIR * sfcprs / (0.622 * latheav)
     frozen_ground = not tg > TFRZ
     latheag = HSUB if frozen_ground else HVAP
-    gammag = CPAIR * sfcprs / (0.622 * latheag)
-    psnsun = 0.0
-    psnsha = 0.0
-    tgb, irb, shb, evb, ghb = bare(sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, zlvl, zpdg, z0mg, emg,
-                                   stc[top], df[top], dz[top], rsurf, gammag, rhsur, pahb, tg)
-    if veg and fveg > 0.0:
-        (eah, tah, tv, tgv, irg, irc, shg, shc, evg, evc, tr, ghv, psnsun, psnsha, _, _,
-         _) = vegetated(dt, sav, sag, lwdn, ur, sfctmp, qair, eair, rhoair, snowh, vai, gammav, gammag, fwet, laisun,
-                        laisha, zlvl, zpd, z0m, fveg, z0mg, emv, emg, canliq, canice, stc[top], df[top], dz[top],
-                        rsurf, latheav, parsun, parsha, igs, bt, sfcprs, rhsur, pahv, pahg, FOLN, eah, tah, tv, tg,
-                        p)
-        fira = fveg * irg + (1.0 - fveg) * irb + irc
-        fsh = fveg * shg + (1.0 - fveg) * shb + shc
-        fgev = fveg * evg + (1.0 - fveg) * evb
-        ssoil = fveg * ghv + (1.0 - fveg) * ghb
-        fcev = evc
-        fctr = tr
-        pah = fveg * pahg + (1.0 - fveg) * pahb + pahv
-        tg = fveg * tgv + (1.0 - fveg) * tgb
+
+    # --- the energy balances' inputs (lane l of E)
+    E[energy.VEG * LANES + l] = 1.0 if (veg and fveg > 0.0) else 0.0
+    E[energy.DT * LANES + l] = dt
+    E[energy.SAV * LANES + l] = sav
+    E[energy.SAG * LANES + l] = sag
+    E[energy.LWDN * LANES + l] = lwdn
+    E[energy.UR * LANES + l] = ur
+    E[energy.SFCTMP * LANES + l] = sfctmp
+    E[energy.QAIR * LANES + l] = qair
+    E[energy.EAIR * LANES + l] = eair
+    E[energy.RHOAIR * LANES + l] = rhoair
+    E[energy.SNOWH * LANES + l] = snowh
+    E[energy.VAI * LANES + l] = vai
+    E[energy.GAMMAV * LANES + l] = CPAIR * sfcprs / (0.622 * latheav)
+    E[energy.GAMMAG * LANES + l] = CPAIR * sfcprs / (0.622 * latheag)
+    E[energy.FWET * LANES + l] = fwet
+    E[energy.LAISUN * LANES + l] = elai * fsun
+    E[energy.LAISHA * LANES + l] = elai * (1.0 - fsun)
+    E[energy.ZLVL * LANES + l] = zlvl
+    E[energy.ZPD * LANES + l] = zpd
+    E[energy.Z0M * LANES + l] = z0m
+    E[energy.FVEG * LANES + l] = fveg
+    E[energy.Z0MG * LANES + l] = z0mg
+    E[energy.ZPDG * LANES + l] = zpdg
+    E[energy.EMV * LANES + l] = 1.0 - fexp(-(elai + esai))
+    E[energy.EMG * LANES + l] = p.eg_soil * (1.0 - fsno) + fsno
+    E[energy.CANLIQ * LANES + l] = canliq
+    E[energy.CANICE * LANES + l] = canice
+    E[energy.STC_TOP * LANES + l] = stc[top]
+    E[energy.DF_TOP * LANES + l] = df[top]
+    E[energy.DZ_TOP * LANES + l] = dz[top]
+    E[energy.RSURF * LANES + l] = rsurf
+    E[energy.LATHEAV * LANES + l] = latheav
+    E[energy.PARSUN * LANES + l] = parsun
+    E[energy.PARSHA * LANES + l] = parsha
+    E[energy.IGS * LANES + l] = igs
+    E[energy.BTRAN * LANES + l] = bt
+    E[energy.SFCPRS * LANES + l] = sfcprs
+    E[energy.RHSUR * LANES + l] = rhsur
+    E[energy.PAHV * LANES + l] = pahv
+    E[energy.PAHG * LANES + l] = pahg
+    E[energy.PAHB * LANES + l] = pahb
+    E[energy.FOLN * LANES + l] = FOLN
+    E[energy.EAH * LANES + l] = x[_EAH]
+    E[energy.TAH * LANES + l] = x[_TAH]
+    E[energy.TV * LANES + l] = tv
+    E[energy.TG * LANES + l] = tg
+    E[energy.HVT * LANES + l] = p.hvt
+    E[energy.CWPVT * LANES + l] = p.cwpvt
+    E[energy.DLEAF * LANES + l] = p.dleaf
+    E[energy.VCMX25 * LANES + l] = p.vcmx25
+    E[energy.MP * LANES + l] = p.mp
+    E[energy.BP * LANES + l] = p.bp
+    E[energy.QE25 * LANES + l] = p.qe25
+    E[energy.FOLNMX * LANES + l] = p.folnmx
+    E[energy.KC25 * LANES + l] = p.kc25
+    E[energy.KO25 * LANES + l] = p.ko25
+    E[energy.C3PSN * LANES + l] = p.c3psn
+    E[energy.LN_AKC * LANES + l] = p.ln_akc
+    E[energy.LN_AKO * LANES + l] = p.ln_ako
+    E[energy.LN_AVCMX * LANES + l] = p.ln_avcmx
+    E[energy.CO2 * LANES + l] = p.co2
+    E[energy.O2 * LANES + l] = p.o2
+    x[_CANLIQ], x[_CANICE], x[_ALBOLD], x[_TAUSS], x[_LAI], x[_SAI] = canliq, canice, albold, tauss, lai, sai
+    carry[_C_RAIN], carry[_C_SNOW], carry[_C_QRAIN], carry[_C_QSNOW] = rain, snow, qrain, qsnow
+    carry[_C_SNOWHIN], carry[_C_BDFALL], carry[_C_WATER0] = qsnow / bdfall, bdfall, water0
+    carry[_C_ELAI], carry[_C_ESAI], carry[_C_FVEG], carry[_C_IGS] = elai, esai, fveg, igs
+    carry[_C_LATHEAG], carry[_C_FSNO] = latheag, fsno
+    carry[_C_FROZEN_CANOPY] = 1.0 if frozen_canopy else 0.0
+    carry[_C_FROZEN_GROUND] = 1.0 if frozen_ground else 0.0
+
+
+@jit
+def _after(x, f, p, dt, w, ws, imelt, carry, E, S, l):
+    """A column's step from the energy balances (lane l of E) to its soil water (lane l of S): soil heat, phase
+    change, canopy water, snow; fills the soil water's inputs."""
+    lwdn, sfctmp = f[1], f[2]
+    smc = x[_SMC:_SMC + 4]
+    sh2o = x[_SH2O:_SH2O + 4]
+    stc = x[_STC7:_STC7 + 7]
+    snice = x[_SNICE:_SNICE + 3]
+    snliq = x[_SNLIQ:_SNLIQ + 3]
+    nsnow = int(x[_NSNOW])
+    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
+    dz = w[0]
+    sice = w[11]
+    top = 3 - nsnow
+    nroot = int(p.nroot)
+    fveg = carry[_C_FVEG]
+    latheag = carry[_C_LATHEAG]
+    frozen_ground = carry[_C_FROZEN_GROUND] > 0.0
+
+    # --- the cell's fluxes from its two parts
+    sav, sag = E[energy.SAV * LANES + l], E[energy.SAG * LANES + l]
+    emv, emg = E[energy.EMV * LANES + l], E[energy.EMG * LANES + l]
+    irb, shb = E[energy.IRB * LANES + l], E[energy.SHB * LANES + l]
+    evb, ghb = E[energy.EVB * LANES + l], E[energy.GHB * LANES + l]
+    pahb = E[energy.PAHB * LANES + l]
+    tv, tah, eah = x[_TV], x[_TAH], x[_EAH]
+    psn = 0.0
+    if E[energy.VEG * LANES + l] > 0.0:
+        tv, tah, eah = E[energy.TV * LANES + l], E[energy.TAH * LANES + l], E[energy.EAH * LANES + l]
+        fira = fveg * E[energy.IRG * LANES + l] + (1.0 - fveg) * irb + E[energy.IRC * LANES + l]
+        fsh = fveg * E[energy.SHG * LANES + l] + (1.0 - fveg) * shb + E[energy.SHC * LANES + l]
+        fgev = fveg * E[energy.EVG * LANES + l] + (1.0 - fveg) * evb
+        ssoil = fveg * E[energy.GHV * LANES + l] + (1.0 - fveg) * ghb
+        fcev = E[energy.EVC * LANES + l]
+        fctr = E[energy.TR * LANES + l]
+        pah = fveg * E[energy.PAHG * LANES + l] + (1.0 - fveg) * pahb + E[energy.PAHV * LANES + l]
+        tg = fveg * E[energy.TGV * LANES + l] + (1.0 - fveg) * E[energy.TGB * LANES + l]
+        laisun, laisha = E[energy.LAISUN * LANES + l], E[energy.LAISHA * LANES + l]
+        psn = E[energy.PSNSUN * LANES + l] * laisun + E[energy.PSNSHA * LANES + l] * laisha
     else:
         fira = irb
         fsh = shb
@@ -460,12 +545,11 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
         fcev = 0.0
         fctr = 0.0
         pah = pahb
-        tg = tgb
+        tg = E[energy.TGB * LANES + l]
     emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
     trad = fsqrt(fsqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
-    psn = psnsun * laisun + psnsha * laisha
-    diffuse(top, dz, stc, df, hcpct, ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
-    sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, fact, stc, snice, snliq, smc, sh2o, sneqv, snowh, p,
+    diffuse(top, dz, stc, w[1], w[2], ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
+    sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, w[3], stc, snice, snliq, smc, sh2o, sneqv, snowh, p,
                                                 imelt, w[13:17])
 
     # --- water
@@ -475,15 +559,17 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     qvap = fmax(fgev / latheag, 0.0)
     qdew = abs(fmin(fgev / latheag, 0.0))
     edir = qvap - qdew
-    canliq, canice, tv, ecan, etran, fwet, discard = canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy,
-                                                                  canliq, canice, tv, dt, p.ch2op)
+    canliq, canice, tv, ecan, etran, _, discard = canopy_water(fcev, fctr, carry[_C_ELAI], carry[_C_ESAI],
+                                                               carry[_C_BDFALL], carry[_C_FROZEN_CANOPY] > 0.0,
+                                                               canliq, canice, tv, dt, p.ch2op)
     qsnsub = fmin(qvap, sneqv / dt) if sneqv > 0.0 else 0.0
     qseva = qvap - qsnsub
     qsnfro = qdew if sneqv > 0.0 else 0.0
     qsdew = qdew - qsnfro
+    qrain = carry[_C_QRAIN]
     nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2, dropped = snow_water(
-        nsnow, dz[0:3], snice, snliq, stc[0:3], sice, sh2o, _DZ[0], sneqv, snowh, qsnow, snowhin, qsnfro, qsnsub,
-        qrain, sfctmp, imelt, ficeold, dt, p.ssi, ws)
+        nsnow, dz[0:3], snice, snliq, stc[0:3], sice, sh2o, _DZ[0], sneqv, snowh, carry[_C_QSNOW],
+        carry[_C_SNOWHIN], qsnfro, qsnsub, qrain, sfctmp, imelt, w[10], dt, p.ssi, ws)
     discard += dropped
     if frozen_ground:
         sice[0] = sice[0] + (qsdew - qseva) * dt / (_DZ[0] * 1000.0)
@@ -497,22 +583,61 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
         qinsur = qinsur + (qsnbot + qsdew + qrain) * 0.001
     else:
         qinsur = qinsur + (qsnbot + qsdew) * 0.001
+    btrani = w[9]
     for k in range(4):
-        etrani[k] = etran * btrani[k] * 0.001 if k < nroot else 0.0
-    runsrf, qdrain, fix = soil_water(sh2o, smc, sice, qinsur, qseva * 0.001, etrani, dt, slope, p, w[17:25])
-    runsub = fix + qdrain + snoflow
+        S[(soil_water.SH2O + k) * LANES + l] = sh2o[k]
+        S[(soil_water.SMC + k) * LANES + l] = smc[k]
+        S[(soil_water.SICE + k) * LANES + l] = sice[k]
+        S[(soil_water.ET + k) * LANES + l] = etran * btrani[k] * 0.001 if k < nroot else 0.0
+    S[soil_water.QINSUR * LANES + l] = qinsur
+    S[soil_water.QSEVA * LANES + l] = qseva * 0.001
+    S[soil_water.SMCMAX * LANES + l] = p.smcmax
+    S[soil_water.SMCWLT * LANES + l] = p.smcwlt
+    S[soil_water.BEXP * LANES + l] = p.bexp
+    S[soil_water.SATDK * LANES + l] = p.satdk
+    S[soil_water.SATDW * LANES + l] = p.satdw
+    S[soil_water.KDT * LANES + l] = p.kdt
+    S[soil_water.FRZX * LANES + l] = p.frzx
+    S[soil_water.URBAN * LANES + l] = p.urban
+    x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH] = canliq, canice, sneqv, snowh
+    x[_SNEQVO], x[_TV], x[_TG], x[_TAH], x[_EAH] = sneqvo, tv, tg, tah, eah
+    x[_NSNOW] = nsnow
+    for i in range(3):
+        x[_DZSNO + i] = dz[i]
+    carry[_C_ET], carry[_C_ETRAN], carry[_C_EDIR], carry[_C_ECAN] = etran + edir + ecan, etran, edir, ecan
+    carry[_C_SNOFLOW], carry[_C_DISCARD], carry[_C_PSN] = snoflow, discard, psn
+    carry[_C_MELT] = qsnbot + (ponding + ponding1 + ponding2) / dt
+    carry[_C_FSA], carry[_C_FIRA], carry[_C_FSH], carry[_C_LH] = sav + sag, fira, fsh, fcev + fgev + fctr
+    carry[_C_SSOIL], carry[_C_PAH], carry[_C_TRAD] = ssoil, pah, trad
+    _ = qmelt
+
+
+@jit
+def _after_soil(x, p, dt, w, carry, E, S, l, o):
+    """A column's step after its soil water (lane l of S): carbon, balances, the new state and fluxes o."""
+    smc = x[_SMC:_SMC + 4]
+    sh2o = x[_SH2O:_SH2O + 4]
+    stc = x[_STC7:_STC7 + 7]
+    sice = w[11]
+    nsnow = int(x[_NSNOW])
+    nroot = int(p.nroot)
     for k in range(4):
+        sh2o[k] = S[(soil_water.SH2O + k) * LANES + l]
         smc[k] = sh2o[k] + sice[k]
+    runsrf = S[soil_water.RUNSRF * LANES + l]
+    runsub = S[soil_water.FIX * LANES + l] + S[soil_water.QDRAIN * LANES + l] + carry[_C_SNOFLOW]
+    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
+    discard = carry[_C_DISCARD]
+    et = carry[_C_ET]
+    prcp = carry[_C_RAIN] + carry[_C_SNOW]
 
     # --- carbon
-    gpp = 0.0
-    nee = 0.0
-    npp = 0.0
     wroot = 0.0
     for k in range(nroot):
         wroot += smc[k] / p.smcmax * _DZ[k] / (-_ZSOIL[nroot - 1])
     (lf, st, rt, wd, fc, sb, gpp, npp, _, _, nee, _, lai, sai) = carbon_column(
-        x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB], psn, lai, tv, stc[3], bt, wroot, igs, dt, p)
+        x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB], carry[_C_PSN], x[_LAI], x[_TV], stc[3],
+        E[energy.BTRAN * LANES + l], wroot, carry[_C_IGS], dt, p)
 
     # --- Noah-MP's end-of-step discard of a trace of snow; the water balance with every discard booked
     if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
@@ -522,42 +647,33 @@ def column_step(x, f, cosz, p, dt, dveg, slope, zref, w, ws, imelt, o):
     water1 = canliq + canice + sneqv
     for k in range(4):
         water1 += smc[k] * _DZ[k] * 1000.0
-    et = etran + edir + ecan
-    o[_F_WERR] = water1 - water0 - (prcp - et - runsrf - runsub) * dt + discard
+    o[_F_WERR] = water1 - carry[_C_WATER0] - (prcp - et - runsrf - runsub) * dt + discard
     o[_F_DISCARD] = discard / dt
 
     # --- the new state and the fluxes
-    for i in range(3):
-        x[_DZSNO + i] = dz[i]
-    x[_NSNOW] = nsnow
-    x[_TV], x[_TG], x[_TAH], x[_EAH] = tv, tg, tah, eah
-    x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH] = canliq, canice, sneqv, snowh
-    x[_SNEQVO], x[_ALBOLD], x[_TAUSS] = sneqvo, albold, tauss
+    x[_SNEQV], x[_SNOWH] = sneqv, snowh
     x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB] = lf, st, rt, wd, fc, sb
     x[_LAI], x[_SAI] = lai, sai
-    fsa = sav + sag
-    lh = fcev + fgev + fctr
     o[_F_ET] = et
-    o[_F_TRANSP] = etran
-    o[_F_ECAN] = ecan
-    o[_F_EDIR] = edir
+    o[_F_TRANSP] = carry[_C_ETRAN]
+    o[_F_ECAN] = carry[_C_ECAN]
+    o[_F_EDIR] = carry[_C_EDIR]
     o[_F_QS] = runsrf
     o[_F_QSB] = runsub
     o[_F_GPP] = gpp * 1.0e-3
     o[_F_NEE] = nee * 1.0e-3
     o[_F_NPP] = npp * 1.0e-3
-    o[_F_MELT] = qsnbot + (ponding + ponding1 + ponding2) / dt
-    o[_F_SWNET] = fsa
-    o[_F_LWNET] = -fira
-    o[_F_HFX] = fsh
-    o[_F_LH] = lh
-    o[_F_GHF] = ssoil
-    o[_F_FSNO] = fsno
-    o[_F_BTRAN] = bt
-    o[_F_FVEG] = fveg
-    o[_F_TSKIN] = trad
-    o[_F_ERES] = fsa + pah - fira - fsh - lh - ssoil
-    _ = qmelt
+    o[_F_MELT] = carry[_C_MELT]
+    o[_F_SWNET] = carry[_C_FSA]
+    o[_F_LWNET] = -carry[_C_FIRA]
+    o[_F_HFX] = carry[_C_FSH]
+    o[_F_LH] = carry[_C_LH]
+    o[_F_GHF] = carry[_C_SSOIL]
+    o[_F_FSNO] = carry[_C_FSNO]
+    o[_F_BTRAN] = E[energy.BTRAN * LANES + l]
+    o[_F_FVEG] = carry[_C_FVEG]
+    o[_F_TSKIN] = carry[_C_TRAD]
+    o[_F_ERES] = carry[_C_FSA] + carry[_C_PAH] - carry[_C_FIRA] - carry[_C_FSH] - carry[_C_LH] - carry[_C_SSOIL]
 
 
 @kernel
@@ -566,25 +682,49 @@ def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
 
     table: (n_cells,) parameter records; forcing: (8, n_ens, n_cells) in FORCING order;
     cosz: (n_cells,); xin, xout: (N_VALUES, n_ens, n_cells); out: (len(FLUXES), n_ens,
-    n_cells); dt [s]; dveg; slope; zref [m].
+    n_cells); dt [s]; dveg; slope; zref [m].  The columns are taken cell by cell (the
+    members of a cell side by side in the lanes); a last partial chunk repeats its last
+    column in the spare lanes.
     """
     n_ens, n_cells = xin.shape[1], xin.shape[2]
-    x = np.empty(N_VALUES)
-    f = np.empty(8)
-    o = np.empty(_N_FLUX)
-    w = np.zeros((25, 7))
-    ws = np.zeros(16)
-    imelt = np.zeros(7, dtype=np.int64)
-    for m in range(n_ens):
-        for c in range(n_cells):
+    X = np.empty((LANES, N_VALUES))
+    F = np.empty((LANES, 8))
+    O = np.empty((LANES, _N_FLUX))
+    W = np.zeros((LANES, 25, 7))
+    WS = np.zeros((LANES, 16))
+    IM = np.zeros((LANES, 7), dtype=np.int64)
+    C = np.zeros((LANES, N_CARRY))
+    E = np.zeros(energy.BLOCK)
+    S = np.zeros(soil_water.BLOCK)
+    members = np.empty(LANES, dtype=np.int64)
+    cells = np.empty(LANES, dtype=np.int64)
+    n_columns = n_ens * n_cells
+    for col0 in range(0, n_columns, LANES):
+        nl = min(LANES, n_columns - col0)
+        for l in range(LANES):
+            k = col0 + min(l, nl - 1)
+            cells[l] = k // n_ens
+            members[l] = k - cells[l] * n_ens
+        any_vegetated = False
+        for l in range(LANES):
+            m, c = members[l], cells[l]
             for i in range(N_VALUES):
-                x[i] = xin[i, m, c]
+                X[l, i] = xin[i, m, c]
             for i in range(8):
-                f[i] = forcing[i, m, c]
+                F[l, i] = forcing[i, m, c]
             for i in range(7):
-                imelt[i] = 0
-            column_step(x, f, cosz[c], table[c], dt, dveg, slope, zref, w, ws, imelt, o)
+                IM[l, i] = 0
+            _before(X[l], F[l], cosz[c], table[c], dt, dveg, zref, W[l], C[l], E, l)
+            any_vegetated = any_vegetated or E[energy.VEG * LANES + l] > 0.0
+        energy.solve(E, any_vegetated)
+        for l in range(LANES):
+            _after(X[l], F[l], table[cells[l]], dt, W[l], WS[l], IM[l], C[l], E, S, l)
+        soil_water.solve(S, dt, slope)
+        for l in range(LANES):
+            _after_soil(X[l], table[cells[l]], dt, W[l], C[l], E, S, l, O[l])
+        for l in range(nl):
+            m, c = members[l], cells[l]
             for i in range(N_VALUES):
-                xout[i, m, c] = x[i]
+                xout[i, m, c] = X[l, i]
             for i in range(_N_FLUX):
-                out[i, m, c] = o[i]
+                out[i, m, c] = O[l, i]

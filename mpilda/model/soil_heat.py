@@ -24,8 +24,12 @@ Scalar numba functions of one column working in place on the layer arrays.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .constants import CICE, CPAIR, CWAT, DENH2O, DENICE, GRAV, HFUS, TFRZ, TKICE, ZBOT
-from .jit import flog10, fmax, fmin, fpow, jit
+from .jit import fexp, flog10, fmax, fmin, fpow, jit
 
 #: Conductivity of a layer-less snowpack used to insulate the top soil layer [W m-1 K-1] (THERMOPROP).
 TK_THIN_SNOW = 0.35
@@ -35,23 +39,38 @@ URBAN_CONDUCTIVITY = 3.24
 _THKW, _THKQTZ, _THKO = 0.57, 7.7, 2.0
 
 
-@jit
-def soil_conductivity(smc, sh2o, smcmax, quartz):
-    """Thermal conductivity of a soil layer [W m-1 K-1] (Johansen; TDFCND) from total and liquid water [m3 m-3]."""
-    satratio = smc / smcmax
-    thks = fpow(_THKQTZ, quartz) * fpow(_THKO, 1.0 - quartz)
-    xunfroz = sh2o / smc if smc > 0.0 else 1.0
-    xu = xunfroz * smcmax
-    thksat = fpow(thks, 1.0 - smcmax) * fpow(TKICE, smcmax - xu) * fpow(_THKW, xu)
+def conductivity_constants(smcmax, quartz) -> dict:
+    """Per-cell parts of Johansen's conductivity [W m-1 K-1]: the solids' share tks^(1 - theta_s) of the
+    saturated conductivity (tks = 7.7^q 2.0^(1 - q) of quartz content q) and the dry conductivity (TDFCND)."""
+    smcmax = np.asarray(smcmax, dtype=np.float64)
+    quartz = np.asarray(quartz, dtype=np.float64)
+    thks = _THKQTZ ** quartz * _THKO ** (1.0 - quartz)
     gammd = (1.0 - smcmax) * 2700.0
-    thkdry = (0.135 * gammd + 64.7) / (2700.0 - 0.947 * gammd)
+    return dict(tk_solids=thks ** (1.0 - smcmax), tk_dry=(0.135 * gammd + 64.7) / (2700.0 - 0.947 * gammd))
+
+
+_LN_TKICE, _LN_THKW = math.log(TKICE), math.log(_THKW)
+
+
+@jit
+def soil_conductivity(smc, sh2o, p):
+    """Thermal conductivity of a soil layer [W m-1 K-1] (Johansen; TDFCND) from total and liquid water [m3 m-3].
+
+    The saturated conductivity tks^(1 - theta_s) 2.2^(theta_s - x_u) 0.57^x_u (ice and water in the pores,
+    x_u the unfrozen share of the pores) is blended with the dry one by the Kersten number; p: smcmax,
+    tk_solids, tk_dry (:func:`conductivity_constants`).
+    """
+    satratio = smc / p.smcmax
+    xunfroz = sh2o / smc if smc > 0.0 else 1.0
+    xu = xunfroz * p.smcmax
+    thksat = p.tk_solids * fexp((p.smcmax - xu) * _LN_TKICE + xu * _LN_THKW)
     if sh2o + 0.0005 < smc:          # frozen
         ake = satratio
     elif satratio > 0.1:
         ake = flog10(satratio) + 1.0
     else:
         ake = 0.0
-    return ake * (thksat - thkdry) + thkdry
+    return ake * (thksat - p.tk_dry) + p.tk_dry
 
 
 @jit
@@ -60,8 +79,8 @@ def thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct
 
     snice, snliq: snow layer ice and liquid [mm] (indices 0..2); smc, sh2o: soil total
     and liquid water [m3 m-3] (indices 0..3); snowh: snow depth [m] (of a layer-less
-    pack); p: smcmax, quartz, csoil (heat capacity of the solids) and urban (urban soil
-    conducts 3.24 W m-1 K-1).
+    pack); p: smcmax, tk_solids, tk_dry (:func:`conductivity_constants`), csoil (heat
+    capacity of the solids) and urban (urban soil conducts 3.24 W m-1 K-1).
     """
     for i in range(top, 3):
         snicev = fmin(1.0, snice[i] / (dz[i] * DENICE))
@@ -72,7 +91,7 @@ def thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, hcpct
     for k in range(4):
         sice = smc[k] - sh2o[k]
         hcpct[3 + k] = (sh2o[k] * CWAT + (1.0 - p.smcmax) * p.csoil + (p.smcmax - smc[k]) * CPAIR + sice * CICE)
-        df[3 + k] = URBAN_CONDUCTIVITY if p.urban > 0.0 else soil_conductivity(smc[k], sh2o[k], p.smcmax, p.quartz)
+        df[3 + k] = URBAN_CONDUCTIVITY if p.urban > 0.0 else soil_conductivity(smc[k], sh2o[k], p)
     for i in range(top, 7):
         fact[i] = dt / (hcpct[i] * dz[i])
     if top == 3:
