@@ -32,6 +32,18 @@ def _optics(rho, tau, xl):
     return omega, betai, avmu
 
 
+_OPTICS = ("xl", "betads", "betais", "rhol_vis", "rhol_nir", "rhos_vis", "rhos_nir", "taul_vis", "taul_nir",
+           "taus_vis", "taus_nir", "albsat_vis", "albsat_nir", "albdry_vis", "albdry_nir", "omegas_vis", "omegas_nir")
+
+
+def _canopy(rho, tau, xl, ground, cosz, elai, fveg, esai=0.0):
+    """Shortwave of a canopy whose leaves and stems have the same reflectance and transmittance in both bands,
+    over a ground of albedo ``ground`` (a full snow cover of that albedo), without snow on the leaves."""
+    optics = dict(zip(_OPTICS, (xl, 0.5, 0.5, rho, rho, rho, rho, tau, tau, tau, tau, 0.1, 0.1, 0.2, 0.2, 0.8, 0.4)))
+    return radiation.shortwave_columns(cosz=cosz, swdown=700.0, elai=elai, esai=esai, fveg=fveg, fwet=0.0,
+                                       tv=290.0, fsno=1.0, smc1=0.25, albsnow=ground, **optics)
+
+
 @pytest.mark.parametrize("rho, tau, xl", [(0.1, 0.05, 0.01), (0.45, 0.25, 0.25), (0.35, 0.1, -0.3)])
 def test_a_deep_canopy_reflects_diffuse_light_as_the_semi_infinite_two_stream_solution(rho, tau, xl):
     # For an infinitely deep canopy the upward diffuse flux is R = (b - sqrt(b^2 - c^2)) / c times the
@@ -40,41 +52,50 @@ def test_a_deep_canopy_reflects_diffuse_light_as_the_semi_infinite_two_stream_so
     b = 1 - omega + omega * betai
     c = omega * betai
     expected = (b - math.sqrt(b * b - c * c)) / c
-    fab, fre, ftd, fti, _ = radiation.two_stream(True, 0.6, 60.0, 0.0, 290.0, 0.2, 0.2, rho, tau, 1.0, xl,
-                                                 0.8, 0.5, 0.5)
-    assert fre == pytest.approx(expected, rel=1e-9)
-    assert ftd == 0.0 and fti < 1e-12 and fab == pytest.approx(1.0 - expected, rel=1e-9)
+    out = _canopy(rho, tau, xl, 0.2, 0.6, 60.0, 1.0)
+    for band in ("vis", "nir"):
+        assert out[f"frei_{band}"][0] == pytest.approx(expected, rel=1e-9)
+        assert out[f"ftii_{band}"][0] < 1e-12 and out[f"fabi_{band}"][0] == pytest.approx(1.0 - expected, rel=1e-9)
+        assert out[f"ftdd_{band}"][0] < 1e-12     # the direct beam does not get through either
 
 
 def test_without_leaves_or_with_a_full_gap_the_light_reaches_the_ground():
-    for diffuse in (False, True):
-        # no leaves: all light through the gap; the ground reflects its albedo, nothing is absorbed above it
-        fab, fre, ftd, fti, _ = radiation.two_stream(diffuse, 0.5, 0.0, 0.0, 290.0, 0.15, 0.15, 0.1, 0.05, 0.0,
-                                                     0.01, 0.8, 0.5, 0.5)
-        assert fab == pytest.approx(0.0, abs=1e-14) and fre == pytest.approx(0.15)
-        assert ftd + fti == pytest.approx(1.0)
+    # no leaves: all light through the gap; the ground reflects its albedo, nothing is absorbed above it
+    out = _canopy(0.1, 0.05, 0.01, 0.15, 0.5, 0.0, 0.0)
+    for beam in ("d", "i"):
+        assert out[f"fab{beam}_vis"][0] == pytest.approx(0.0, abs=1e-14)
+        assert out[f"fre{beam}_vis"][0] == pytest.approx(0.15)
+    assert out["ftdd_vis"][0] + out["ftid_vis"][0] == pytest.approx(1.0) and out["ftii_vis"][0] == pytest.approx(1.0)
+    assert out["sav"][0] == pytest.approx(0.0, abs=1e-12) and out["sag"][0] == pytest.approx(0.85 * 700.0)
     # a vegetated fraction f: absorbed (and transmitted through leaves) scales with f (RAD = 3, gap 1 - f)
-    full = radiation.two_stream(False, 0.5, 3.0, 0.0, 290.0, 0.15, 0.15, 0.1, 0.05, 1.0, 0.01, 0.8, 0.5, 0.5)
-    half = radiation.two_stream(False, 0.5, 3.0, 0.0, 290.0, 0.15, 0.15, 0.1, 0.05, 0.5, 0.01, 0.8, 0.5, 0.5)
-    assert half[0] == pytest.approx(0.5 * full[0], rel=1e-12)
+    full, half = (_canopy(0.1, 0.05, 0.01, 0.15, 0.5, 3.0, fveg) for fveg in (1.0, 0.5))
+    for row in ("fabd_vis", "fabi_vis", "fabd_nir", "sav"):
+        assert half[row][0] == pytest.approx(0.5 * full[row][0], rel=1e-12)
+
+
+def test_without_sun_nothing_is_absorbed_and_all_leaves_are_shaded():
+    out = _canopy(0.1, 0.05, 0.01, 0.15, -0.2, 3.0, 0.8)
+    assert all(out[k][0] == 0.0 for k in ("fsun", "parsun", "parsha", "laisun", "sav", "sag", "fsr"))
+    assert out["laisha"][0] == 3.0
 
 
 def test_shortwave_conserves_energy_and_the_sunlit_leaves_follow_beers_law():
     p = params(DBF)
     sw = 700.0
-    for cosz in (0.9, 0.4, 0.1):
-        fsun, parsun, parsha, sav, sag, fsr = radiation.shortwave(cosz, sw, 3.5, 0.7, 0.8, 0.0, 293.0, 0.0, 0.25,
-                                                                  0.6, p)
-        assert sav + sag + fsr == pytest.approx(sw, rel=1e-12)          # absorbed + reflected = incoming
-        assert sav > 0 and sag > 0 and 0 < fsr < 0.3 * sw
-        # sunlit fraction (1 - exp(-K L)) / (K L), K = G(mu)/mu sqrt(1 - omega_vis)
-        chil = 0.01 if abs(p["xl"]) <= 0.01 else min(max(p["xl"], -0.4), 0.6)
-        phi1 = 0.5 - 0.633 * chil - 0.33 * chil ** 2
-        phi2 = 0.877 * (1 - 2 * phi1)
-        wl = 3.5 / 4.2
-        rho, tau = p["rhol_vis"] * wl + p["rhos_vis"] * (1 - wl), p["taul_vis"] * wl + p["taus_vis"] * (1 - wl)
-        k = (phi1 + phi2 * cosz) / cosz * math.sqrt(1 - rho - tau)
-        assert fsun == pytest.approx((1 - math.exp(-k * 4.2)) / (k * 4.2), rel=1e-12)
+    cosz = np.array([0.9, 0.4, 0.1])
+    out = radiation.shortwave_columns(cosz=cosz, swdown=sw, elai=3.5, esai=0.7, fveg=0.8, fwet=0.0, tv=293.0,
+                                      fsno=0.0, smc1=0.25, albsnow=0.6, **{k: p[k] for k in _OPTICS})
+    assert out["sav"] + out["sag"] + out["fsr"] == pytest.approx(np.full(3, sw), rel=1e-12)   # absorbed + reflected
+    assert np.all(out["sav"] > 0) and np.all(out["sag"] > 0) and np.all((out["fsr"] > 0) & (out["fsr"] < 0.3 * sw))
+    # sunlit fraction (1 - exp(-K L)) / (K L), K = G(mu)/mu sqrt(1 - omega_vis)
+    chil = 0.01 if abs(p["xl"]) <= 0.01 else min(max(p["xl"], -0.4), 0.6)
+    phi1 = 0.5 - 0.633 * chil - 0.33 * chil ** 2
+    phi2 = 0.877 * (1 - 2 * phi1)
+    wl = 3.5 / 4.2
+    rho, tau = p["rhol_vis"] * wl + p["rhos_vis"] * (1 - wl), p["taul_vis"] * wl + p["taus_vis"] * (1 - wl)
+    k = (phi1 + phi2 * cosz) / cosz * math.sqrt(1 - rho - tau)
+    assert out["fsun"] == pytest.approx((1 - np.exp(-k * 4.2)) / (k * 4.2), rel=1e-12)
+    assert out["laisun"] + out["laisha"] == pytest.approx(np.full(3, 3.5), rel=1e-12)
 
 
 def test_class_snow_albedo_ages_in_daylight_hours_and_is_refreshed_by_snowfall():

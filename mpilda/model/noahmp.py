@@ -45,7 +45,8 @@ from . import energy
 from .jit import LANES, fexp, fmax, fmin, fsqrt, jit, kernel, records
 from .parameters import SHDMAX_BY_CLASS, SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
-from .radiation import cos_zenith_cells, shortwave, snow_albedo, snow_age
+from . import radiation
+from .radiation import cos_zenith_cells, snow_albedo, snow_age
 from .snow import cover_fraction, snow_water
 from .soil_heat import conductivity_constants, diffuse, phase_change, thermal_properties
 from . import soil_water
@@ -345,8 +346,9 @@ N_CARRY = 30
 
 
 @jit
-def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
-    """A column's step up to the energy balances: fills its lane l of the energy block E and its carry."""
+def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, R, l):
+    """A column's step up to the energy balances: fills its lane l of the energy block E (but for the shortwave),
+    of the shortwave's block R and its carry."""
     swdown_in, lwdn, sfctmp, qair, sfcprs, wind, rainf, snowf = f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]
     smc = x[_SMC:_SMC + 4]
     sh2o = x[_SH2O:_SH2O + 4]
@@ -408,16 +410,37 @@ def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
     if zpdg >= zlvl:
         zlvl = zpdg + zref
     thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, w[2], w[3])
-    fsun = 0.0
-    parsun = 0.0
-    parsha = 0.0
-    sav = 0.0
-    sag = 0.0
     if cosz > 0.0:
         tauss = snow_age(dt, tg, x[_SNEQVO], sneqv, tauss, p.swemx)
         albold = snow_albedo(qsnow, dt, albold, p.swemx)
-        fsun, parsun, parsha, sav, sag, _ = shortwave(cosz, swdown, elai, esai, fveg, fwet, tv, fsno, smc[0],
-                                                      albold, p)
+    # the shortwave's inputs (lane l of R; radiation.solve)
+    R[radiation.COSZ * LANES + l] = cosz
+    R[radiation.SWDOWN * LANES + l] = swdown
+    R[radiation.ELAI * LANES + l] = elai
+    R[radiation.ESAI * LANES + l] = esai
+    R[radiation.FVEG * LANES + l] = fveg
+    R[radiation.FWET * LANES + l] = fwet
+    R[radiation.TV * LANES + l] = tv
+    R[radiation.FSNO * LANES + l] = fsno
+    R[radiation.SMC1 * LANES + l] = smc[0]
+    R[radiation.ALBSNOW * LANES + l] = albold
+    R[radiation.XL * LANES + l] = p.xl
+    R[radiation.BETADS * LANES + l] = p.betads
+    R[radiation.BETAIS * LANES + l] = p.betais
+    R[radiation.RHOL_VIS * LANES + l] = p.rhol_vis
+    R[radiation.RHOL_NIR * LANES + l] = p.rhol_nir
+    R[radiation.RHOS_VIS * LANES + l] = p.rhos_vis
+    R[radiation.RHOS_NIR * LANES + l] = p.rhos_nir
+    R[radiation.TAUL_VIS * LANES + l] = p.taul_vis
+    R[radiation.TAUL_NIR * LANES + l] = p.taul_nir
+    R[radiation.TAUS_VIS * LANES + l] = p.taus_vis
+    R[radiation.TAUS_NIR * LANES + l] = p.taus_nir
+    R[radiation.ALBSAT_VIS * LANES + l] = p.albsat_vis
+    R[radiation.ALBSAT_NIR * LANES + l] = p.albsat_nir
+    R[radiation.ALBDRY_VIS * LANES + l] = p.albdry_vis
+    R[radiation.ALBDRY_NIR * LANES + l] = p.albdry_nir
+    R[radiation.OMEGAS_VIS * LANES + l] = p.omegas_vis
+    R[radiation.OMEGAS_NIR * LANES + l] = p.omegas_nir
     bt = btran(sh2o, nroot, p, btrani)
     rsurf, rhsur = soil_surface(sh2o[0], snowh, fsno, tg, p)
     frozen_canopy = not tv > TFRZ
@@ -428,8 +451,6 @@ def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
     # --- the energy balances' inputs (lane l of E)
     E[energy.VEG * LANES + l] = 1.0 if (veg and fveg > 0.0) else 0.0
     E[energy.DT * LANES + l] = dt
-    E[energy.SAV * LANES + l] = sav
-    E[energy.SAG * LANES + l] = sag
     E[energy.LWDN * LANES + l] = lwdn
     E[energy.UR * LANES + l] = ur
     E[energy.SFCTMP * LANES + l] = sfctmp
@@ -441,8 +462,6 @@ def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
     E[energy.GAMMAV * LANES + l] = CPAIR * sfcprs / (0.622 * latheav)
     E[energy.GAMMAG * LANES + l] = CPAIR * sfcprs / (0.622 * latheag)
     E[energy.FWET * LANES + l] = fwet
-    E[energy.LAISUN * LANES + l] = elai * fsun
-    E[energy.LAISHA * LANES + l] = elai * (1.0 - fsun)
     E[energy.ZLVL * LANES + l] = zlvl
     E[energy.ZPD * LANES + l] = zpd
     E[energy.Z0M * LANES + l] = z0m
@@ -458,8 +477,6 @@ def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, l):
     E[energy.DZ_TOP * LANES + l] = dz[top]
     E[energy.RSURF * LANES + l] = rsurf
     E[energy.LATHEAV * LANES + l] = latheav
-    E[energy.PARSUN * LANES + l] = parsun
-    E[energy.PARSHA * LANES + l] = parsha
     E[energy.IGS * LANES + l] = igs
     E[energy.BTRAN * LANES + l] = bt
     E[energy.SFCPRS * LANES + l] = sfcprs
@@ -676,6 +693,18 @@ def _after_soil(x, p, dt, w, carry, E, S, l, o):
     o[_F_ERES] = carry[_C_FSA] + carry[_C_PAH] - carry[_C_FIRA] - carry[_C_FSH] - carry[_C_LH] - carry[_C_SSOIL]
 
 
+@jit
+def _shortwave_to_energy(R, E):
+    """The shortwave the energy balances take (lanes of R to lanes of E)."""
+    for l in range(LANES):
+        E[energy.SAV * LANES + l] = R[radiation.SAV * LANES + l]
+        E[energy.SAG * LANES + l] = R[radiation.SAG * LANES + l]
+        E[energy.LAISUN * LANES + l] = R[radiation.LAISUN * LANES + l]
+        E[energy.LAISHA * LANES + l] = R[radiation.LAISHA * LANES + l]
+        E[energy.PARSUN * LANES + l] = R[radiation.PARSUN * LANES + l]
+        E[energy.PARSHA * LANES + l] = R[radiation.PARSHA * LANES + l]
+
+
 @kernel
 def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
     """One model step of every column (m, c): reads the state block xin, writes xout and the fluxes out.
@@ -695,6 +724,7 @@ def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
     IM = np.zeros((LANES, 7), dtype=np.int64)
     C = np.zeros((LANES, N_CARRY))
     E = np.zeros(energy.BLOCK)
+    R = np.zeros(radiation.BLOCK)
     S = np.zeros(soil_water.BLOCK)
     members = np.empty(LANES, dtype=np.int64)
     cells = np.empty(LANES, dtype=np.int64)
@@ -706,6 +736,7 @@ def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
             cells[l] = k // n_ens
             members[l] = k - cells[l] * n_ens
         any_vegetated = False
+        any_day = False
         for l in range(LANES):
             m, c = members[l], cells[l]
             for i in range(N_VALUES):
@@ -714,8 +745,14 @@ def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
                 F[l, i] = forcing[i, m, c]
             for i in range(7):
                 IM[l, i] = 0
-            _before(X[l], F[l], cosz[c], table[c], dt, dveg, zref, W[l], C[l], E, l)
+            _before(X[l], F[l], cosz[c], table[c], dt, dveg, zref, W[l], C[l], E, R, l)
             any_vegetated = any_vegetated or E[energy.VEG * LANES + l] > 0.0
+            any_day = any_day or cosz[c] > 0.0
+        if any_day:
+            radiation.solve(R)
+        else:
+            radiation.night(R)
+        _shortwave_to_energy(R, E)
         energy.solve(E, any_vegetated)
         for l in range(LANES):
             _after(X[l], F[l], table[cells[l]], dt, W[l], WS[l], IM[l], C[l], E, S, l)
