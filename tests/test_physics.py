@@ -199,52 +199,71 @@ def test_a_pack_becomes_a_layer_at_2_5_cm_and_layers_divide_and_keep_their_water
 
 # --- heat in the soil ------------------------------------------------------------------------------
 
-def test_heat_diffusion_relaxes_to_the_deep_temperature_and_carries_a_steady_flux():
-    p = params()
-    top = 3
+def _soil_column(p, **rows):
+    """The lane rows of one soil column without snow (top = 3) with the parameters of record p."""
     dz = np.zeros(7)
     dz[3:] = DZ
+    values = dict(top=3, dt=900.0, snowh=0.0, sneqv=0.0, ssoil=0.0, tbot=285.0, smcmax=p["smcmax"],
+                  tk_solids=p["tk_solids"], tk_dry=p["tk_dry"], csoil=p["csoil"], urban=p["urban"],
+                  psisat=p["psisat"], bexp=p["bexp"], dz=dz)
+    values.update(rows)
+    return values
+
+
+def test_heat_diffusion_relaxes_to_the_deep_temperature_and_carries_a_steady_flux():
+    p = params()
     df, hc = np.zeros(7), np.zeros(7)
     df[3:] = 1.2
     hc[3:] = 2.5e6
-    stc = np.full(7, 280.0)
-    work = [np.zeros(7) for _ in range(5)]
-    for _ in range(200000):
-        soil_heat.diffuse(top, dz, stc, df, hc, 0.0, 285.0, 0.0, 3600.0, *work)
+    column = _soil_column(p, dt=3600.0, stc=np.full(7, 280.0), df=df, hcpct=hc)
+    out = soil_heat.columns((soil_heat.diffuse,), repeat=200000, **column)
+    stc = np.array([out[f"stc{k}"][0] for k in range(7)])
     assert stc[3:] == pytest.approx(285.0, abs=1e-6)
     # a steady flux G into the top: the profile is linear with slope G/k down to TBOT at 8 m
     g = 10.0
-    for _ in range(200000):
-        soil_heat.diffuse(top, dz, stc, df, hc, g, 285.0, 0.0, 3600.0, *work)
+    out = soil_heat.columns((soil_heat.diffuse,), repeat=200000, **dict(column, stc=stc, ssoil=g))
     mid = -(np.cumsum(DZ) - 0.5 * DZ)
-    assert stc[3:] == pytest.approx(285.0 + g / 1.2 * (8.0 + mid), abs=1e-3)
-    _ = p
+    assert [out[f"stc{k}"][0] for k in range(3, 7)] == pytest.approx(285.0 + g / 1.2 * (8.0 + mid), abs=1e-3)
 
 
 def test_freezing_a_layer_conserves_energy():
     p = params()
-    top = 3
-    dz = np.zeros(7)
-    dz[3:] = DZ
     smc = np.full(4, 0.3)
-    sh2o = smc.copy()
-    df, hc, fact = np.zeros(7), np.zeros(7), np.zeros(7)
-    soil_heat.thermal_properties(top, dz, np.zeros(3), np.zeros(3), smc, sh2o, 0.0, 900.0, p, df, hc, fact)
-    stc = np.full(7, 271.0)          # 2 K below freezing after the diffusion
-    imelt = np.zeros(7, dtype=np.int64)
-    work = np.zeros((4, 7))
-    before = sh2o.copy()
-    soil_heat.phase_change(top, 900.0, dz, fact, stc, np.zeros(3), np.zeros(3), smc, sh2o, 0.0, 0.0, p, imelt, work)
-    frozen = (before - sh2o) * dz[3:] * 1000.0             # kg m-2 of water that froze
-    assert np.all(frozen > 0) and np.all(imelt[3:] == 2)
+    column = _soil_column(p, smc=smc, sh2o=smc)
+    props = soil_heat.columns((soil_heat.properties,), **column)
+    hc = np.array([props[f"hcpct{k}"][0] for k in range(3, 7)])
+    # 2 K below freezing after the diffusion
+    out = soil_heat.columns((soil_heat.properties, soil_heat.phase_change), **dict(column, stc=np.full(7, 271.0)))
+    sh2o = np.array([out[f"sh2o{k}"][0] for k in range(4)])
+    stc = np.array([out[f"stc{k}"][0] for k in range(3, 7)])
+    frozen = (0.3 - sh2o) * DZ * 1000.0             # kg m-2 of water that froze
+    assert np.all(frozen > 0) and all(out[f"imelt{k}"][0] == 2 for k in range(3, 7))
     # the latent heat released warms the layer back: C dz (T - 271) = L_f frozen
-    warmed = hc[3:] * dz[3:] * (stc[3:] - 271.0)
+    warmed = hc * DZ * (stc - 271.0)
     assert warmed == pytest.approx(HFUS * frozen, rel=1e-9)
-    assert np.all(stc[3:] <= TFRZ)
+    assert np.all(stc <= TFRZ)
     # no more water froze than the supercooled limit allows (Niu & Yang 2006)
     smp = HFUS * (TFRZ - 271.0) / (9.80616 * 271.0)
     limit = p["smcmax"] * (smp / p["psisat"]) ** (-1.0 / p["bexp"])
     assert np.all(sh2o >= min(limit, 0.3) - 1e-12)
+    assert [out[f"smc{k}"][0] for k in range(4)] == pytest.approx(list(smc), rel=1e-12)   # water is conserved
+
+
+def test_a_thin_snowpack_melts_first_from_the_top_soil_layers_surplus():
+    # no snow layers, 2 mm of snow, the top soil layer 1 K above freezing after the diffusion
+    p = params()
+    smc = np.full(4, 0.3)
+    stc = np.full(7, 272.0)
+    stc[3] = TFRZ + 1.0
+    column = _soil_column(p, smc=smc, sh2o=smc, stc=stc, sneqv=2.0, snowh=0.01)
+    hc = soil_heat.columns((soil_heat.properties,), **column)["hcpct3"][0]
+    out = soil_heat.columns((soil_heat.properties, soil_heat.phase_change), **column)
+    surplus = hc * DZ[0] * 1.0                                  # J m-2 above freezing
+    melted = min(2.0, surplus / HFUS)
+    assert out["sneqv"][0] == pytest.approx(2.0 - melted, rel=1e-9, abs=1e-12)
+    assert out["ponding"][0] == pytest.approx(melted, rel=1e-9)
+    assert out["qmelt"][0] == pytest.approx(melted / 900.0, rel=1e-9)
+    assert out["stc3"][0] == pytest.approx(TFRZ + (surplus - HFUS * melted) / (hc * DZ[0]), abs=1e-9)
 
 
 def test_snow_cover_fraction():

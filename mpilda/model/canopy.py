@@ -16,13 +16,14 @@ Noah-MP 4.0.1's PRECIP_HEAT (before the energy balance) and CANWATER (after it):
   flux, transpiration, melt of canopy ice above freezing and freezing of canopy
   water below it (with the leaf temperature pulled towards the freezing point).
 
-Scalar numba functions of one column.  Water [kg m-2 = mm], rates [mm s-1].
+Scalar numba functions of one column; those before the energy balance are branch-free (both sides of a
+choice computed, one selected), so that the kernel runs them in SIMD lanes.  Water [kg m-2 = mm], rates [mm s-1].
 """
 
 from __future__ import annotations
 
 from .constants import CICE, CWAT, DENH2O, DENICE, HFUS, HSUB, HVAP, TFRZ
-from .jit import fexp, fmax, fmin, fpow, jit
+from .jit import fexp, fmax, fmin, fpow, jit, select
 
 
 @jit
@@ -34,12 +35,9 @@ def snow_capacity(bdfall, vai):
 @jit
 def wet_fraction(canliq, canice, maxliq, maxsno):
     """Wetted (or snowed) fraction of the canopy: (store / capacity)^0.667 of the ice store if any, else liquid."""
-    if canice > 0.0:
-        w = fmax(0.0, canice) / fmax(maxsno, 1.0e-6)
-    else:
-        w = fmax(0.0, canliq) / fmax(maxliq, 1.0e-6)
+    w = select(canice > 0.0, fmax(0.0, canice) / fmax(maxsno, 1.0e-6), fmax(0.0, canliq) / fmax(maxliq, 1.0e-6))
     w = fmin(w, 1.0)
-    return fpow(w, 0.667) if w > 0.0 else 0.0
+    return select(w > 0.0, fpow(w, 0.667), 0.0)
 
 
 @jit
@@ -57,57 +55,37 @@ def intercept(rain, snow, fp, bdfall, elai, esai, fveg, canliq, canice, tv, tg, 
     (the last two per unit area of their part).
     """
     vai = elai + esai
+    leaves = vai > 0.0              # else: a buried canopy drops its water (branch-free: both are computed)
     maxliq = ch2op * vai
-    if vai > 0.0:
-        qintr = fveg * rain * fp
-        qintr = fmin(qintr, (maxliq - canliq) / dt * (1.0 - fexp(-rain * dt / maxliq)))
-        qintr = fmax(qintr, 0.0)
-        qdripr = fveg * rain - qintr
-        qthror = (1.0 - fveg) * rain
-        canliq = fmax(0.0, canliq + qintr * dt)
-    else:
-        qdripr = 0.0
-        qthror = rain
-        if canliq > 0.0:            # a buried canopy drops its water
-            qdripr = qdripr + canliq / dt
-            canliq = 0.0
+    qintr = fveg * rain * fp
+    qintr = fmin(qintr, (maxliq - canliq) / dt * (1.0 - fexp(-rain * dt / maxliq)))
+    qintr = fmax(qintr, 0.0)
+    qdripr = select(leaves, fveg * rain - qintr, select(canliq > 0.0, canliq / dt, 0.0))
+    qthror = select(leaves, (1.0 - fveg) * rain, rain)
+    canliq = select(leaves, fmax(0.0, canliq + qintr * dt), select(canliq > 0.0, 0.0, canliq))
     pah_ac = fveg * rain * (CWAT / 1000.0) * (sfctmp - tv)
     pah_cg = qdripr * (CWAT / 1000.0) * (tv - tg)
     pah_ag = qthror * (CWAT / 1000.0) * (sfctmp - tg)
 
     maxsno = snow_capacity(bdfall, vai)
-    if vai > 0.0:
-        qints = fveg * snow * fp
-        qints = fmin(qints, (maxsno - canice) / dt * (1.0 - fexp(-snow * dt / maxsno)))
-        qints = fmax(qints, 0.0)
-        ft = fmax(0.0, (tv - 270.15) / 1.87e5)
-        fv = wind / 1.56e5
-        icedrip = fmax(0.0, canice) * (fv + ft)
-        qdrips = (fveg * snow - qints) + icedrip
-        qthros = (1.0 - fveg) * snow
-        canice = fmax(0.0, canice + (qints - icedrip) * dt)
-    else:
-        qdrips = 0.0
-        qthros = snow
-        if canice > 0.0:
-            qdrips = qdrips + canice / dt
-            canice = 0.0
+    qints = fveg * snow * fp
+    qints = fmin(qints, (maxsno - canice) / dt * (1.0 - fexp(-snow * dt / maxsno)))
+    qints = fmax(qints, 0.0)
+    ft = fmax(0.0, (tv - 270.15) / 1.87e5)
+    fv = wind / 1.56e5
+    icedrip = fmax(0.0, canice) * (fv + ft)
+    qdrips = select(leaves, (fveg * snow - qints) + icedrip, select(canice > 0.0, canice / dt, 0.0))
+    qthros = select(leaves, (1.0 - fveg) * snow, snow)
+    canice = select(leaves, fmax(0.0, canice + (qints - icedrip) * dt), select(canice > 0.0, 0.0, canice))
     fwet = wet_fraction(canliq, canice, maxliq, maxsno)
     pah_ac = pah_ac + fveg * snow * (CICE / 1000.0) * (sfctmp - tv)
     pah_cg = pah_cg + qdrips * (CICE / 1000.0) * (tv - tg)
     pah_ag = pah_ag + qthros * (CICE / 1000.0) * (sfctmp - tg)
-    pahv = pah_ac - pah_cg
-    pahg = pah_cg
-    pahb = pah_ag
-    if fveg > 0.0 and fveg < 1.0:
-        pahg = pahg / fveg
-        pahb = pahb / (1.0 - fveg)
-    elif fveg <= 0.0:
-        pahb = pahg + pahb
-        pahg = 0.0
-        pahv = 0.0
-    else:
-        pahb = 0.0
+    partial = (fveg > 0.0) & (fveg < 1.0)
+    bare = fveg <= 0.0
+    pahv = select(bare, 0.0, pah_ac - pah_cg)
+    pahg = select(partial, pah_cg / fveg, select(bare, 0.0, pah_cg))
+    pahb = select(partial, pah_ag / (1.0 - fveg), select(bare, pah_cg + pah_ag, 0.0))
     pahv = fmin(fmax(pahv, -20.0), 20.0)
     pahg = fmin(fmax(pahg, -20.0), 20.0)
     pahb = fmin(fmax(pahb, -20.0), 20.0)
@@ -176,17 +154,10 @@ def precipitation_phase(sfctmp, prcp):
     the cell receiving precipitation FP (10 % of it convective) and the density of new
     snow [kg m-3] (Hedstrom & Pomeroy 1998).
     """
-    if sfctmp > TFRZ + 2.5:
-        fpice = 0.0
-    elif sfctmp <= TFRZ + 0.5:
-        fpice = 1.0
-    elif sfctmp <= TFRZ + 2.0:
-        fpice = 1.0 - (-54.632 + 0.2 * sfctmp)
-    else:
-        fpice = 0.6
-    fp = 0.0
-    if prcp > 0.0:
-        fp = (0.1 * prcp + 0.9 * prcp) / (10.0 * 0.1 * prcp + 0.9 * prcp)
+    fpice = select(sfctmp <= TFRZ + 2.0, 1.0 - (-54.632 + 0.2 * sfctmp), 0.6)
+    fpice = select(sfctmp <= TFRZ + 0.5, 1.0, fpice)
+    fpice = select(sfctmp > TFRZ + 2.5, 0.0, fpice)
+    fp = select(prcp > 0.0, (0.1 * prcp + 0.9 * prcp) / (10.0 * 0.1 * prcp + 0.9 * prcp), 0.0)
     bdfall = fmin(120.0, 67.92 + 51.25 * fexp((sfctmp - TFRZ) / 2.59))
     return prcp * (1.0 - fpice), prcp * fpice, fp, bdfall
 

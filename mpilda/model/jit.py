@@ -110,6 +110,12 @@ def fmin(a, b):
 
 
 @jit
+def select(c, a, b):
+    """a if c else b, as one expression: both are computed, so that the compiler can run it in SIMD lanes."""
+    return a if c else b
+
+
+@jit
 def clip(x, lo, hi):
     """numpy.clip of a float: fmin(fmax(x, lo), hi)."""
     return fmin(fmax(x, lo), hi)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time as _time
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,17 +43,19 @@ import numpy as np
 from .canopy import canopy_water, intercept, precipitation_phase
 from .constants import CPAIR, CSOIL, DZ, HSUB, HVAP, RAIR, SB, TFRZ, Z0_BARE, ZSOIL
 from . import energy
-from .jit import LANES, fexp, fmax, fmin, fsqrt, jit, kernel, records
+from .jit import LANES, fexp, fmax, fmin, fsqrt, jit, kernel, records, select
 from .parameters import SHDMAX_BY_CLASS, SoilTable, VegetationTable, read_mptable, read_soilparm
 from .photosynthesis import photosynthesis_params
 from . import radiation
 from .radiation import cos_zenith_cells, snow_albedo, snow_age
 from .snow import cover_fraction, snow_water
-from .soil_heat import conductivity_constants, diffuse, phase_change, thermal_properties
+from . import soil_heat
+from .soil_heat import conductivity_constants
 from . import soil_water
 from .soil_water import btran, infiltration_constants, soil_surface, surface_diffusivity
 from .state import N_VALUES, OFFSET, State
-from .vegetation import carbon_column, carbon_params, cold_start_pools, phenology_column, vegetation_fraction_column
+from . import vegetation
+from .vegetation import carbon_params, cold_start_pools, phenology_column, vegetation_fraction_column
 
 #: Water balance tolerance per column and step [kg m-2] (float64 closes to ~1e-12).
 WATER_TOLERANCE = 1e-9
@@ -177,6 +180,9 @@ class ColumnParameters:
                       z0sno=veg.glob["Z0SNO"], ssi=veg.glob["SSI"],
                       **self.photo.record_fields(), **self.carbon.record_fields())
         self.table = records(fields, lc.shape)
+        #: (n_cells, N_PARAMS): the LANE_PARAMS of every cell, rows of the kernel's parameter block
+        self.lanes = np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(fields[k], dtype=np.float64), lc.shape)
+                                                    for k in LANE_PARAMS], axis=-1))
 
 
 def _monthly(table: np.ndarray, time: dt.datetime) -> np.ndarray:
@@ -292,7 +298,7 @@ class NoahMP:
         out = np.empty((_N_FLUX,) + shape)
         if timings is not None:
             t1 = _time.perf_counter()
-        _step_kernel(self.p.table, block, cosz, xin, xout, out, dt_, int(settings.dveg),
+        _step_kernel(self.p.table, self.p.lanes, block, cosz, xin, xout, out, dt_, int(settings.dveg),
                      float(settings.drainage_slope), float(settings.reference_height))
         if timings is not None:
             t2 = _time.perf_counter()
@@ -333,206 +339,218 @@ def _within(a, tol):
 
 
 # --- the step of a chunk of columns ---------------------------------------------------------------
-# The kernel takes LANES columns at a time.  Each column's physics before and after the energy balance
-# (_before, _after) run lane by lane on the column's own arrays: its state x (LAYOUT order), its forcing f,
-# work arrays w (rows of 7: 0 dz, 1 df, 2 hcpct, 3 fact, 4..8 the heat equation, 9 btrani, 10 ficeold,
-# 11 sice, 12 etrani, 13..16 phase change, 17..24 soil water), ws (16), imelt (7) and the values carried
-# from _before to _after (CARRY rows).  The energy balances of all lanes are solved together in SIMD lanes
-# (energy.solve) from the rows of the lane block E.
+# The kernel takes LANES columns at a time, in lane-major blocks: the state X (N_VALUES rows, LAYOUT order), the
+# forcing F (8 rows, FORCING order), the parameters P (LANE_PARAMS rows), the values carried between the stages
+# C (N_CARRY rows) and the blocks of the vectorised stages (E energy, R shortwave, H soil heat, S soil water, K
+# carbon).  The stages before the energy balance (_prepare) run in SIMD lanes; after it, the canopy water and
+# the snowpack run column by column (_after) on per-column work arrays w (rows of 7: 0 dz, 9 btrani,
+# 10 ficeold, 11 sice, 17..24 soil water), ws (16) and imelt (7).
 (_C_RAIN, _C_SNOW, _C_QRAIN, _C_QSNOW, _C_SNOWHIN, _C_BDFALL, _C_WATER0, _C_ELAI, _C_ESAI, _C_FVEG, _C_IGS,
  _C_LATHEAG, _C_FROZEN_CANOPY, _C_FROZEN_GROUND, _C_FSNO, _C_ET, _C_ETRAN, _C_EDIR, _C_ECAN, _C_SNOFLOW, _C_DISCARD,
- _C_PSN, _C_MELT, _C_FSA, _C_FIRA, _C_FSH, _C_LH, _C_SSOIL, _C_PAH, _C_TRAD) = range(30)
-N_CARRY = 30
+ _C_PSN, _C_MELT, _C_FSA, _C_FIRA, _C_FSH, _C_LH, _C_SSOIL, _C_PAH, _C_TRAD, _C_FGEV, _C_FCEV, _C_FCTR, _C_FICEOLD,
+ _, _, _C_BTRANI, _, _, _) = range(40)
+N_CARRY = 40
+# rows of the carbon's lane block (vegetation.CARBON_ROWS)
+(_K_LF, _K_ST, _K_RT, _K_WD, _K_FC, _K_SB, _K_PSN, _K_LAI, _K_TV, _K_STC1, _K_BTRAN, _K_WROOT,
+ _K_IGS) = range(13)
+_K_P = vegetation.CARBON_ROWS[vegetation.CARBON_FIELDS[0]]
+_K_RESULTS = tuple(vegetation.CARBON_ROWS[k] for k in ("lf_new", "st_new", "rt_new", "wd_new", "fc_new", "sb_new",
+                                                       "gpp", "npp", "nee", "lai_new", "sai_new"))
+#: The parameters of a column the lane stages before the energy balance read (rows of the block P, in this order).
+LANE_PARAMS = ("nroot", "vegetated", "hvt", "hvb", "tmin", "shdmax", "ch2op", "mfsno", "z0sno", "z0mvt", "swemx",
+               "smcwlt", "smcref", "smcmax", "bexp", "psisat", "d_rsurf", "urban", "eg_soil", "tbot", "tk_solids",
+               "tk_dry", "csoil", "cwpvt", "dleaf", "vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "ko25", "c3psn",
+               "ln_akc", "ln_ako", "ln_avcmx", "co2", "o2", "xl", "betads", "betais", "rhol_vis", "rhol_nir",
+               "rhos_vis", "rhos_nir", "taul_vis", "taul_nir", "taus_vis", "taus_nir", "albsat_vis", "albsat_nir",
+               "albdry_vis", "albdry_nir", "omegas_vis", "omegas_nir")
+N_PARAMS = len(LANE_PARAMS)
+(_P_NROOT, _P_VEGETATED, _P_HVT, _P_HVB, _P_TMIN, _P_SHDMAX, _P_CH2OP, _P_MFSNO, _P_Z0SNO, _P_Z0MVT, _P_SWEMX,
+ _P_SMCWLT, _P_SMCREF, _P_SMCMAX, _P_BEXP, _P_PSISAT, _P_D_RSURF, _P_URBAN, _P_EG_SOIL, _P_TBOT, _P_TK_SOLIDS,
+ _P_TK_DRY, _P_CSOIL, _P_CWPVT) = range(24)
+_P_XL = LANE_PARAMS.index("xl")
+#: The parameters copied as they are into the energy balance's rows (from cwpvt on) and the shortwave's (from xl).
+_ENERGY_PARAMS = tuple(getattr(energy, k.upper()) for k in LANE_PARAMS[_P_CWPVT:_P_XL])
+_RADIATION_PARAMS = tuple(getattr(radiation, k.upper()) for k in LANE_PARAMS[_P_XL:])
+# regions of the kernel's lane block B [rows]: state, forcing, parameters, carry, cos z, and the blocks of
+# the energy balance, the shortwave and the soil heat
+_XB = 0
+_FB = _XB + N_VALUES
+_PB = _FB + len(FORCING)
+_CB = _PB + N_PARAMS
+_ZB = _CB + N_CARRY
+_EB = _ZB + 1
+_RB = _EB + len(energy.ROWS)
+_HB = _RB + len(radiation.ROWS)
+_B_ROWS = _HB + len(soil_heat.ROWS)
+_Phenology = namedtuple("_Phenology", ("vegetated", "hvt", "hvb", "tmin", "shdmax"))
+_SoilSurface = namedtuple("_SoilSurface", ("smcmax", "bexp", "psisat", "d_rsurf", "urban"))
 
 
 @jit
-def _before(x, f, cosz, p, dt, dveg, zref, w, carry, E, R, l):
-    """A column's step up to the energy balances: fills its lane l of the energy block E (but for the shortwave),
-    of the shortwave's block R and its carry."""
-    swdown_in, lwdn, sfctmp, qair, sfcprs, wind, rainf, snowf = f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]
-    smc = x[_SMC:_SMC + 4]
-    sh2o = x[_SH2O:_SH2O + 4]
-    stc = x[_STC7:_STC7 + 7]
-    snice = x[_SNICE:_SNICE + 3]
-    snliq = x[_SNLIQ:_SNLIQ + 3]
-    nsnow = int(x[_NSNOW])
-    tv, tg = x[_TV], x[_TG]
-    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
-    albold, tauss = x[_ALBOLD], x[_TAUSS]
-    dz = w[0]
-    df = w[1]
-    btrani = w[9]
-    ficeold = w[10]
+def _prepare(B, dt, dveg, zref):
+    """The step of the chunk's columns up to the energy balances, in SIMD lanes: the forcing, phenology and
+    FVEG, precipitation through the canopy, the surface's roughness and snow cover, snow age and albedo, the
+    soil-water stress and the soil's surface resistance.  Reads the regions X, F, P and the sun (cos z) of the
+    chunk's lane block B and fills the inputs of its regions E (but for the shortwave and the top layer's
+    conductivity), R and H, and the carry C.  (One block for all: the compiler then sees that the lane loop's
+    reads and writes do not overlap, and vectorises it.)"""
+    L = LANES
+    for l in range(L):
+        swdown_in, lwdn, sfctmp, qair = B[(_FB + 0) * L + l], B[(_FB + 1) * L + l], B[(_FB + 2) * L + l], B[(_FB + 3) * L + l]
+        sfcprs, wind, rainf, snowf = B[(_FB + 4) * L + l], B[(_FB + 5) * L + l], B[(_FB + 6) * L + l], B[(_FB + 7) * L + l]
+        top = 3.0 - B[(_XB + _NSNOW) * L + l]
+        tv, tg = B[(_XB + _TV) * L + l], B[(_XB + _TG) * L + l]
+        canliq, canice, sneqv, snowh = B[(_XB + _CANLIQ) * L + l], B[(_XB + _CANICE) * L + l], B[(_XB + _SNEQV) * L + l], B[(_XB + _SNOWH) * L + l]
+        hvt = B[(_PB + _P_HVT) * L + l]
+        day = B[_ZB * L + l] > 0.0
+
+        # --- the forcing (ATM)
+        eair = qair * sfcprs / (0.622 + 0.378 * qair)
+        rhoair = (sfcprs - 0.378 * eair) / (RAIR * sfctmp)
+        rain, snow, fp, bdfall = precipitation_phase(sfctmp, rainf + snowf)
+        water0 = canliq + canice + sneqv
+        for k in range(4):
+            water0 += B[(_XB + _SMC + k) * L + l] * _DZ[k] * 1000.0
+        for j in range(3):
+            ice, liq = B[(_XB + _SNICE + j) * L + l], B[(_XB + _SNLIQ + j) * L + l]
+            B[(_CB + _C_FICEOLD + j) * L + l] = select(j >= top, ice / (ice + liq), 0.0)
+
+        # --- phenology and the vegetated fraction
+        pp = _Phenology(B[(_PB + _P_VEGETATED) * L + l], hvt, B[(_PB + _P_HVB) * L + l], B[(_PB + _P_TMIN) * L + l], B[(_PB + _P_SHDMAX) * L + l])
+        lai, sai, elai, esai, igs = phenology_column(B[(_XB + _LAI) * L + l], B[(_XB + _SAI) * L + l], snowh, tv, pp)
+        fveg = vegetation_fraction_column(dveg, lai, sai, elai, esai, pp)
+
+        # --- precipitation through the canopy
+        canliq, canice, qrain, qsnow, fwet, pahv, pahg, pahb = intercept(rain, snow, fp, bdfall, elai, esai, fveg,
+                                                                          canliq, canice, tv, tg, sfctmp, wind, dt,
+                                                                          B[(_PB + _P_CH2OP) * L + l])
+
+        # --- the surface: roughness, displacement and reference heights of the vegetated and the bare part
+        vai = elai + esai
+        veg = vai > 0.0
+        fsno = cover_fraction(snowh, sneqv, B[(_PB + _P_MFSNO) * L + l])
+        z0mg = Z0_BARE * (1.0 - fsno) + fsno * B[(_PB + _P_Z0SNO) * L + l]
+        zpdg = snowh
+        z0m = select(veg, B[(_PB + _P_Z0MVT) * L + l], z0mg)
+        zpd = select(veg, select(snowh > 0.65 * hvt, snowh, 0.65 * hvt), zpdg)
+        zlvl = fmax(zpd, hvt) + zref
+        zlvl = select(zpdg >= zlvl, zpdg + zref, zlvl)
+        swemx = B[(_PB + _P_SWEMX) * L + l]
+        B[(_XB + _TAUSS) * L + l] = select(day, snow_age(dt, tg, B[(_XB + _SNEQVO) * L + l], sneqv, B[(_XB + _TAUSS) * L + l], swemx), B[(_XB + _TAUSS) * L + l])
+        albold = select(day, snow_albedo(qsnow, dt, B[(_XB + _ALBOLD) * L + l], swemx), B[(_XB + _ALBOLD) * L + l])
+
+        # --- soil water stress, the soil's surface resistance, latent heats
+        bt, w0, w1, w2, w3 = btran(B[(_XB + _SH2O) * L + l], B[(_XB + _SH2O + 1) * L + l], B[(_XB + _SH2O + 2) * L + l], B[(_XB + _SH2O + 3) * L + l],
+                                   B[(_PB + _P_NROOT) * L + l], B[(_PB + _P_SMCWLT) * L + l], B[(_PB + _P_SMCREF) * L + l])
+        ps = _SoilSurface(B[(_PB + _P_SMCMAX) * L + l], B[(_PB + _P_BEXP) * L + l], B[(_PB + _P_PSISAT) * L + l], B[(_PB + _P_D_RSURF) * L + l],
+                          B[(_PB + _P_URBAN) * L + l])
+        rsurf, rhsur = soil_surface(B[(_XB + _SH2O) * L + l], snowh, fsno, tg, ps)
+        frozen_canopy = not tv > TFRZ
+        frozen_ground = not tg > TFRZ
+        latheav = select(frozen_canopy, HSUB, HVAP)
+        latheag = select(frozen_ground, HSUB, HVAP)
+
+        # --- the blocks' inputs
+        B[(_EB + energy.VEG) * L + l] = select(veg & (fveg > 0.0), 1.0, 0.0)
+        B[(_EB + energy.DT) * L + l] = dt
+        B[(_EB + energy.LWDN) * L + l] = lwdn
+        B[(_EB + energy.UR) * L + l] = fmax(abs(wind), 1.0)
+        B[(_EB + energy.SFCTMP) * L + l] = sfctmp
+        B[(_EB + energy.QAIR) * L + l] = qair
+        B[(_EB + energy.EAIR) * L + l] = eair
+        B[(_EB + energy.RHOAIR) * L + l] = rhoair
+        B[(_EB + energy.SNOWH) * L + l] = snowh
+        B[(_EB + energy.VAI) * L + l] = vai
+        B[(_EB + energy.GAMMAV) * L + l] = CPAIR * sfcprs / (0.622 * latheav)
+        B[(_EB + energy.GAMMAG) * L + l] = CPAIR * sfcprs / (0.622 * latheag)
+        B[(_EB + energy.FWET) * L + l] = fwet
+        B[(_EB + energy.ZLVL) * L + l] = zlvl
+        B[(_EB + energy.ZPD) * L + l] = zpd
+        B[(_EB + energy.Z0M) * L + l] = z0m
+        B[(_EB + energy.FVEG) * L + l] = fveg
+        B[(_EB + energy.Z0MG) * L + l] = z0mg
+        B[(_EB + energy.ZPDG) * L + l] = zpdg
+        B[(_EB + energy.EMV) * L + l] = 1.0 - fexp(-(elai + esai))
+        B[(_EB + energy.EMG) * L + l] = B[(_PB + _P_EG_SOIL) * L + l] * (1.0 - fsno) + fsno
+        B[(_EB + energy.CANLIQ) * L + l] = canliq
+        B[(_EB + energy.CANICE) * L + l] = canice
+        B[(_EB + energy.RSURF) * L + l] = rsurf
+        B[(_EB + energy.LATHEAV) * L + l] = latheav
+        B[(_EB + energy.IGS) * L + l] = igs
+        B[(_EB + energy.BTRAN) * L + l] = bt
+        B[(_EB + energy.SFCPRS) * L + l] = sfcprs
+        B[(_EB + energy.RHSUR) * L + l] = rhsur
+        B[(_EB + energy.PAHV) * L + l] = pahv
+        B[(_EB + energy.PAHG) * L + l] = pahg
+        B[(_EB + energy.PAHB) * L + l] = pahb
+        B[(_EB + energy.FOLN) * L + l] = FOLN
+        B[(_EB + energy.EAH) * L + l] = B[(_XB + _EAH) * L + l]
+        B[(_EB + energy.TAH) * L + l] = B[(_XB + _TAH) * L + l]
+        B[(_EB + energy.TV) * L + l] = tv
+        B[(_EB + energy.TG) * L + l] = tg
+        B[(_EB + energy.HVT) * L + l] = hvt
+        B[(_RB + radiation.COSZ) * L + l] = B[_ZB * L + l]
+        B[(_RB + radiation.SWDOWN) * L + l] = select(day, swdown_in, 0.0)
+        B[(_RB + radiation.ELAI) * L + l] = elai
+        B[(_RB + radiation.ESAI) * L + l] = esai
+        B[(_RB + radiation.FVEG) * L + l] = fveg
+        B[(_RB + radiation.FWET) * L + l] = fwet
+        B[(_RB + radiation.TV) * L + l] = tv
+        B[(_RB + radiation.FSNO) * L + l] = fsno
+        B[(_RB + radiation.SMC1) * L + l] = B[(_XB + _SMC) * L + l]
+        B[(_RB + radiation.ALBSNOW) * L + l] = albold
+        B[(_HB + soil_heat.TOP) * L + l] = top
+        B[(_HB + soil_heat.DT) * L + l] = dt
+        B[(_HB + soil_heat.SNOWH) * L + l] = snowh
+        B[(_HB + soil_heat.SNEQV) * L + l] = sneqv
+        B[(_HB + soil_heat.TBOT) * L + l] = B[(_PB + _P_TBOT) * L + l]
+        B[(_HB + soil_heat.SMCMAX) * L + l] = B[(_PB + _P_SMCMAX) * L + l]
+        B[(_HB + soil_heat.TK_SOLIDS) * L + l] = B[(_PB + _P_TK_SOLIDS) * L + l]
+        B[(_HB + soil_heat.TK_DRY) * L + l] = B[(_PB + _P_TK_DRY) * L + l]
+        B[(_HB + soil_heat.CSOIL_) * L + l] = B[(_PB + _P_CSOIL) * L + l]
+        B[(_HB + soil_heat.URBAN) * L + l] = B[(_PB + _P_URBAN) * L + l]
+        B[(_HB + soil_heat.PSISAT) * L + l] = B[(_PB + _P_PSISAT) * L + l]
+        B[(_HB + soil_heat.BEXP) * L + l] = B[(_PB + _P_BEXP) * L + l]
+        B[(_XB + _CANLIQ) * L + l], B[(_XB + _CANICE) * L + l], B[(_XB + _ALBOLD) * L + l], B[(_XB + _LAI) * L + l], B[(_XB + _SAI) * L + l] = canliq, canice, albold, lai, sai
+        B[(_CB + _C_RAIN) * L + l], B[(_CB + _C_SNOW) * L + l], B[(_CB + _C_QRAIN) * L + l], B[(_CB + _C_QSNOW) * L + l] = rain, snow, qrain, qsnow
+        B[(_CB + _C_SNOWHIN) * L + l], B[(_CB + _C_BDFALL) * L + l], B[(_CB + _C_WATER0) * L + l] = qsnow / bdfall, bdfall, water0
+        B[(_CB + _C_ELAI) * L + l], B[(_CB + _C_ESAI) * L + l], B[(_CB + _C_FVEG) * L + l], B[(_CB + _C_IGS) * L + l] = elai, esai, fveg, igs
+        B[(_CB + _C_LATHEAG) * L + l], B[(_CB + _C_FSNO) * L + l] = latheag, fsno
+        B[(_CB + _C_FROZEN_CANOPY) * L + l] = select(frozen_canopy, 1.0, 0.0)
+        B[(_CB + _C_FROZEN_GROUND) * L + l] = select(frozen_ground, 1.0, 0.0)
+        B[(_CB + _C_BTRANI) * L + l], B[(_CB + _C_BTRANI + 1) * L + l], B[(_CB + _C_BTRANI + 2) * L + l], B[(_CB + _C_BTRANI + 3) * L + l] = w0, w1, w2, w3
+    # the layers, the top layer's temperature and thickness, and the parameters the blocks take as they are
     for i in range(3):
-        dz[i] = x[_DZSNO + i]
+        for l in range(L):
+            B[(_HB + soil_heat.DZ + i) * L + l] = B[(_XB + _DZSNO + i) * L + l]
     for k in range(4):
-        dz[3 + k] = _DZ[k]
-    top = 3 - nsnow
-    nroot = int(p.nroot)
-
-    # --- the forcing (ATM)
-    eair = qair * sfcprs / (0.622 + 0.378 * qair)
-    rhoair = (sfcprs - 0.378 * eair) / (RAIR * sfctmp)
-    swdown = swdown_in if cosz > 0.0 else 0.0
-    rain, snow, fp, bdfall = precipitation_phase(sfctmp, rainf + snowf)
-
-    water0 = canliq + canice + sneqv
-    for k in range(4):
-        water0 += smc[k] * _DZ[k] * 1000.0
+        for l in range(L):
+            B[(_HB + soil_heat.DZ + 3 + k) * L + l] = _DZ[k]
+    for i in range(7):
+        for l in range(L):
+            B[(_HB + soil_heat.STC + i) * L + l] = B[(_XB + _STC7 + i) * L + l]
     for j in range(3):
-        ficeold[j] = snice[j] / (snice[j] + snliq[j]) if j >= top else 0.0
-
-    # --- phenology and the vegetated fraction
-    lai, sai, elai, esai, igs = phenology_column(x[_LAI], x[_SAI], snowh, tv, p)
-    fveg = vegetation_fraction_column(dveg, lai, sai, elai, esai, p)
-
-    # --- precipitation through the canopy
-    canliq, canice, qrain, qsnow, fwet, pahv, pahg, pahb = intercept(rain, snow, fp, bdfall, elai, esai, fveg,
-                                                                      canliq, canice, tv, tg, sfctmp, wind, dt,
-                                                                      p.ch2op)
-
-    # --- the surface and its radiation
-    ur = fmax(abs(wind), 1.0)
-    vai = elai + esai
-    veg = vai > 0.0
-    fsno = cover_fraction(snowh, sneqv, p.mfsno)
-    z0mg = Z0_BARE * (1.0 - fsno) + fsno * p.z0sno
-    zpdg = snowh
-    if veg:
-        z0m = p.z0mvt
-        zpd = 0.65 * p.hvt
-        if snowh > zpd:
-            zpd = snowh
-    else:
-        z0m = z0mg
-        zpd = zpdg
-    zlvl = fmax(zpd, p.hvt) + zref
-    if zpdg >= zlvl:
-        zlvl = zpdg + zref
-    thermal_properties(top, dz, snice, snliq, smc, sh2o, snowh, dt, p, df, w[2], w[3])
-    if cosz > 0.0:
-        tauss = snow_age(dt, tg, x[_SNEQVO], sneqv, tauss, p.swemx)
-        albold = snow_albedo(qsnow, dt, albold, p.swemx)
-    # the shortwave's inputs (lane l of R; radiation.solve)
-    R[radiation.COSZ * LANES + l] = cosz
-    R[radiation.SWDOWN * LANES + l] = swdown
-    R[radiation.ELAI * LANES + l] = elai
-    R[radiation.ESAI * LANES + l] = esai
-    R[radiation.FVEG * LANES + l] = fveg
-    R[radiation.FWET * LANES + l] = fwet
-    R[radiation.TV * LANES + l] = tv
-    R[radiation.FSNO * LANES + l] = fsno
-    R[radiation.SMC1 * LANES + l] = smc[0]
-    R[radiation.ALBSNOW * LANES + l] = albold
-    R[radiation.XL * LANES + l] = p.xl
-    R[radiation.BETADS * LANES + l] = p.betads
-    R[radiation.BETAIS * LANES + l] = p.betais
-    R[radiation.RHOL_VIS * LANES + l] = p.rhol_vis
-    R[radiation.RHOL_NIR * LANES + l] = p.rhol_nir
-    R[radiation.RHOS_VIS * LANES + l] = p.rhos_vis
-    R[radiation.RHOS_NIR * LANES + l] = p.rhos_nir
-    R[radiation.TAUL_VIS * LANES + l] = p.taul_vis
-    R[radiation.TAUL_NIR * LANES + l] = p.taul_nir
-    R[radiation.TAUS_VIS * LANES + l] = p.taus_vis
-    R[radiation.TAUS_NIR * LANES + l] = p.taus_nir
-    R[radiation.ALBSAT_VIS * LANES + l] = p.albsat_vis
-    R[radiation.ALBSAT_NIR * LANES + l] = p.albsat_nir
-    R[radiation.ALBDRY_VIS * LANES + l] = p.albdry_vis
-    R[radiation.ALBDRY_NIR * LANES + l] = p.albdry_nir
-    R[radiation.OMEGAS_VIS * LANES + l] = p.omegas_vis
-    R[radiation.OMEGAS_NIR * LANES + l] = p.omegas_nir
-    bt = btran(sh2o, nroot, p, btrani)
-    rsurf, rhsur = soil_surface(sh2o[0], snowh, fsno, tg, p)
-    frozen_canopy = not tv > TFRZ
-    latheav = HSUB if frozen_canopy else HVAP
-    frozen_ground = not tg > TFRZ
-    latheag = HSUB if frozen_ground else HVAP
-
-    # --- the energy balances' inputs (lane l of E)
-    E[energy.VEG * LANES + l] = 1.0 if (veg and fveg > 0.0) else 0.0
-    E[energy.DT * LANES + l] = dt
-    E[energy.LWDN * LANES + l] = lwdn
-    E[energy.UR * LANES + l] = ur
-    E[energy.SFCTMP * LANES + l] = sfctmp
-    E[energy.QAIR * LANES + l] = qair
-    E[energy.EAIR * LANES + l] = eair
-    E[energy.RHOAIR * LANES + l] = rhoair
-    E[energy.SNOWH * LANES + l] = snowh
-    E[energy.VAI * LANES + l] = vai
-    E[energy.GAMMAV * LANES + l] = CPAIR * sfcprs / (0.622 * latheav)
-    E[energy.GAMMAG * LANES + l] = CPAIR * sfcprs / (0.622 * latheag)
-    E[energy.FWET * LANES + l] = fwet
-    E[energy.ZLVL * LANES + l] = zlvl
-    E[energy.ZPD * LANES + l] = zpd
-    E[energy.Z0M * LANES + l] = z0m
-    E[energy.FVEG * LANES + l] = fveg
-    E[energy.Z0MG * LANES + l] = z0mg
-    E[energy.ZPDG * LANES + l] = zpdg
-    E[energy.EMV * LANES + l] = 1.0 - fexp(-(elai + esai))
-    E[energy.EMG * LANES + l] = p.eg_soil * (1.0 - fsno) + fsno
-    E[energy.CANLIQ * LANES + l] = canliq
-    E[energy.CANICE * LANES + l] = canice
-    E[energy.STC_TOP * LANES + l] = stc[top]
-    E[energy.DF_TOP * LANES + l] = df[top]
-    E[energy.DZ_TOP * LANES + l] = dz[top]
-    E[energy.RSURF * LANES + l] = rsurf
-    E[energy.LATHEAV * LANES + l] = latheav
-    E[energy.IGS * LANES + l] = igs
-    E[energy.BTRAN * LANES + l] = bt
-    E[energy.SFCPRS * LANES + l] = sfcprs
-    E[energy.RHSUR * LANES + l] = rhsur
-    E[energy.PAHV * LANES + l] = pahv
-    E[energy.PAHG * LANES + l] = pahg
-    E[energy.PAHB * LANES + l] = pahb
-    E[energy.FOLN * LANES + l] = FOLN
-    E[energy.EAH * LANES + l] = x[_EAH]
-    E[energy.TAH * LANES + l] = x[_TAH]
-    E[energy.TV * LANES + l] = tv
-    E[energy.TG * LANES + l] = tg
-    E[energy.HVT * LANES + l] = p.hvt
-    E[energy.CWPVT * LANES + l] = p.cwpvt
-    E[energy.DLEAF * LANES + l] = p.dleaf
-    E[energy.VCMX25 * LANES + l] = p.vcmx25
-    E[energy.MP * LANES + l] = p.mp
-    E[energy.BP * LANES + l] = p.bp
-    E[energy.QE25 * LANES + l] = p.qe25
-    E[energy.FOLNMX * LANES + l] = p.folnmx
-    E[energy.KC25 * LANES + l] = p.kc25
-    E[energy.KO25 * LANES + l] = p.ko25
-    E[energy.C3PSN * LANES + l] = p.c3psn
-    E[energy.LN_AKC * LANES + l] = p.ln_akc
-    E[energy.LN_AKO * LANES + l] = p.ln_ako
-    E[energy.LN_AVCMX * LANES + l] = p.ln_avcmx
-    E[energy.CO2 * LANES + l] = p.co2
-    E[energy.O2 * LANES + l] = p.o2
-    x[_CANLIQ], x[_CANICE], x[_ALBOLD], x[_TAUSS], x[_LAI], x[_SAI] = canliq, canice, albold, tauss, lai, sai
-    carry[_C_RAIN], carry[_C_SNOW], carry[_C_QRAIN], carry[_C_QSNOW] = rain, snow, qrain, qsnow
-    carry[_C_SNOWHIN], carry[_C_BDFALL], carry[_C_WATER0] = qsnow / bdfall, bdfall, water0
-    carry[_C_ELAI], carry[_C_ESAI], carry[_C_FVEG], carry[_C_IGS] = elai, esai, fveg, igs
-    carry[_C_LATHEAG], carry[_C_FSNO] = latheag, fsno
-    carry[_C_FROZEN_CANOPY] = 1.0 if frozen_canopy else 0.0
-    carry[_C_FROZEN_GROUND] = 1.0 if frozen_ground else 0.0
+        for l in range(L):
+            B[(_HB + soil_heat.SNICE + j) * L + l] = B[(_XB + _SNICE + j) * L + l]
+            B[(_HB + soil_heat.SNLIQ + j) * L + l] = B[(_XB + _SNLIQ + j) * L + l]
+    for k in range(4):
+        for l in range(L):
+            B[(_HB + soil_heat.SMC + k) * L + l] = B[(_XB + _SMC + k) * L + l]
+            B[(_HB + soil_heat.SH2O + k) * L + l] = B[(_XB + _SH2O + k) * L + l]
+    for i in range(len(_ENERGY_PARAMS)):
+        for l in range(L):
+            B[(_EB + _ENERGY_PARAMS[i]) * L + l] = B[(_PB + _P_CWPVT + i) * L + l]
+    for i in range(len(_RADIATION_PARAMS)):
+        for l in range(L):
+            B[(_RB + _RADIATION_PARAMS[i]) * L + l] = B[(_PB + _P_XL + i) * L + l]
 
 
 @jit
-def _after(x, f, p, dt, w, ws, imelt, carry, E, S, l):
-    """A column's step from the energy balances (lane l of E) to its soil water (lane l of S): soil heat, phase
-    change, canopy water, snow; fills the soil water's inputs."""
-    lwdn, sfctmp = f[1], f[2]
-    smc = x[_SMC:_SMC + 4]
-    sh2o = x[_SH2O:_SH2O + 4]
-    stc = x[_STC7:_STC7 + 7]
-    snice = x[_SNICE:_SNICE + 3]
-    snliq = x[_SNLIQ:_SNLIQ + 3]
-    nsnow = int(x[_NSNOW])
-    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
-    dz = w[0]
-    sice = w[11]
-    top = 3 - nsnow
-    nroot = int(p.nroot)
+def _after_energy(x, f, carry, E, H, l):
+    """A column's fluxes from its energy balances (lane l of E): the cell's, from its two parts; the ground heat
+    flux into the layers (lane l of H)."""
+    lwdn = f[1]
     fveg = carry[_C_FVEG]
-    latheag = carry[_C_LATHEAG]
-    frozen_ground = carry[_C_FROZEN_GROUND] > 0.0
 
     # --- the cell's fluxes from its two parts
     sav, sag = E[energy.SAV * LANES + l], E[energy.SAG * LANES + l]
@@ -565,9 +583,47 @@ def _after(x, f, p, dt, w, ws, imelt, carry, E, S, l):
         tg = E[energy.TGB * LANES + l]
     emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
     trad = fsqrt(fsqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
-    diffuse(top, dz, stc, w[1], w[2], ssoil, p.tbot, snowh, dt, w[4], w[5], w[6], w[7], w[8])
-    sneqv, snowh, qmelt, ponding = phase_change(top, dt, dz, w[3], stc, snice, snliq, smc, sh2o, sneqv, snowh, p,
-                                                imelt, w[13:17])
+    H[soil_heat.SSOIL * LANES + l] = ssoil
+    x[_TV], x[_TG], x[_TAH], x[_EAH] = tv, tg, tah, eah
+    carry[_C_FGEV], carry[_C_FCEV], carry[_C_FCTR] = fgev, fcev, fctr
+    carry[_C_PSN] = psn
+    carry[_C_FSA], carry[_C_FIRA], carry[_C_FSH], carry[_C_LH] = sav + sag, fira, fsh, fcev + fgev + fctr
+    carry[_C_SSOIL], carry[_C_PAH], carry[_C_TRAD] = ssoil, pah, trad
+
+
+@jit
+def _after(x, f, p, dt, w, ws, imelt, carry, H, S, l):
+    """A column's step from its soil heat (lane l of H) to its soil water (lane l of S): canopy water, snow; fills
+    the soil water's inputs."""
+    sfctmp = f[2]
+    smc = x[_SMC:_SMC + 4]
+    sh2o = x[_SH2O:_SH2O + 4]
+    stc = x[_STC7:_STC7 + 7]
+    snice = x[_SNICE:_SNICE + 3]
+    snliq = x[_SNLIQ:_SNLIQ + 3]
+    nsnow = int(x[_NSNOW])
+    canliq, canice, tv = x[_CANLIQ], x[_CANICE], x[_TV]
+    dz = w[0]
+    sice = w[11]
+    nroot = int(p.nroot)
+    latheag = carry[_C_LATHEAG]
+    frozen_ground = carry[_C_FROZEN_GROUND] > 0.0
+    fgev, fcev, fctr = carry[_C_FGEV], carry[_C_FCEV], carry[_C_FCTR]
+    ficeold = w[10]
+    for i in range(7):
+        dz[i] = H[(soil_heat.DZ + i) * LANES + l]
+        stc[i] = H[(soil_heat.STC + i) * LANES + l]
+        imelt[i] = int(H[(soil_heat.IMELT + i) * LANES + l])
+    for j in range(3):
+        ficeold[j] = carry[_C_FICEOLD + j]
+    for i in range(3):
+        snice[i] = H[(soil_heat.SNICE + i) * LANES + l]
+        snliq[i] = H[(soil_heat.SNLIQ + i) * LANES + l]
+    for k in range(4):
+        smc[k] = H[(soil_heat.SMC + k) * LANES + l]
+        sh2o[k] = H[(soil_heat.SH2O + k) * LANES + l]
+    sneqv, snowh = H[soil_heat.SNEQV * LANES + l], H[soil_heat.SNOWH * LANES + l]
+    qmelt, ponding = H[soil_heat.QMELT * LANES + l], H[soil_heat.PONDING * LANES + l]
 
     # --- water
     for k in range(4):
@@ -600,12 +656,11 @@ def _after(x, f, p, dt, w, ws, imelt, carry, E, S, l):
         qinsur = qinsur + (qsnbot + qsdew + qrain) * 0.001
     else:
         qinsur = qinsur + (qsnbot + qsdew) * 0.001
-    btrani = w[9]
     for k in range(4):
         S[(soil_water.SH2O + k) * LANES + l] = sh2o[k]
         S[(soil_water.SMC + k) * LANES + l] = smc[k]
         S[(soil_water.SICE + k) * LANES + l] = sice[k]
-        S[(soil_water.ET + k) * LANES + l] = etran * btrani[k] * 0.001 if k < nroot else 0.0
+        S[(soil_water.ET + k) * LANES + l] = etran * carry[_C_BTRANI + k] * 0.001 if k < nroot else 0.0
     S[soil_water.QINSUR * LANES + l] = qinsur
     S[soil_water.QSEVA * LANES + l] = qseva * 0.001
     S[soil_water.SMCMAX * LANES + l] = p.smcmax
@@ -617,44 +672,77 @@ def _after(x, f, p, dt, w, ws, imelt, carry, E, S, l):
     S[soil_water.FRZX * LANES + l] = p.frzx
     S[soil_water.URBAN * LANES + l] = p.urban
     x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH] = canliq, canice, sneqv, snowh
-    x[_SNEQVO], x[_TV], x[_TG], x[_TAH], x[_EAH] = sneqvo, tv, tg, tah, eah
+    x[_SNEQVO], x[_TV] = sneqvo, tv
     x[_NSNOW] = nsnow
     for i in range(3):
         x[_DZSNO + i] = dz[i]
     carry[_C_ET], carry[_C_ETRAN], carry[_C_EDIR], carry[_C_ECAN] = etran + edir + ecan, etran, edir, ecan
-    carry[_C_SNOFLOW], carry[_C_DISCARD], carry[_C_PSN] = snoflow, discard, psn
+    carry[_C_SNOFLOW], carry[_C_DISCARD] = snoflow, discard
     carry[_C_MELT] = qsnbot + (ponding + ponding1 + ponding2) / dt
-    carry[_C_FSA], carry[_C_FIRA], carry[_C_FSH], carry[_C_LH] = sav + sag, fira, fsh, fcev + fgev + fctr
-    carry[_C_SSOIL], carry[_C_PAH], carry[_C_TRAD] = ssoil, pah, trad
     _ = qmelt
 
 
 @jit
-def _after_soil(x, p, dt, w, carry, E, S, l, o):
-    """A column's step after its soil water (lane l of S): carbon, balances, the new state and fluxes o."""
+def _after_soil(x, p, w, carry, E, S, K, l):
+    """A column's step after its soil water (lane l of S): the new soil water, the carbon's inputs (lane l of K)."""
     smc = x[_SMC:_SMC + 4]
     sh2o = x[_SH2O:_SH2O + 4]
-    stc = x[_STC7:_STC7 + 7]
     sice = w[11]
-    nsnow = int(x[_NSNOW])
     nroot = int(p.nroot)
     for k in range(4):
         sh2o[k] = S[(soil_water.SH2O + k) * LANES + l]
         smc[k] = sh2o[k] + sice[k]
+    wroot = 0.0
+    for k in range(nroot):
+        wroot += smc[k] / p.smcmax * _DZ[k] / (-_ZSOIL[nroot - 1])
+    K[_K_LF * LANES + l] = x[_LF]
+    K[_K_ST * LANES + l] = x[_ST]
+    K[_K_RT * LANES + l] = x[_RT]
+    K[_K_WD * LANES + l] = x[_WD]
+    K[_K_FC * LANES + l] = x[_FC]
+    K[_K_SB * LANES + l] = x[_SB]
+    K[_K_PSN * LANES + l] = carry[_C_PSN]
+    K[_K_LAI * LANES + l] = x[_LAI]
+    K[_K_TV * LANES + l] = x[_TV]
+    K[_K_STC1 * LANES + l] = x[_STC7 + 3]
+    K[_K_BTRAN * LANES + l] = E[energy.BTRAN * LANES + l]
+    K[_K_WROOT * LANES + l] = wroot
+    K[_K_IGS * LANES + l] = carry[_C_IGS]
+    K[(_K_P + 0) * LANES + l] = p.lapm
+    K[(_K_P + 1) * LANES + l] = p.lfmsmn
+    K[(_K_P + 2) * LANES + l] = p.ln_arm
+    K[(_K_P + 3) * LANES + l] = p.fnf
+    K[(_K_P + 4) * LANES + l] = p.rmf25
+    K[(_K_P + 5) * LANES + l] = p.rms25
+    K[(_K_P + 6) * LANES + l] = p.rmr25
+    K[(_K_P + 7) * LANES + l] = p.wdpool
+    K[(_K_P + 8) * LANES + l] = p.leaf_exp
+    K[(_K_P + 9) * LANES + l] = p.wrrat
+    K[(_K_P + 10) * LANES + l] = p.fragr
+    K[(_K_P + 11) * LANES + l] = p.dilefw
+    K[(_K_P + 12) * LANES + l] = p.dilefc
+    K[(_K_P + 13) * LANES + l] = p.tdlef
+    K[(_K_P + 14) * LANES + l] = p.tmin
+    K[(_K_P + 15) * LANES + l] = p.ltovrc
+    K[(_K_P + 16) * LANES + l] = p.mrp
+    K[(_K_P + 17) * LANES + l] = p.vegetated
+
+
+@jit
+def _finish(x, dt, carry, E, S, K, l, o):
+    """A column's step after its carbon (lane l of K): balances, the new state and the fluxes o."""
+    smc = x[_SMC:_SMC + 4]
+    nsnow = int(x[_NSNOW])
     runsrf = S[soil_water.RUNSRF * LANES + l]
     runsub = S[soil_water.FIX * LANES + l] + S[soil_water.QDRAIN * LANES + l] + carry[_C_SNOFLOW]
     canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
     discard = carry[_C_DISCARD]
     et = carry[_C_ET]
     prcp = carry[_C_RAIN] + carry[_C_SNOW]
-
-    # --- carbon
-    wroot = 0.0
-    for k in range(nroot):
-        wroot += smc[k] / p.smcmax * _DZ[k] / (-_ZSOIL[nroot - 1])
-    (lf, st, rt, wd, fc, sb, gpp, npp, _, _, nee, _, lai, sai) = carbon_column(
-        x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB], carry[_C_PSN], x[_LAI], x[_TV], stc[3],
-        E[energy.BTRAN * LANES + l], wroot, carry[_C_IGS], dt, p)
+    lf, st, rt = K[_K_RESULTS[0] * LANES + l], K[_K_RESULTS[1] * LANES + l], K[_K_RESULTS[2] * LANES + l]
+    wd, fc, sb = K[_K_RESULTS[3] * LANES + l], K[_K_RESULTS[4] * LANES + l], K[_K_RESULTS[5] * LANES + l]
+    gpp, npp, nee = K[_K_RESULTS[6] * LANES + l], K[_K_RESULTS[7] * LANES + l], K[_K_RESULTS[8] * LANES + l]
+    lai, sai = K[_K_RESULTS[9] * LANES + l], K[_K_RESULTS[10] * LANES + l]
 
     # --- Noah-MP's end-of-step discard of a trace of snow; the water balance with every discard booked
     if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
@@ -706,62 +794,82 @@ def _shortwave_to_energy(R, E):
 
 
 @kernel
-def _step_kernel(table, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
+def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
     """One model step of every column (m, c): reads the state block xin, writes xout and the fluxes out.
 
-    table: (n_cells,) parameter records; forcing: (8, n_ens, n_cells) in FORCING order;
-    cosz: (n_cells,); xin, xout: (N_VALUES, n_ens, n_cells); out: (len(FLUXES), n_ens,
-    n_cells); dt [s]; dveg; slope; zref [m].  The columns are taken cell by cell (the
-    members of a cell side by side in the lanes); a last partial chunk repeats its last
-    column in the spare lanes.
+    table: (n_cells,) parameter records; params: (n_cells, N_PARAMS) the LANE_PARAMS;
+    forcing: (8, n_ens, n_cells) in FORCING order; cosz: (n_cells,); xin, xout:
+    (N_VALUES, n_ens, n_cells); out: (len(FLUXES), n_ens, n_cells); dt [s]; dveg; slope;
+    zref [m].  The columns are taken cell by cell (the members of a cell side by side in
+    the lanes); a last partial chunk repeats its last column in the spare lanes.
     """
     n_ens, n_cells = xin.shape[1], xin.shape[2]
-    X = np.empty((LANES, N_VALUES))
-    F = np.empty((LANES, 8))
-    O = np.empty((LANES, _N_FLUX))
-    W = np.zeros((LANES, 25, 7))
-    WS = np.zeros((LANES, 16))
-    IM = np.zeros((LANES, 7), dtype=np.int64)
-    C = np.zeros((LANES, N_CARRY))
-    E = np.zeros(energy.BLOCK)
-    R = np.zeros(radiation.BLOCK)
+    L = LANES
+    B = np.zeros(_B_ROWS * L)
+    X = B[_XB * L:_FB * L].reshape(N_VALUES, L)
+    F = B[_FB * L:_PB * L].reshape(8, L)
+    P = B[_PB * L:_CB * L]
+    C = B[_CB * L:_ZB * L].reshape(N_CARRY, L)
+    E = B[_EB * L:_RB * L]
+    R = B[_RB * L:_HB * L]
+    H = B[_HB * L:_B_ROWS * L]
+    O = np.empty((L, _N_FLUX))
+    W = np.zeros((L, 25, 7))
+    WS = np.zeros((L, 16))
+    IM = np.zeros((L, 7), dtype=np.int64)
     S = np.zeros(soil_water.BLOCK)
-    members = np.empty(LANES, dtype=np.int64)
-    cells = np.empty(LANES, dtype=np.int64)
+    K = np.zeros(vegetation.CARBON_BLOCK)
+    members = np.empty(L, dtype=np.int64)
+    cells = np.empty(L, dtype=np.int64)
     n_columns = n_ens * n_cells
-    for col0 in range(0, n_columns, LANES):
-        nl = min(LANES, n_columns - col0)
-        for l in range(LANES):
-            k = col0 + min(l, nl - 1)
-            cells[l] = k // n_ens
-            members[l] = k - cells[l] * n_ens
+    for col0 in range(0, n_columns, L):
+        nl = min(L, n_columns - col0)
         any_vegetated = False
         any_day = False
-        for l in range(LANES):
-            m, c = members[l], cells[l]
+        for l in range(L):
+            k = col0 + min(l, nl - 1)
+            c = k // n_ens
+            m = k - c * n_ens
+            cells[l] = c
+            members[l] = m
             for i in range(N_VALUES):
-                X[l, i] = xin[i, m, c]
+                X[i, l] = xin[i, m, c]
             for i in range(8):
-                F[l, i] = forcing[i, m, c]
-            for i in range(7):
-                IM[l, i] = 0
-            _before(X[l], F[l], cosz[c], table[c], dt, dveg, zref, W[l], C[l], E, R, l)
-            any_vegetated = any_vegetated or E[energy.VEG * LANES + l] > 0.0
+                F[i, l] = forcing[i, m, c]
+            for i in range(N_PARAMS):
+                P[i * L + l] = params[c, i]
+            B[_ZB * L + l] = cosz[c]
             any_day = any_day or cosz[c] > 0.0
+        _prepare(B, dt, dveg, zref)
+        for l in range(L):
+            any_vegetated = any_vegetated or E[energy.VEG * L + l] > 0.0
         if any_day:
             radiation.solve(R)
         else:
             radiation.night(R)
         _shortwave_to_energy(R, E)
+        soil_heat.properties(H)
+        for l in range(L):
+            top = 3 - int(X[_NSNOW, l])
+            E[energy.DF_TOP * L + l] = H[(soil_heat.DF + top) * L + l]
+            E[energy.DZ_TOP * L + l] = H[(soil_heat.DZ + top) * L + l]
+            E[energy.STC_TOP * L + l] = H[(soil_heat.STC + top) * L + l]
         energy.solve(E, any_vegetated)
-        for l in range(LANES):
-            _after(X[l], F[l], table[cells[l]], dt, W[l], WS[l], IM[l], C[l], E, S, l)
+        for l in range(L):
+            _after_energy(X[:, l], F[:, l], C[:, l], E, H, l)
+        soil_heat.diffuse(H)
+        soil_heat.phase_change(H)
+        for l in range(L):
+            _after(X[:, l], F[:, l], table[cells[l]], dt, W[l], WS[l], IM[l], C[:, l], H, S, l)
         soil_water.solve(S, dt, slope)
-        for l in range(LANES):
-            _after_soil(X[l], table[cells[l]], dt, W[l], C[l], E, S, l, O[l])
+        for l in range(L):
+            _after_soil(X[:, l], table[cells[l]], W[l], C[:, l], E, S, K, l)
+        vegetation.carbon_lanes(K, dt)
+        for l in range(L):
+            _finish(X[:, l], dt, C[:, l], E, S, K, l, O[l])
         for l in range(nl):
             m, c = members[l], cells[l]
             for i in range(N_VALUES):
-                xout[i, m, c] = X[l, i]
+                xout[i, m, c] = X[i, l]
             for i in range(_N_FLUX):
                 out[i, m, c] = O[l, i]

@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from .constants import MPE, TFRZ
-from .jit import LANES, fexp, flog, fmax, fmin, fsqrt, jit
+from .jit import LANES, fexp, flog, fmax, fmin, fsqrt, jit, select
 
 #: CLASS snow albedo: fresh and old limits and the decay per hour (TRANSFER_MP_PARAMETERS mxsnalb, mnsnalb,
 #: sndecayexp).
@@ -52,22 +52,18 @@ def snow_age(dt, tg, sneqvo, sneqv, tauss, swemx):
     dt [s]; tg: ground temperature [K]; sneqvo, sneqv: SWE of the previous and this step
     [kg m-2]; swemx: new snow that resets the age fully [kg m-2].
     """
-    if sneqv <= 0.0 or sneqv > 800.0:
-        return 0.0
     arg = 5.0e3 * (1.0 / TFRZ - 1.0 / tg)
     dela = 1.0e-6 * dt * (fexp(arg) + fexp(fmin(0.0, 10.0 * arg)) + 0.3)
     dels = fmax(0.0, sneqv - sneqvo) / swemx
-    return fmax(0.0, (tauss + dela) * (1.0 - dels))
+    return select((sneqv <= 0.0) | (sneqv > 800.0), 0.0, fmax(0.0, (tauss + dela) * (1.0 - dels)))
 
 
 @jit
 def snow_albedo(qsnow, dt, albold, swemx):
     """CLASS snow albedo [-] after a step (SNOWALB_CLASS): decay towards 0.55, refresh by snowfall qsnow [mm s-1]."""
     alb = ALBEDO_OLD + (albold - ALBEDO_OLD) * fexp(-ALBEDO_DECAY_PER_HOUR * dt / 3600.0)
-    if qsnow > 0.0:
-        full = swemx / dt
-        alb = alb + fmin(qsnow, full) * (ALBEDO_FRESH - alb) / full
-    return alb
+    full = swemx / dt
+    return select(qsnow > 0.0, alb + fmin(qsnow, full) * (ALBEDO_FRESH - alb) / full, alb)
 
 
 # --- the canopy in lanes -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ active one ``3 - nsnow`` (Noah-MP's layers -2..0); thicknesses dz [m], ice and l
 from __future__ import annotations
 
 from .constants import CICE, CWAT, DENH2O, DENICE, HFUS, TFRZ, Z0_BARE
-from .jit import fexp, fmax, fmin, fpow, ftanh, jit
+from .jit import fexp, fmax, fmin, fpow, ftanh, jit, select
 
 #: SWE above which a cell counts as snow covered for masks and outputs [kg m-2].
 SNOW_FLAG_SWE = 1.0
@@ -38,12 +38,9 @@ MAX_SWE = 2000.0
 @jit
 def cover_fraction(snowh, sneqv, mfsno):
     """Snow-covered fraction of the ground (Niu & Yang 2007): tanh(h / (2.5 z0 (rho/100)^m)); depth h [m], SWE [mm]."""
-    if not snowh > 0.0:
-        return 0.0
     fmelt = fpow(sneqv / snowh / 100.0, mfsno)
-    if fmelt < 1.0e-6:
-        return 1.0
-    return ftanh(snowh / (2.5 * Z0_BARE * fmelt))
+    fsno = select(fmelt < 1.0e-6, 1.0, ftanh(snowh / (2.5 * Z0_BARE * fmelt)))
+    return select(snowh > 0.0, fsno, 0.0)
 
 
 @jit

@@ -32,7 +32,7 @@ import math
 from collections import namedtuple
 
 from .constants import DZ, GRAV, MPE, RW, ZSOIL
-from .jit import LANES, fexp, flog, fmax, fmin, fpow, jit
+from .jit import LANES, clip, fexp, flog, fmax, fmin, fpow, jit, select
 
 #: Frozen-soil impermeability shape parameter A (Niu & Yang 2006; SOILWATER).
 FROZEN_A = 4.0
@@ -58,21 +58,18 @@ def infiltration_constants(satdk, smcmax, smcref):
 
 
 @jit
-def btran(sh2o, nroot, p, weights):
-    """Soil-water factor of transpiration BTRAN [0-1] (BTR = 1); weights[0:4] receive the layers' shares."""
-    total = 0.0
-    zroot = -_ZSOIL[nroot - 1] if nroot > 0 else 1.0
-    for k in range(4):
-        weights[k] = 0.0
-    for k in range(nroot):
-        gx = (sh2o[k] - p.smcwlt) / (p.smcref - p.smcwlt)
-        gx = fmin(1.0, fmax(0.0, gx))
-        weights[k] = fmax(MPE, _DZ[k] / zroot * gx)
-        total += weights[k]
-    total = fmax(MPE, total)
-    for k in range(nroot):
-        weights[k] = weights[k] / total
-    return total
+def btran(sh2o0, sh2o1, sh2o2, sh2o3, nroot, smcwlt, smcref):
+    """Soil-water factor of transpiration BTRAN [0-1] (BTR = 1) of the liquid water [m3 m-3] of the layers, and
+    the layers' shares of it (0 below the nroot root layers): (btran, w0, w1, w2, w3)."""
+    zroot = select(nroot == 1.0, -_ZSOIL[0], select(nroot == 2.0, -_ZSOIL[1], select(nroot == 3.0, -_ZSOIL[2],
+                                                                                      -_ZSOIL[3])))
+    zroot = select(nroot > 0.0, zroot, 1.0)
+    w0 = select(nroot > 0.0, fmax(MPE, _DZ[0] / zroot * clip((sh2o0 - smcwlt) / (smcref - smcwlt), 0.0, 1.0)), 0.0)
+    w1 = select(nroot > 1.0, fmax(MPE, _DZ[1] / zroot * clip((sh2o1 - smcwlt) / (smcref - smcwlt), 0.0, 1.0)), 0.0)
+    w2 = select(nroot > 2.0, fmax(MPE, _DZ[2] / zroot * clip((sh2o2 - smcwlt) / (smcref - smcwlt), 0.0, 1.0)), 0.0)
+    w3 = select(nroot > 3.0, fmax(MPE, _DZ[3] / zroot * clip((sh2o3 - smcwlt) / (smcref - smcwlt), 0.0, 1.0)), 0.0)
+    total = fmax(MPE, ((w0 + w1) + w2) + w3)
+    return total, w0 / total, w1 / total, w2 / total, w3 / total
 
 
 def surface_diffusivity(smcmax, smcwlt, bexp):
@@ -93,8 +90,7 @@ def soil_surface(sh2o1, snowh, fsno, tg, p):
     d5 = dry * dry * dry * dry * dry
     l_rsurf = -_ZSOIL[0] * (fexp(d5) - 1.0) / (2.71828 - 1.0)
     rsurf = l_rsurf / p.d_rsurf
-    if (sh2o1 < 0.01 or p.urban > 0.0) and snowh == 0.0:      # dry, or sealed urban ground
-        rsurf = 1.0e6
+    rsurf = select(((sh2o1 < 0.01) | (p.urban > 0.0)) & (snowh == 0.0), 1.0e6, rsurf)   # dry, or sealed urban
     psi = -p.psisat * fpow(fmax(0.01, sh2o1) / p.smcmax, -p.bexp)
     rhsur = fsno + (1.0 - fsno) * fexp(psi * GRAV / (RW * tg))
     return rsurf, rhsur

@@ -40,13 +40,14 @@ NEE is reported in g C m-2 s-1 (positive = source), not g CO2 as in Noah-MP.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field, fields
 
 import math
 
 import numpy as np
 
-from .jit import fexp, fmax, fmin, jit, kernel, records
+from .jit import LANES, fexp, fmax, fmin, jit, kernel, records, select
 
 #: umol CO2 -> g C (12 g C per mol)  [NMP CO2FLUX] s.7
 G_C_PER_UMOL = 12.0e-6
@@ -176,10 +177,7 @@ class CarbonParams:
 
     def record_fields(self) -> dict:
         """The fields :func:`carbon_column` and friends read from their parameter record."""
-        return dict(lapm=self.lapm, lfmsmn=self.lfmsmn, ln_arm=self.ln_arm, fnf=self.fnf, rmf25=self.rmf25,
-                    rms25=self.rms25, rmr25=self.rmr25, wdpool=self.wdpool, leaf_exp=self.leaf_exp,
-                    wrrat=self.wrrat, fragr=self.fragr, dilefw=self.dilefw, dilefc=self.dilefc, tdlef=self.tdlef,
-                    tmin=self.tmin, ltovrc=self.ltovrc, mrp=self.mrp, vegetated=self.veg_f)
+        return {k: getattr(self, "veg_f" if k == "vegetated" else k) for k in CARBON_FIELDS}
 
 
 def carbon_params(table, classes, foln: float = FOLN_DEFAULT) -> CarbonParams:
@@ -216,9 +214,8 @@ def area_indices_column(lfmass, stmass, p):
 
     Both 0 for non-vegetated classes  ([NMP CO2FLUX] noahmp-physics.md s.7).
     """
-    if p.vegetated == 0.0:
-        return 0.0, 0.0
-    return fmax(lfmass * p.lapm, LAI_MIN), fmax(stmass * SAPM, SAI_MIN)
+    veg = p.vegetated != 0.0
+    return (fmax(lfmass * p.lapm, LAI_MIN) if veg else 0.0), (fmax(stmass * SAPM, SAI_MIN) if veg else 0.0)
 
 
 @jit
@@ -233,25 +230,21 @@ def phenology_column(lai, sai, snowh, tv, p):
 
     Returns (lai, sai, elai, esai, igs).
     """
-    if sai < 0.05:
-        sai = 0.0
-    if lai < 0.05 or sai == 0.0:
-        lai = 0.0
-    if p.vegetated == 0.0:
-        lai = 0.0
-        sai = 0.0
+    vegetated = p.vegetated != 0.0
+    sai = select(sai < 0.05, 0.0, sai)
+    lai = select((lai < 0.05) | (sai == 0.0), 0.0, lai)
+    lai = select(vegetated, lai, 0.0)
+    sai = select(vegetated, sai, 0.0)
     span = p.hvt - p.hvb
     fb = fmin(fmax(snowh - p.hvb, 0.0), span) / fmax(1.0e-6, span)
-    if p.hvt > 0.0 and p.hvt <= 1.0:
-        snowhc = p.hvt * fexp(-snowh / 0.2)
-        fb = fmin(snowh, snowhc) / snowhc if snowhc > 1.0e-6 else 1.0
+    snowhc = p.hvt * fexp(-snowh / 0.2)
+    short = select(snowhc > 1.0e-6, fmin(snowh, snowhc) / snowhc, 1.0)
+    fb = select((p.hvt > 0.0) & (p.hvt <= 1.0), short, fb)
     elai = lai * (1.0 - fb)
     esai = sai * (1.0 - fb)
-    if esai < 0.05:
-        esai = 0.0
-    if elai < 0.05 or esai == 0.0:
-        elai = 0.0
-    igs = 1.0 if tv > p.tmin else 0.0
+    esai = select(esai < 0.05, 0.0, esai)
+    elai = select((elai < 0.05) | (esai == 0.0), 0.0, elai)
+    igs = select(tv > p.tmin, 1.0, 0.0)
     return lai, sai, elai, esai, igs
 
 
@@ -263,14 +256,8 @@ def vegetation_fraction_column(dveg, lai, sai, elai, esai, p):
     at least 0.05; 0 for non-vegetated classes and where the snow buries the whole
     canopy (ELAI + ESAI = 0).
     """
-    if dveg == 5:
-        fveg = p.shdmax
-    else:
-        fveg = 1.0 - fexp(-0.52 * (lai + sai))
-    fveg = fmax(fveg, 0.05)
-    if p.vegetated == 0.0 or elai + esai == 0.0:
-        fveg = 0.0
-    return fveg
+    fveg = fmax(select(dveg == 5, p.shdmax, 1.0 - fexp(-0.52 * (lai + sai))), 0.05)
+    return select((p.vegetated == 0.0) | (elai + esai == 0.0), 0.0, fveg)
 
 
 @jit
@@ -292,9 +279,6 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
     pools, fluxes, LAI and SAI are 0 (their old pools appear in carbon_adjustment).
     """
     inv_dt = 1.0 / dt
-    if p.vegetated == 0.0:                           # skipped classes: everything 0
-        total = lf + st + rt + wd + fc + sb
-        return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -(total * inv_dt), 0.0, 0.0)
     # --- maintenance respiration [g C m-2 s-1]  s.7
     # k = TF RF, TF = ARM^((Tv - 298.16)/10), RF = 1 in the growing season, else 0.5
     k = fexp((tv - T_RESP_REF) * (p.ln_arm * 0.1)) * (1.0 if igs != 0 else 0.5)
@@ -371,10 +355,10 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
     # --- fine roots: RTMASS += (NPPR - RTTOVR) dt; if < 0: RTMASS = 0, RTTOVR = NPPR  s.7
     rttovr = rt * 2.0e-8
     rt_new = (net_r - rttovr) * dt + rt
-    if rt_new < 0.0:
-        rttovr = net_r
-        adjust = adjust - rt * inv_dt                 # the old root mass is destroyed
-        rt_new = rt_new * 0.0
+    no_roots = rt_new < 0.0
+    rttovr = net_r if no_roots else rttovr
+    adjust = (adjust - rt * inv_dt) if no_roots else adjust    # the old root mass is destroyed
+    rt_new = 0.0 if no_roots else rt_new
     litter = litter + rttovr
     npp = npp + net_r
 
@@ -399,7 +383,43 @@ def carbon_column(lf, st, rt, wd, fc, sb, gpp_psn, lai, tv, stc1, btran, w_root,
     rh = rh * 0.9                                     # HETERS = 0.9 RSSOIL
     nee = ra + rh - gpp                               # NEE = AUTORS + HETERS - GPP (g C)
     lai_new, sai_new = area_indices_column(lf_new, st_new, p)
-    return (lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp, ra, rh, nee, adjust, lai_new, sai_new)
+    if p.vegetated != 0.0:
+        return (lf_new, st_new, rt_new, wd_new, fc_new, sb_new, gpp, npp, ra, rh, nee, adjust, lai_new, sai_new)
+    # skipped classes: everything 0 (branch-free above, so that the lanes vectorise)
+    total = lf + st + rt + wd + fc + sb
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -(total * inv_dt), 0.0, 0.0)
+
+
+# --- the carbon of a chunk of columns, in SIMD lanes ----------------------------------------------
+#: The parameter fields of :func:`carbon_column` (:meth:`CarbonParams.record_fields`), as the lanes carry them.
+CARBON_FIELDS = ("lapm", "lfmsmn", "ln_arm", "fnf", "rmf25", "rms25", "rmr25", "wdpool", "leaf_exp", "wrrat",
+                 "fragr", "dilefw", "dilefc", "tdlef", "tmin", "ltovrc", "mrp", "vegetated")
+CarbonRecord = namedtuple("CarbonRecord", CARBON_FIELDS)
+#: Rows of the lane block (``K[row * LANES + l]``): the caller fills the inputs (the arguments of
+#: :func:`carbon_column` and the CARBON_FIELDS) and reads the outputs (its results, in order).
+CARBON_IN = ("lf", "st", "rt", "wd", "fc", "sb", "psn", "lai", "tv", "stc1", "btran", "wroot", "igs") + CARBON_FIELDS
+CARBON_OUT = ("lf_new", "st_new", "rt_new", "wd_new", "fc_new", "sb_new", "gpp", "npp", "ra", "rh", "nee", "adjust",
+              "lai_new", "sai_new")
+CARBON_ROWS = {name: i for i, name in enumerate(CARBON_IN + CARBON_OUT)}
+CARBON_BLOCK = len(CARBON_ROWS) * LANES
+_P0 = len(CARBON_IN) - len(CARBON_FIELDS)
+_O0 = len(CARBON_IN)
+
+
+@jit
+def carbon_lanes(K, dt):
+    """:func:`carbon_column` of the LANES columns of the lane block K (CARBON_ROWS), side by side in SIMD lanes."""
+    L = LANES
+    for l in range(L):
+        p = CarbonRecord(K[_P0 * L + l], K[(_P0 + 1) * L + l], K[(_P0 + 2) * L + l], K[(_P0 + 3) * L + l],
+                         K[(_P0 + 4) * L + l], K[(_P0 + 5) * L + l], K[(_P0 + 6) * L + l], K[(_P0 + 7) * L + l],
+                         K[(_P0 + 8) * L + l], K[(_P0 + 9) * L + l], K[(_P0 + 10) * L + l], K[(_P0 + 11) * L + l],
+                         K[(_P0 + 12) * L + l], K[(_P0 + 13) * L + l], K[(_P0 + 14) * L + l],
+                         K[(_P0 + 15) * L + l], K[(_P0 + 16) * L + l], K[(_P0 + 17) * L + l])
+        r = carbon_column(K[l], K[L + l], K[2 * L + l], K[3 * L + l], K[4 * L + l], K[5 * L + l], K[6 * L + l],
+                          K[7 * L + l], K[8 * L + l], K[9 * L + l], K[10 * L + l], K[11 * L + l], K[12 * L + l], dt, p)
+        for k in range(14):
+            K[(_O0 + k) * L + l] = r[k]
 
 
 # --- array interfaces (the tests, diagnostics) -----------------------------------------
