@@ -177,22 +177,28 @@ class Perturber:
 def apply_increments(model, state, d_sm: np.ndarray | None, d_lai: np.ndarray | None) -> None:
     """Add increments to soil moisture (4, n_ens, n_cells) and LAI (n_ens, n_cells), keeping the state physical.
 
-    Soil moisture stays within [air-dry, porosity] of the soil class (the liquid
-    part takes the increment; ice is kept); LAI stays >= 0 and leaf carbon follows
-    (LFMASS = LAI / SLA), only for vegetated classes.
+    Soil moisture stays within [air-dry, porosity] of the soil class, or where the
+    model itself has left that range (it may drain urban soil below its air-dry 0.40)
+    it is not moved further out; the liquid part takes the increment (ice is kept).
+    LAI stays >= 0 and leaf carbon follows (LFMASS = LAI / SLA), only for vegetated
+    classes.  A zero increment leaves its value exactly as it is, so an update of
+    some cells never moves the others and the result does not depend on which cells
+    share the call (a rank's).
     """
     p = model.p
     if d_sm is not None:
-        sice = state.smc - state.sh2o
-        smc = np.clip(state.smc + d_sm, np.maximum(p.smcdry, 0.0), p.smcmax)
-        smc = np.maximum(smc, sice)
+        old = state.smc
+        sice = old - state.sh2o
+        lo = np.minimum(np.maximum(p.smcdry, 0.0), old)
+        hi = np.maximum(p.smcmax, old)
+        smc = np.where(d_sm != 0.0, np.maximum(np.clip(old + d_sm, lo, hi), sice), old)
         state.smc = smc
         state.sh2o = smc - sice
     if d_lai is not None:
-        veg = p.vegetated
-        lai = np.where(veg, np.maximum(state.lai + d_lai, 0.0), 0.0)
+        changed = p.vegetated & (d_lai != 0.0)
+        lai = np.where(changed, np.maximum(state.lai + d_lai, 0.0), state.lai)
         state.lai = lai
-        state.lfmass = np.where(veg, lai / np.maximum(p.sla, 1e-9) * 1000.0, state.lfmass)
+        state.lfmass = np.where(changed, lai / np.maximum(p.sla, 1e-9) * 1000.0, state.lfmass)
 
 
 def ryu_correct(model, state, n_members: int) -> None:
@@ -227,10 +233,12 @@ def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, n_members):
         for m in range(n_ens):
             for c in range(n_cells):
                 inc = d[c] if m < n_members else 0.0
-                sice = smc[k, m, c] - sh2o[k, m, c]
-                new = max(min(max(smc[k, m, c] + inc, lo[c]), hi[c]), sice)
-                smc[k, m, c] = new
-                sh2o[k, m, c] = new - sice
+                if inc != 0.0:
+                    old = smc[k, m, c]
+                    sice = old - sh2o[k, m, c]
+                    new = max(min(max(old + inc, min(lo[c], old)), max(hi[c], old)), sice)
+                    smc[k, m, c] = new
+                    sh2o[k, m, c] = new - sice
     d[:] = 0.0
     for m in range(n_members):
         for c in range(n_cells):
@@ -239,10 +247,8 @@ def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, n_members):
         d[c] = lai[n_ens - 1, c] - d[c] / n_members
     for m in range(n_ens):
         for c in range(n_cells):
-            if vegetated[c]:
-                inc = d[c] if m < n_members else 0.0
+            inc = d[c] if m < n_members else 0.0
+            if vegetated[c] and inc != 0.0:
                 value = max(lai[m, c] + inc, 0.0)
                 lai[m, c] = value
                 lfmass[m, c] = value / sla[c] * 1000.0
-            else:
-                lai[m, c] = 0.0

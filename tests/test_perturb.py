@@ -160,3 +160,36 @@ def test_increments_keep_the_state_physical():
     assert np.all(s.lai >= 0) and np.all(s.lai[:, 2] == 0)                  # bare ground keeps LAI 0
     veg = m.p.vegetated
     assert np.allclose(s.lfmass[:, veg], s.lai[:, veg] / (m.p.sla[veg] * 1e-3))   # leaf carbon follows LAI
+
+
+def test_a_zero_increment_leaves_the_value_as_it_is_even_beyond_the_bounds():
+    """The model may dry urban soil below its air-dry bound (0.40); an update of other cells (or a zero
+    increment) must not clip it, or the state would depend on which cells share an update (a rank's)."""
+    from mpilda.perturb import apply_increments
+
+    lat, lon = np.array([45.0, 45.0]), np.array([5.0, 5.5])
+    f = DiurnalForcing(lat, lon, tmin=285.0, tmax=295.0)
+    start = dt.datetime(2015, 6, 1, tzinfo=UTC)
+    m = NoahMP(np.array([13, 10]), np.array([6, 6]), lat, lon)                # urban, grass
+    s = m.cold_start(4, f.at(start), start)
+    s.smc = np.full_like(s.smc, 0.35)                                         # below urban air-dry 0.40
+    s.sh2o = s.smc.copy()
+    before = s.copy()
+    d_sm = np.zeros_like(s.smc)
+    d_sm[:, :, 1] = 0.01                                                      # only the grass cell
+    d_lai = np.zeros_like(s.lai)
+    apply_increments(m, s, d_sm, d_lai)
+    assert s.smc[:, :, 0].tobytes() == before.smc[:, :, 0].tobytes()
+    assert s.lai.tobytes() == before.lai.tobytes() and s.lfmass.tobytes() == before.lfmass.tobytes()
+    assert np.all(s.smc[:, :, 1] == before.smc[:, :, 1] + 0.01)
+    d_sm[:, :, 0] = 0.01                          # an increment moves a value below air-dry normally ...
+    apply_increments(m, s, d_sm, None)
+    assert np.all(s.smc[:, :, 0] == 0.36) and m.p.smcdry[0] == 0.40
+    d_sm[:, :, 0] = -0.01                         # ... and does not drive a value further below air-dry
+    apply_increments(m, s, d_sm, None)
+    assert np.all(s.smc[:, :, 0] == 0.36)
+    d_sm[:, :, 0] = 0.1                           # nor above porosity (0.45)
+    apply_increments(m, s, d_sm, None)
+    assert np.all(s.smc[:, :, 0] == 0.45)
+    ryu_correct(m, before, 3)      # members equal to the control: round-off increments, not a pull to 0.40
+    assert np.all(np.abs(before.smc[:, :, 0] - 0.35) < 1e-15)
