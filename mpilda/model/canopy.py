@@ -16,7 +16,7 @@ Noah-MP 4.0.1's PRECIP_HEAT (before the energy balance) and CANWATER (after it):
   flux, transpiration, melt of canopy ice above freezing and freezing of canopy
   water below it (with the leaf temperature pulled towards the freezing point).
 
-Scalar numba functions of one column; those before the energy balance are branch-free (both sides of a
+Scalar numba functions of one column, branch-free (both sides of a
 choice computed, one selected), so that the kernel runs them in SIMD lanes.  Water [kg m-2 = mm], rates [mm s-1].
 """
 
@@ -106,41 +106,36 @@ def canopy_water(fcev, fctr, elai, esai, bdfall, frozen_canopy, canliq, canice, 
     """
     vai = elai + esai
     maxliq = ch2op * vai
-    if not frozen_canopy:
-        etran = fmax(fctr / HVAP, 0.0)
-        qevac = fmax(fcev / HVAP, 0.0)
-        qdewc = abs(fmin(fcev / HVAP, 0.0))
-        qsubc = 0.0
-        qfroc = 0.0
-    else:
-        etran = fmax(fctr / HSUB, 0.0)
-        qevac = 0.0
-        qdewc = 0.0
-        qsubc = fmax(fcev / HSUB, 0.0)
-        qfroc = abs(fmin(fcev / HSUB, 0.0))
+    heat = select(frozen_canopy, HSUB, HVAP)
+    etran = fmax(fctr / heat, 0.0)
+    evaporation = fmax(fcev / heat, 0.0)
+    condensation = abs(fmin(fcev / heat, 0.0))
+    qevac = select(frozen_canopy, 0.0, evaporation)
+    qdewc = select(frozen_canopy, 0.0, condensation)
+    qsubc = select(frozen_canopy, evaporation, 0.0)
+    qfroc = select(frozen_canopy, condensation, 0.0)
     qevac = fmin(canliq / dt, qevac)
     canliq = fmax(0.0, canliq + (qdewc - qevac) * dt)
-    discard = 0.0
-    if canliq <= 1.0e-6:
-        discard += canliq
-        canliq = 0.0
+    trace = canliq <= 1.0e-6
+    discard = select(trace, canliq, 0.0)
+    canliq = select(trace, 0.0, canliq)
     maxsno = snow_capacity(bdfall, vai)
     qsubc = fmin(canice / dt, qsubc)
     canice = fmax(0.0, canice + (qfroc - qsubc) * dt)
-    if canice <= 1.0e-6:
-        discard += canice
-        canice = 0.0
+    trace = canice <= 1.0e-6
+    discard = select(trace, discard + canice, discard)
+    canice = select(trace, 0.0, canice)
     fwet = wet_fraction(canliq, canice, maxliq, maxsno)
-    if canice > 1.0e-6 and tv > TFRZ:
-        qmeltc = fmin(canice / dt, (tv - TFRZ) * CICE * canice / DENICE / (dt * HFUS))
-        canice = fmax(0.0, canice - qmeltc * dt)
-        canliq = fmax(0.0, canliq + qmeltc * dt)
-        tv = fwet * TFRZ + (1.0 - fwet) * tv
-    if canliq > 1.0e-6 and tv < TFRZ:
-        qfrzc = fmin(canliq / dt, (TFRZ - tv) * CWAT * canliq / DENH2O / (dt * HFUS))
-        canliq = fmax(0.0, canliq - qfrzc * dt)
-        canice = fmax(0.0, canice + qfrzc * dt)
-        tv = fwet * TFRZ + (1.0 - fwet) * tv
+    melt = (canice > 1.0e-6) & (tv > TFRZ)                 # canopy ice melts, the leaves cool towards freezing
+    qmeltc = fmin(canice / dt, (tv - TFRZ) * CICE * canice / DENICE / (dt * HFUS))
+    canliq, canice, tv = (select(melt, fmax(0.0, canliq + qmeltc * dt), canliq),
+                          select(melt, fmax(0.0, canice - qmeltc * dt), canice),
+                          select(melt, fwet * TFRZ + (1.0 - fwet) * tv, tv))
+    freeze = (canliq > 1.0e-6) & (tv < TFRZ)               # canopy water freezes, the leaves warm
+    qfrzc = fmin(canliq / dt, (TFRZ - tv) * CWAT * canliq / DENH2O / (dt * HFUS))
+    canliq, canice, tv = (select(freeze, fmax(0.0, canliq - qfrzc * dt), canliq),
+                          select(freeze, fmax(0.0, canice + qfrzc * dt), canice),
+                          select(freeze, fwet * TFRZ + (1.0 - fwet) * tv, tv))
     ecan = qevac + qsubc - qdewc - qfroc
     return canliq, canice, tv, ecan, etran, fwet, discard
 

@@ -18,11 +18,15 @@ Sakaguchi & Zeng soil resistance.  The order of a step is NOAHMP_SFLX's:
    water (infiltration, Richards' equation, drainage);
 6. carbon: photosynthate allocation, respiration, turnover, and the new LAI and SAI.
 
-The physics are scalar numba functions of one column in the modules atmosphere of
-:mod:`canopy`, :mod:`radiation`, :mod:`surface`, :mod:`energy`, :mod:`photosynthesis`,
-:mod:`soil_heat`, :mod:`snow`, :mod:`soil_water` and :mod:`vegetation`; the kernel
-runs them column by column.  Every column's arithmetic is its own (no reduction across
-columns), so results do not depend on how columns are split over ranks.
+The physics are numba functions in the modules :mod:`canopy`, :mod:`radiation`,
+:mod:`surface`, :mod:`energy`, :mod:`photosynthesis`, :mod:`soil_heat`, :mod:`snow`,
+:mod:`soil_water` and :mod:`vegetation`.  The kernel takes the columns 16 at a time
+(a chunk, padded by repeating its last column) and runs the stages of the step as
+loops over the chunk's lanes that the compiler turns into SIMD code: branch-free
+(selects), iterations masked per lane, so every column gets exactly the arithmetic it
+would get alone.  Only the snowpack's layering runs column by column, and only for
+the columns with snow.  No arithmetic mixes columns, so results do not depend on how
+the columns are split over chunks or ranks.
 
 Every step checks, per column, the water balance (the change of stored water against
 precipitation - evapotranspiration - runoff, with Noah-MP's own small discards of
@@ -339,40 +343,49 @@ def _within(a, tol):
 
 
 # --- the step of a chunk of columns ---------------------------------------------------------------
-# The kernel takes LANES columns at a time, in lane-major blocks: the state X (N_VALUES rows, LAYOUT order), the
-# forcing F (8 rows, FORCING order), the parameters P (LANE_PARAMS rows), the values carried between the stages
-# C (N_CARRY rows) and the blocks of the vectorised stages (E energy, R shortwave, H soil heat, S soil water, K
-# carbon).  The stages before the energy balance (_prepare) run in SIMD lanes; after it, the canopy water and
-# the snowpack run column by column (_after) on per-column work arrays w (rows of 7: 0 dz, 9 btrani,
-# 10 ficeold, 11 sice, 17..24 soil water), ws (16) and imelt (7).
+# The kernel takes LANES columns at a time in one lane-major block B (B[row * LANES + lane]) with the regions:
+# the state X (N_VALUES rows, LAYOUT order), the forcing F (8 rows, FORCING order), the parameters P (LANE_PARAMS
+# rows), the values carried between the stages C (N_CARRY rows), cos z, the blocks of the vectorised stages (E
+# energy, R shortwave, H soil heat, S soil water, K carbon) and the fluxes O.  One block for all: the compiler
+# then sees that a lane loop's reads and writes do not overlap and vectorises it.  The snowpack of a lane with
+# snow runs on per-lane work arrays w (rows of 7), ws (16) and imelt (7).
 (_C_RAIN, _C_SNOW, _C_QRAIN, _C_QSNOW, _C_SNOWHIN, _C_BDFALL, _C_WATER0, _C_ELAI, _C_ESAI, _C_FVEG, _C_IGS,
  _C_LATHEAG, _C_FROZEN_CANOPY, _C_FROZEN_GROUND, _C_FSNO, _C_ET, _C_ETRAN, _C_EDIR, _C_ECAN, _C_SNOFLOW, _C_DISCARD,
  _C_PSN, _C_MELT, _C_FSA, _C_FIRA, _C_FSH, _C_LH, _C_SSOIL, _C_PAH, _C_TRAD, _C_FGEV, _C_FCEV, _C_FCTR, _C_FICEOLD,
- _, _, _C_BTRANI, _, _, _) = range(40)
-N_CARRY = 40
+ _, _, _C_BTRANI, _, _, _, _C_SICE, _, _, _, _C_QSNSUB, _C_QSNFRO, _C_QSEVA, _C_QSDEW, _C_QSNBOT, _C_PONDING1,
+ _C_PONDING2, _C_SNOWY) = range(52)
+N_CARRY = 52
 # rows of the carbon's lane block (vegetation.CARBON_ROWS)
 (_K_LF, _K_ST, _K_RT, _K_WD, _K_FC, _K_SB, _K_PSN, _K_LAI, _K_TV, _K_STC1, _K_BTRAN, _K_WROOT,
  _K_IGS) = range(13)
 _K_P = vegetation.CARBON_ROWS[vegetation.CARBON_FIELDS[0]]
 _K_RESULTS = tuple(vegetation.CARBON_ROWS[k] for k in ("lf_new", "st_new", "rt_new", "wd_new", "fc_new", "sb_new",
                                                        "gpp", "npp", "nee", "lai_new", "sai_new"))
-#: The parameters of a column the lane stages before the energy balance read (rows of the block P, in this order).
-LANE_PARAMS = ("nroot", "vegetated", "hvt", "hvb", "tmin", "shdmax", "ch2op", "mfsno", "z0sno", "z0mvt", "swemx",
-               "smcwlt", "smcref", "smcmax", "bexp", "psisat", "d_rsurf", "urban", "eg_soil", "tbot", "tk_solids",
-               "tk_dry", "csoil", "cwpvt", "dleaf", "vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "ko25", "c3psn",
-               "ln_akc", "ln_ako", "ln_avcmx", "co2", "o2", "xl", "betads", "betais", "rhol_vis", "rhol_nir",
-               "rhos_vis", "rhos_nir", "taul_vis", "taul_nir", "taus_vis", "taus_nir", "albsat_vis", "albsat_nir",
-               "albdry_vis", "albdry_nir", "omegas_vis", "omegas_nir")
+#: The parameters of a column the lane stages read (rows of the region P of the lane block, in this order; the
+#: runs from smcmax, cwpvt, xl and lapm on are copied as they are into the rows of the soil water, the energy
+#: balance, the shortwave and the carbon).
+_SOIL_RUN = ("smcmax", "smcwlt", "bexp", "satdk", "satdw", "kdt", "frzx", "urban")
+_ENERGY_RUN = ("cwpvt", "dleaf", "vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "ko25", "c3psn", "ln_akc", "ln_ako",
+               "ln_avcmx", "co2", "o2")
+_RADIATION_RUN = ("xl", "betads", "betais", "rhol_vis", "rhol_nir", "rhos_vis", "rhos_nir", "taul_vis", "taul_nir",
+                  "taus_vis", "taus_nir", "albsat_vis", "albsat_nir", "albdry_vis", "albdry_nir", "omegas_vis",
+                  "omegas_nir")
+LANE_PARAMS = (("nroot", "vegetated", "hvt", "hvb", "tmin", "shdmax", "ch2op", "mfsno", "z0sno", "z0mvt", "swemx",
+                "smcref", "psisat", "d_rsurf", "eg_soil", "tbot", "tk_solids", "tk_dry", "csoil")
+               + _SOIL_RUN + _ENERGY_RUN + _RADIATION_RUN + vegetation.CARBON_FIELDS)
 N_PARAMS = len(LANE_PARAMS)
 (_P_NROOT, _P_VEGETATED, _P_HVT, _P_HVB, _P_TMIN, _P_SHDMAX, _P_CH2OP, _P_MFSNO, _P_Z0SNO, _P_Z0MVT, _P_SWEMX,
- _P_SMCWLT, _P_SMCREF, _P_SMCMAX, _P_BEXP, _P_PSISAT, _P_D_RSURF, _P_URBAN, _P_EG_SOIL, _P_TBOT, _P_TK_SOLIDS,
- _P_TK_DRY, _P_CSOIL, _P_CWPVT) = range(24)
+ _P_SMCREF, _P_PSISAT, _P_D_RSURF, _P_EG_SOIL, _P_TBOT, _P_TK_SOLIDS, _P_TK_DRY, _P_CSOIL, _P_SMCMAX, _P_SMCWLT,
+ _P_BEXP) = range(22)
+_P_URBAN = LANE_PARAMS.index("urban")
+_P_CWPVT = LANE_PARAMS.index("cwpvt")
 _P_XL = LANE_PARAMS.index("xl")
-#: The parameters copied as they are into the energy balance's rows (from cwpvt on) and the shortwave's (from xl).
-_ENERGY_PARAMS = tuple(getattr(energy, k.upper()) for k in LANE_PARAMS[_P_CWPVT:_P_XL])
-_RADIATION_PARAMS = tuple(getattr(radiation, k.upper()) for k in LANE_PARAMS[_P_XL:])
-# regions of the kernel's lane block B [rows]: state, forcing, parameters, carry, cos z, and the blocks of
-# the energy balance, the shortwave and the soil heat
+_P_CARBON = len(LANE_PARAMS) - len(vegetation.CARBON_FIELDS)
+_SOIL_PARAMS = tuple(getattr(soil_water, k.upper()) for k in _SOIL_RUN)
+_ENERGY_PARAMS = tuple(getattr(energy, k.upper()) for k in _ENERGY_RUN)
+_RADIATION_PARAMS = tuple(getattr(radiation, k.upper()) for k in _RADIATION_RUN)
+# regions of the kernel's lane block B [rows]: state, forcing, parameters, carry, cos z, the blocks of the energy
+# balance, the shortwave, the soil heat, the soil water and the carbon, and the fluxes
 _XB = 0
 _FB = _XB + N_VALUES
 _PB = _FB + len(FORCING)
@@ -381,7 +394,10 @@ _ZB = _CB + N_CARRY
 _EB = _ZB + 1
 _RB = _EB + len(energy.ROWS)
 _HB = _RB + len(radiation.ROWS)
-_B_ROWS = _HB + len(soil_heat.ROWS)
+_SB = _HB + len(soil_heat.ROWS)
+_KB = _SB + len(soil_water.ROWS)
+_OB = _KB + len(vegetation.CARBON_ROWS)
+_B_ROWS = _OB + _N_FLUX
 _Phenology = namedtuple("_Phenology", ("vegetated", "hvt", "hvb", "tmin", "shdmax"))
 _SoilSurface = namedtuple("_SoilSurface", ("smcmax", "bexp", "psisat", "d_rsurf", "urban"))
 
@@ -546,239 +562,240 @@ def _prepare(B, dt, dveg, zref):
 
 
 @jit
-def _after_energy(x, f, carry, E, H, l):
-    """A column's fluxes from its energy balances (lane l of E): the cell's, from its two parts; the ground heat
-    flux into the layers (lane l of H)."""
-    lwdn = f[1]
-    fveg = carry[_C_FVEG]
-
-    # --- the cell's fluxes from its two parts
-    sav, sag = E[energy.SAV * LANES + l], E[energy.SAG * LANES + l]
-    emv, emg = E[energy.EMV * LANES + l], E[energy.EMG * LANES + l]
-    irb, shb = E[energy.IRB * LANES + l], E[energy.SHB * LANES + l]
-    evb, ghb = E[energy.EVB * LANES + l], E[energy.GHB * LANES + l]
-    pahb = E[energy.PAHB * LANES + l]
-    tv, tah, eah = x[_TV], x[_TAH], x[_EAH]
-    psn = 0.0
-    if E[energy.VEG * LANES + l] > 0.0:
-        tv, tah, eah = E[energy.TV * LANES + l], E[energy.TAH * LANES + l], E[energy.EAH * LANES + l]
-        fira = fveg * E[energy.IRG * LANES + l] + (1.0 - fveg) * irb + E[energy.IRC * LANES + l]
-        fsh = fveg * E[energy.SHG * LANES + l] + (1.0 - fveg) * shb + E[energy.SHC * LANES + l]
-        fgev = fveg * E[energy.EVG * LANES + l] + (1.0 - fveg) * evb
-        ssoil = fveg * E[energy.GHV * LANES + l] + (1.0 - fveg) * ghb
-        fcev = E[energy.EVC * LANES + l]
-        fctr = E[energy.TR * LANES + l]
-        pah = fveg * E[energy.PAHG * LANES + l] + (1.0 - fveg) * pahb + E[energy.PAHV * LANES + l]
-        tg = fveg * E[energy.TGV * LANES + l] + (1.0 - fveg) * E[energy.TGB * LANES + l]
-        laisun, laisha = E[energy.LAISUN * LANES + l], E[energy.LAISHA * LANES + l]
-        psn = E[energy.PSNSUN * LANES + l] * laisun + E[energy.PSNSHA * LANES + l] * laisha
-    else:
-        fira = irb
-        fsh = shb
-        fgev = evb
-        ssoil = ghb
-        fcev = 0.0
-        fctr = 0.0
-        pah = pahb
-        tg = E[energy.TGB * LANES + l]
-    emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
-    trad = fsqrt(fsqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
-    H[soil_heat.SSOIL * LANES + l] = ssoil
-    x[_TV], x[_TG], x[_TAH], x[_EAH] = tv, tg, tah, eah
-    carry[_C_FGEV], carry[_C_FCEV], carry[_C_FCTR] = fgev, fcev, fctr
-    carry[_C_PSN] = psn
-    carry[_C_FSA], carry[_C_FIRA], carry[_C_FSH], carry[_C_LH] = sav + sag, fira, fsh, fcev + fgev + fctr
-    carry[_C_SSOIL], carry[_C_PAH], carry[_C_TRAD] = ssoil, pah, trad
+def _fluxes(B):
+    """The cell's fluxes from its two energy balances (E), in lanes: FVEG-weighted sums, the radiative
+    temperature, the ground heat flux into the layers (H), the new leaf, ground and canopy-air state."""
+    L = LANES
+    for l in range(L):
+        fveg = B[(_CB + _C_FVEG) * L + l]
+        lwdn = B[(_FB + 1) * L + l]
+        irb, shb, evb, ghb = B[(_EB + energy.IRB) * L + l], B[(_EB + energy.SHB) * L + l], B[(_EB + energy.EVB) * L + l], B[(_EB + energy.GHB) * L + l]
+        pahb = B[(_EB + energy.PAHB) * L + l]
+        emv, emg = B[(_EB + energy.EMV) * L + l], B[(_EB + energy.EMG) * L + l]
+        veg = B[(_EB + energy.VEG) * L + l] > 0.0
+        fira = select(veg, fveg * B[(_EB + energy.IRG) * L + l] + (1.0 - fveg) * irb + B[(_EB + energy.IRC) * L + l], irb)
+        fsh = select(veg, fveg * B[(_EB + energy.SHG) * L + l] + (1.0 - fveg) * shb + B[(_EB + energy.SHC) * L + l], shb)
+        fgev = select(veg, fveg * B[(_EB + energy.EVG) * L + l] + (1.0 - fveg) * evb, evb)
+        ssoil = select(veg, fveg * B[(_EB + energy.GHV) * L + l] + (1.0 - fveg) * ghb, ghb)
+        fcev = select(veg, B[(_EB + energy.EVC) * L + l], 0.0)
+        fctr = select(veg, B[(_EB + energy.TR) * L + l], 0.0)
+        pah = select(veg, fveg * B[(_EB + energy.PAHG) * L + l] + (1.0 - fveg) * pahb + B[(_EB + energy.PAHV) * L + l], pahb)
+        tg = select(veg, fveg * B[(_EB + energy.TGV) * L + l] + (1.0 - fveg) * B[(_EB + energy.TGB) * L + l], B[(_EB + energy.TGB) * L + l])
+        psn = select(veg, B[(_EB + energy.PSNSUN) * L + l] * B[(_EB + energy.LAISUN) * L + l]
+                     + B[(_EB + energy.PSNSHA) * L + l] * B[(_EB + energy.LAISHA) * L + l], 0.0)
+        emissi = fveg * (emg * (1.0 - emv) + emv + emv * (1.0 - emv) * (1.0 - emg)) + (1.0 - fveg) * emg
+        B[(_XB + _TV) * L + l] = select(veg, B[(_EB + energy.TV) * L + l], B[(_XB + _TV) * L + l])
+        B[(_XB + _TAH) * L + l] = select(veg, B[(_EB + energy.TAH) * L + l], B[(_XB + _TAH) * L + l])
+        B[(_XB + _EAH) * L + l] = select(veg, B[(_EB + energy.EAH) * L + l], B[(_XB + _EAH) * L + l])
+        B[(_XB + _TG) * L + l] = tg
+        B[(_HB + soil_heat.SSOIL) * L + l] = ssoil
+        B[(_CB + _C_FGEV) * L + l], B[(_CB + _C_FCEV) * L + l], B[(_CB + _C_FCTR) * L + l], B[(_CB + _C_PSN) * L + l] = fgev, fcev, fctr, psn
+        B[(_CB + _C_FSA) * L + l] = B[(_EB + energy.SAV) * L + l] + B[(_EB + energy.SAG) * L + l]
+        B[(_CB + _C_FIRA) * L + l], B[(_CB + _C_FSH) * L + l], B[(_CB + _C_LH) * L + l] = fira, fsh, fcev + fgev + fctr
+        B[(_CB + _C_SSOIL) * L + l], B[(_CB + _C_PAH) * L + l] = ssoil, pah
+        B[(_CB + _C_TRAD) * L + l] = fsqrt(fsqrt((lwdn + fira - (1.0 - emissi) * lwdn) / (emissi * SB)))
 
 
 @jit
-def _after(x, f, p, dt, w, ws, imelt, carry, H, S, l):
-    """A column's step from its soil heat (lane l of H) to its soil water (lane l of S): canopy water, snow; fills
-    the soil water's inputs."""
-    sfctmp = f[2]
-    smc = x[_SMC:_SMC + 4]
-    sh2o = x[_SH2O:_SH2O + 4]
-    stc = x[_STC7:_STC7 + 7]
-    snice = x[_SNICE:_SNICE + 3]
-    snliq = x[_SNLIQ:_SNLIQ + 3]
-    nsnow = int(x[_NSNOW])
-    canliq, canice, tv = x[_CANLIQ], x[_CANICE], x[_TV]
-    dz = w[0]
-    sice = w[11]
-    nroot = int(p.nroot)
-    latheag = carry[_C_LATHEAG]
-    frozen_ground = carry[_C_FROZEN_GROUND] > 0.0
-    fgev, fcev, fctr = carry[_C_FGEV], carry[_C_FCEV], carry[_C_FCTR]
-    ficeold = w[10]
+def _water(B, dt):
+    """The layers back from the soil heat (H); the canopy water (CANWATER); the ground's share of evaporation
+    and dew; the snowpack of the columns without one, without snowfall and without layers (what SNOWWATER
+    leaves of them: no snow; the others are done column by column, _snowpack), in lanes."""
+    L = LANES
     for i in range(7):
-        dz[i] = H[(soil_heat.DZ + i) * LANES + l]
-        stc[i] = H[(soil_heat.STC + i) * LANES + l]
-        imelt[i] = int(H[(soil_heat.IMELT + i) * LANES + l])
+        for l in range(L):
+            B[(_XB + _STC7 + i) * L + l] = B[(_HB + soil_heat.STC + i) * L + l]
     for j in range(3):
-        ficeold[j] = carry[_C_FICEOLD + j]
-    for i in range(3):
-        snice[i] = H[(soil_heat.SNICE + i) * LANES + l]
-        snliq[i] = H[(soil_heat.SNLIQ + i) * LANES + l]
+        for l in range(L):
+            B[(_XB + _SNICE + j) * L + l] = B[(_HB + soil_heat.SNICE + j) * L + l]
+            B[(_XB + _SNLIQ + j) * L + l] = B[(_HB + soil_heat.SNLIQ + j) * L + l]
     for k in range(4):
-        smc[k] = H[(soil_heat.SMC + k) * LANES + l]
-        sh2o[k] = H[(soil_heat.SH2O + k) * LANES + l]
-    sneqv, snowh = H[soil_heat.SNEQV * LANES + l], H[soil_heat.SNOWH * LANES + l]
-    qmelt, ponding = H[soil_heat.QMELT * LANES + l], H[soil_heat.PONDING * LANES + l]
+        for l in range(L):
+            smc = B[(_HB + soil_heat.SMC + k) * L + l]
+            sh2o = B[(_HB + soil_heat.SH2O + k) * L + l]
+            B[(_XB + _SMC + k) * L + l] = smc
+            B[(_XB + _SH2O + k) * L + l] = sh2o
+            B[(_CB + _C_SICE + k) * L + l] = fmax(0.0, smc - sh2o)
+    for l in range(L):
+        sneqv = B[(_HB + soil_heat.SNEQV) * L + l]
+        snowh = B[(_HB + soil_heat.SNOWH) * L + l]
+        latheag = B[(_CB + _C_LATHEAG) * L + l]
+        fgev = B[(_CB + _C_FGEV) * L + l]
+        qvap = fmax(fgev / latheag, 0.0)
+        qdew = abs(fmin(fgev / latheag, 0.0))
+        canliq, canice, tv, ecan, etran, _, discard = canopy_water(
+            B[(_CB + _C_FCEV) * L + l], B[(_CB + _C_FCTR) * L + l], B[(_CB + _C_ELAI) * L + l], B[(_CB + _C_ESAI) * L + l], B[(_CB + _C_BDFALL) * L + l], B[(_CB + _C_FROZEN_CANOPY) * L + l] > 0.0,
+            B[(_XB + _CANLIQ) * L + l], B[(_XB + _CANICE) * L + l], B[(_XB + _TV) * L + l], dt, B[(_PB + _P_CH2OP) * L + l])
+        snow = sneqv > 0.0
+        qsnsub = select(snow, fmin(qvap, sneqv / dt), 0.0)
+        qsnfro = select(snow, qdew, 0.0)
+        snowy = (B[(_XB + _NSNOW) * L + l] > 0.0) | snow | (B[(_CB + _C_QSNOW) * L + l] > 0.0)
+        B[(_XB + _CANLIQ) * L + l], B[(_XB + _CANICE) * L + l], B[(_XB + _TV) * L + l], B[(_XB + _SNEQVO) * L + l] = canliq, canice, tv, sneqv
+        B[(_XB + _SNEQV) * L + l] = select(snowy, sneqv, 0.0)      # without a pack: none (a trace is dropped)
+        B[(_XB + _SNOWH) * L + l] = select(snowy, snowh, 0.0)
+        B[(_CB + _C_SNOWY) * L + l] = select(snowy, 1.0, 0.0)
+        B[(_CB + _C_QSNSUB) * L + l], B[(_CB + _C_QSNFRO) * L + l] = qsnsub, qsnfro
+        B[(_CB + _C_QSEVA) * L + l], B[(_CB + _C_QSDEW) * L + l] = qvap - qsnsub, qdew - qsnfro
+        B[(_CB + _C_QSNBOT) * L + l], B[(_CB + _C_SNOFLOW) * L + l], B[(_CB + _C_PONDING1) * L + l], B[(_CB + _C_PONDING2) * L + l] = 0.0, 0.0, 0.0, 0.0
+        B[(_CB + _C_ET) * L + l], B[(_CB + _C_ETRAN) * L + l], B[(_CB + _C_EDIR) * L + l], B[(_CB + _C_ECAN) * L + l] = etran + (qvap - qdew) + ecan, etran, qvap - qdew, ecan
+        B[(_CB + _C_DISCARD) * L + l] = discard
+    for j in range(3):                 # the snow layers of a column without a pack are empty
+        for l in range(L):
+            snowy = B[(_CB + _C_SNOWY) * L + l] > 0.0
+            B[(_XB + _DZSNO + j) * L + l] = select(snowy, B[(_HB + soil_heat.DZ + j) * L + l], 0.0)
+            B[(_XB + _STC7 + j) * L + l] = select(snowy, B[(_XB + _STC7 + j) * L + l], 0.0)
+            B[(_XB + _SNICE + j) * L + l] = select(snowy, B[(_XB + _SNICE + j) * L + l], 0.0)
+            B[(_XB + _SNLIQ + j) * L + l] = select(snowy, B[(_XB + _SNLIQ + j) * L + l], 0.0)
 
-    # --- water
+
+@jit
+def _snowpack(B, l, p, dt, w, ws, imelt):
+    """The snowpack of lane l over the step (SNOWWATER: snowfall, compaction, layers, sublimation, percolation),
+    column by column on its work arrays w (rows of 7: 0 dz, 1 snow ice, 2 snow liquid, 3 temperatures,
+    4 soil ice, 5 soil liquid water, 6 start-of-step ice fractions), ws (16) and imelt (7)."""
+    L = LANES
+    dz, snice, snliq, stc, sice, sh2o, ficeold = w[0], w[1], w[2], w[3], w[4], w[5], w[6]
+    for i in range(7):
+        imelt[i] = int(B[(_HB + soil_heat.IMELT + i) * L + l])
+    for j in range(3):
+        dz[j] = B[(_HB + soil_heat.DZ + j) * L + l]
+        snice[j] = B[(_XB + _SNICE + j) * L + l]
+        snliq[j] = B[(_XB + _SNLIQ + j) * L + l]
+        stc[j] = B[(_XB + _STC7 + j) * L + l]
+        ficeold[j] = B[(_CB + _C_FICEOLD + j) * L + l]
     for k in range(4):
-        sice[k] = fmax(0.0, smc[k] - sh2o[k])
-    sneqvo = sneqv
-    qvap = fmax(fgev / latheag, 0.0)
-    qdew = abs(fmin(fgev / latheag, 0.0))
-    edir = qvap - qdew
-    canliq, canice, tv, ecan, etran, _, discard = canopy_water(fcev, fctr, carry[_C_ELAI], carry[_C_ESAI],
-                                                               carry[_C_BDFALL], carry[_C_FROZEN_CANOPY] > 0.0,
-                                                               canliq, canice, tv, dt, p.ch2op)
-    qsnsub = fmin(qvap, sneqv / dt) if sneqv > 0.0 else 0.0
-    qseva = qvap - qsnsub
-    qsnfro = qdew if sneqv > 0.0 else 0.0
-    qsdew = qdew - qsnfro
-    qrain = carry[_C_QRAIN]
+        sice[k] = B[(_CB + _C_SICE + k) * L + l]
+        sh2o[k] = B[(_XB + _SH2O + k) * L + l]
     nsnow, sneqv, snowh, qsnbot, snoflow, ponding1, ponding2, dropped = snow_water(
-        nsnow, dz[0:3], snice, snliq, stc[0:3], sice, sh2o, _DZ[0], sneqv, snowh, carry[_C_QSNOW],
-        carry[_C_SNOWHIN], qsnfro, qsnsub, qrain, sfctmp, imelt, w[10], dt, p.ssi, ws)
-    discard += dropped
-    if frozen_ground:
-        sice[0] = sice[0] + (qsdew - qseva) * dt / (_DZ[0] * 1000.0)
-        qsdew = 0.0
-        qseva = 0.0
-        if sice[0] < 0.0:
-            sh2o[0] = sh2o[0] + sice[0]
-            sice[0] = 0.0
-    qinsur = (ponding + ponding1 + ponding2) / dt * 0.001
-    if nsnow == 0:
-        qinsur = qinsur + (qsnbot + qsdew + qrain) * 0.001
-    else:
-        qinsur = qinsur + (qsnbot + qsdew) * 0.001
+        int(B[(_XB + _NSNOW) * L + l]), dz, snice, snliq, stc, sice, sh2o, _DZ[0], B[(_XB + _SNEQV) * L + l], B[(_XB + _SNOWH) * L + l], B[(_CB + _C_QSNOW) * L + l],
+        B[(_CB + _C_SNOWHIN) * L + l], B[(_CB + _C_QSNFRO) * L + l], B[(_CB + _C_QSNSUB) * L + l], B[(_CB + _C_QRAIN) * L + l], B[(_FB + 2) * L + l], imelt, ficeold, dt, p.ssi, ws)
+    for j in range(3):
+        B[(_XB + _DZSNO + j) * L + l] = dz[j]
+        B[(_XB + _SNICE + j) * L + l] = snice[j]
+        B[(_XB + _SNLIQ + j) * L + l] = snliq[j]
+        B[(_XB + _STC7 + j) * L + l] = stc[j]
     for k in range(4):
-        S[(soil_water.SH2O + k) * LANES + l] = sh2o[k]
-        S[(soil_water.SMC + k) * LANES + l] = smc[k]
-        S[(soil_water.SICE + k) * LANES + l] = sice[k]
-        S[(soil_water.ET + k) * LANES + l] = etran * carry[_C_BTRANI + k] * 0.001 if k < nroot else 0.0
-    S[soil_water.QINSUR * LANES + l] = qinsur
-    S[soil_water.QSEVA * LANES + l] = qseva * 0.001
-    S[soil_water.SMCMAX * LANES + l] = p.smcmax
-    S[soil_water.SMCWLT * LANES + l] = p.smcwlt
-    S[soil_water.BEXP * LANES + l] = p.bexp
-    S[soil_water.SATDK * LANES + l] = p.satdk
-    S[soil_water.SATDW * LANES + l] = p.satdw
-    S[soil_water.KDT * LANES + l] = p.kdt
-    S[soil_water.FRZX * LANES + l] = p.frzx
-    S[soil_water.URBAN * LANES + l] = p.urban
-    x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH] = canliq, canice, sneqv, snowh
-    x[_SNEQVO], x[_TV] = sneqvo, tv
-    x[_NSNOW] = nsnow
-    for i in range(3):
-        x[_DZSNO + i] = dz[i]
-    carry[_C_ET], carry[_C_ETRAN], carry[_C_EDIR], carry[_C_ECAN] = etran + edir + ecan, etran, edir, ecan
-    carry[_C_SNOFLOW], carry[_C_DISCARD] = snoflow, discard
-    carry[_C_MELT] = qsnbot + (ponding + ponding1 + ponding2) / dt
-    _ = qmelt
+        B[(_CB + _C_SICE + k) * L + l] = sice[k]
+        B[(_XB + _SH2O + k) * L + l] = sh2o[k]
+    B[(_XB + _NSNOW) * L + l], B[(_XB + _SNEQV) * L + l], B[(_XB + _SNOWH) * L + l] = nsnow, sneqv, snowh
+    B[(_CB + _C_QSNBOT) * L + l], B[(_CB + _C_SNOFLOW) * L + l], B[(_CB + _C_PONDING1) * L + l], B[(_CB + _C_PONDING2) * L + l] = qsnbot, snoflow, ponding1, ponding2
+    B[(_CB + _C_DISCARD) * L + l] = B[(_CB + _C_DISCARD) * L + l] + dropped
 
 
 @jit
-def _after_soil(x, p, w, carry, E, S, K, l):
-    """A column's step after its soil water (lane l of S): the new soil water, the carbon's inputs (lane l of K)."""
-    smc = x[_SMC:_SMC + 4]
-    sh2o = x[_SH2O:_SH2O + 4]
-    sice = w[11]
-    nroot = int(p.nroot)
+def _soil_inputs(B, dt):
+    """Frost and evaporation of a frozen ground surface, the water reaching the soil surface, and the inputs of
+    the soil water (S), in lanes."""
+    L = LANES
+    for l in range(L):
+        frozen = B[(_CB + _C_FROZEN_GROUND) * L + l] > 0.0
+        qsdew, qseva = B[(_CB + _C_QSDEW) * L + l], B[(_CB + _C_QSEVA) * L + l]
+        sice0 = B[(_CB + _C_SICE) * L + l]
+        sice0 = select(frozen, sice0 + (qsdew - qseva) * dt / (_DZ[0] * 1000.0), sice0)
+        qsdew = select(frozen, 0.0, qsdew)
+        qseva = select(frozen, 0.0, qseva)
+        negative = frozen & (sice0 < 0.0)
+        B[(_XB + _SH2O) * L + l] = select(negative, B[(_XB + _SH2O) * L + l] + sice0, B[(_XB + _SH2O) * L + l])
+        B[(_CB + _C_SICE) * L + l] = select(negative, 0.0, sice0)
+        ponding = B[(_HB + soil_heat.PONDING) * L + l] + B[(_CB + _C_PONDING1) * L + l] + B[(_CB + _C_PONDING2) * L + l]
+        qsnbot = B[(_CB + _C_QSNBOT) * L + l]
+        qinsur = ponding / dt * 0.001
+        qinsur = select(B[(_XB + _NSNOW) * L + l] == 0.0, qinsur + (qsnbot + qsdew + B[(_CB + _C_QRAIN) * L + l]) * 0.001,
+                        qinsur + (qsnbot + qsdew) * 0.001)
+        B[(_SB + soil_water.QINSUR) * L + l] = qinsur
+        B[(_SB + soil_water.QSEVA) * L + l] = qseva * 0.001
+        B[(_CB + _C_MELT) * L + l] = qsnbot + ponding / dt
     for k in range(4):
-        sh2o[k] = S[(soil_water.SH2O + k) * LANES + l]
-        smc[k] = sh2o[k] + sice[k]
-    wroot = 0.0
-    for k in range(nroot):
-        wroot += smc[k] / p.smcmax * _DZ[k] / (-_ZSOIL[nroot - 1])
-    K[_K_LF * LANES + l] = x[_LF]
-    K[_K_ST * LANES + l] = x[_ST]
-    K[_K_RT * LANES + l] = x[_RT]
-    K[_K_WD * LANES + l] = x[_WD]
-    K[_K_FC * LANES + l] = x[_FC]
-    K[_K_SB * LANES + l] = x[_SB]
-    K[_K_PSN * LANES + l] = carry[_C_PSN]
-    K[_K_LAI * LANES + l] = x[_LAI]
-    K[_K_TV * LANES + l] = x[_TV]
-    K[_K_STC1 * LANES + l] = x[_STC7 + 3]
-    K[_K_BTRAN * LANES + l] = E[energy.BTRAN * LANES + l]
-    K[_K_WROOT * LANES + l] = wroot
-    K[_K_IGS * LANES + l] = carry[_C_IGS]
-    K[(_K_P + 0) * LANES + l] = p.lapm
-    K[(_K_P + 1) * LANES + l] = p.lfmsmn
-    K[(_K_P + 2) * LANES + l] = p.ln_arm
-    K[(_K_P + 3) * LANES + l] = p.fnf
-    K[(_K_P + 4) * LANES + l] = p.rmf25
-    K[(_K_P + 5) * LANES + l] = p.rms25
-    K[(_K_P + 6) * LANES + l] = p.rmr25
-    K[(_K_P + 7) * LANES + l] = p.wdpool
-    K[(_K_P + 8) * LANES + l] = p.leaf_exp
-    K[(_K_P + 9) * LANES + l] = p.wrrat
-    K[(_K_P + 10) * LANES + l] = p.fragr
-    K[(_K_P + 11) * LANES + l] = p.dilefw
-    K[(_K_P + 12) * LANES + l] = p.dilefc
-    K[(_K_P + 13) * LANES + l] = p.tdlef
-    K[(_K_P + 14) * LANES + l] = p.tmin
-    K[(_K_P + 15) * LANES + l] = p.ltovrc
-    K[(_K_P + 16) * LANES + l] = p.mrp
-    K[(_K_P + 17) * LANES + l] = p.vegetated
+        for l in range(L):
+            B[(_SB + soil_water.SH2O + k) * L + l] = B[(_XB + _SH2O + k) * L + l]
+            B[(_SB + soil_water.SMC + k) * L + l] = B[(_XB + _SMC + k) * L + l]
+            B[(_SB + soil_water.SICE + k) * L + l] = B[(_CB + _C_SICE + k) * L + l]
+            B[(_SB + soil_water.ET + k) * L + l] = select(k < B[(_PB + _P_NROOT) * L + l], B[(_CB + _C_ETRAN) * L + l] * B[(_CB + _C_BTRANI + k) * L + l]
+                                                    * 0.001, 0.0)
+    for i in range(len(_SOIL_PARAMS)):
+        for l in range(L):
+            B[(_SB + _SOIL_PARAMS[i]) * L + l] = B[(_PB + _P_SMCMAX + i) * L + l]
 
 
 @jit
-def _finish(x, dt, carry, E, S, K, l, o):
-    """A column's step after its carbon (lane l of K): balances, the new state and the fluxes o."""
-    smc = x[_SMC:_SMC + 4]
-    nsnow = int(x[_NSNOW])
-    runsrf = S[soil_water.RUNSRF * LANES + l]
-    runsub = S[soil_water.FIX * LANES + l] + S[soil_water.QDRAIN * LANES + l] + carry[_C_SNOFLOW]
-    canliq, canice, sneqv, snowh = x[_CANLIQ], x[_CANICE], x[_SNEQV], x[_SNOWH]
-    discard = carry[_C_DISCARD]
-    et = carry[_C_ET]
-    prcp = carry[_C_RAIN] + carry[_C_SNOW]
-    lf, st, rt = K[_K_RESULTS[0] * LANES + l], K[_K_RESULTS[1] * LANES + l], K[_K_RESULTS[2] * LANES + l]
-    wd, fc, sb = K[_K_RESULTS[3] * LANES + l], K[_K_RESULTS[4] * LANES + l], K[_K_RESULTS[5] * LANES + l]
-    gpp, npp, nee = K[_K_RESULTS[6] * LANES + l], K[_K_RESULTS[7] * LANES + l], K[_K_RESULTS[8] * LANES + l]
-    lai, sai = K[_K_RESULTS[9] * LANES + l], K[_K_RESULTS[10] * LANES + l]
-
-    # --- Noah-MP's end-of-step discard of a trace of snow; the water balance with every discard booked
-    if snowh <= 1.0e-6 or sneqv <= 1.0e-3:
-        discard += sneqv if nsnow == 0 else 0.0
-        snowh = 0.0
-        sneqv = 0.0
-    water1 = canliq + canice + sneqv
+def _carbon_inputs(B):
+    """The new soil water (S), the root zone's wetness and the carbon's inputs (K), in lanes."""
+    L = LANES
     for k in range(4):
-        water1 += smc[k] * _DZ[k] * 1000.0
-    o[_F_WERR] = water1 - carry[_C_WATER0] - (prcp - et - runsrf - runsub) * dt + discard
-    o[_F_DISCARD] = discard / dt
+        for l in range(L):
+            sh2o = B[(_SB + soil_water.SH2O + k) * L + l]
+            B[(_XB + _SH2O + k) * L + l] = sh2o
+            B[(_XB + _SMC + k) * L + l] = sh2o + B[(_CB + _C_SICE + k) * L + l]
+    for l in range(L):
+        nroot = B[(_PB + _P_NROOT) * L + l]
+        zroot = select(nroot == 1.0, -_ZSOIL[0], select(nroot == 2.0, -_ZSOIL[1], select(nroot == 3.0, -_ZSOIL[2],
+                                                                                          -_ZSOIL[3])))
+        smcmax = B[(_PB + _P_SMCMAX) * L + l]
+        wroot = 0.0
+        for k in range(4):
+            wroot += select(k < nroot, B[(_XB + _SMC + k) * L + l] / smcmax * _DZ[k] / zroot, 0.0)
+        B[(_KB + _K_WROOT) * L + l] = wroot
+        B[(_KB + _K_PSN) * L + l] = B[(_CB + _C_PSN) * L + l]
+        B[(_KB + _K_TV) * L + l] = B[(_XB + _TV) * L + l]
+        B[(_KB + _K_STC1) * L + l] = B[(_XB + _STC7 + 3) * L + l]
+        B[(_KB + _K_BTRAN) * L + l] = B[(_EB + energy.BTRAN) * L + l]
+        B[(_KB + _K_IGS) * L + l] = B[(_CB + _C_IGS) * L + l]
+    for i in range(6):
+        for l in range(L):
+            B[(_KB + _K_LF + i) * L + l] = B[(_XB + _LF + i) * L + l]
+    for l in range(L):
+        B[(_KB + _K_LAI) * L + l] = B[(_XB + _LAI) * L + l]
+    for i in range(len(vegetation.CARBON_FIELDS)):
+        for l in range(L):
+            B[(_KB + _K_P + i) * L + l] = B[(_PB + _P_CARBON + i) * L + l]
 
-    # --- the new state and the fluxes
-    x[_SNEQV], x[_SNOWH] = sneqv, snowh
-    x[_LF], x[_ST], x[_RT], x[_WD], x[_FC], x[_SB] = lf, st, rt, wd, fc, sb
-    x[_LAI], x[_SAI] = lai, sai
-    o[_F_ET] = et
-    o[_F_TRANSP] = carry[_C_ETRAN]
-    o[_F_ECAN] = carry[_C_ECAN]
-    o[_F_EDIR] = carry[_C_EDIR]
-    o[_F_QS] = runsrf
-    o[_F_QSB] = runsub
-    o[_F_GPP] = gpp * 1.0e-3
-    o[_F_NEE] = nee * 1.0e-3
-    o[_F_NPP] = npp * 1.0e-3
-    o[_F_MELT] = carry[_C_MELT]
-    o[_F_SWNET] = carry[_C_FSA]
-    o[_F_LWNET] = -carry[_C_FIRA]
-    o[_F_HFX] = carry[_C_FSH]
-    o[_F_LH] = carry[_C_LH]
-    o[_F_GHF] = carry[_C_SSOIL]
-    o[_F_FSNO] = carry[_C_FSNO]
-    o[_F_BTRAN] = E[energy.BTRAN * LANES + l]
-    o[_F_FVEG] = carry[_C_FVEG]
-    o[_F_TSKIN] = carry[_C_TRAD]
-    o[_F_ERES] = carry[_C_FSA] + carry[_C_PAH] - carry[_C_FIRA] - carry[_C_FSH] - carry[_C_LH] - carry[_C_SSOIL]
+
+@jit
+def _finish(B, dt):
+    """The water balance (with Noah-MP's end-of-step discard of a trace of snow), the new state and the
+    fluxes (O), in lanes."""
+    L = LANES
+    for l in range(L):
+        runsrf = B[(_SB + soil_water.RUNSRF) * L + l]
+        runsub = B[(_SB + soil_water.FIX) * L + l] + B[(_SB + soil_water.QDRAIN) * L + l] + B[(_CB + _C_SNOFLOW) * L + l]
+        sneqv, snowh = B[(_XB + _SNEQV) * L + l], B[(_XB + _SNOWH) * L + l]
+        trace = (snowh <= 1.0e-6) | (sneqv <= 1.0e-3)
+        discard = B[(_CB + _C_DISCARD) * L + l] + select(trace & (B[(_XB + _NSNOW) * L + l] == 0.0), sneqv, 0.0)
+        sneqv = select(trace, 0.0, sneqv)
+        B[(_XB + _SNOWH) * L + l] = select(trace, 0.0, snowh)
+        B[(_XB + _SNEQV) * L + l] = sneqv
+        water1 = B[(_XB + _CANLIQ) * L + l] + B[(_XB + _CANICE) * L + l] + sneqv
+        for k in range(4):
+            water1 += B[(_XB + _SMC + k) * L + l] * _DZ[k] * 1000.0
+        et = B[(_CB + _C_ET) * L + l]
+        prcp = B[(_CB + _C_RAIN) * L + l] + B[(_CB + _C_SNOW) * L + l]
+        B[(_OB + _F_WERR) * L + l] = water1 - B[(_CB + _C_WATER0) * L + l] - (prcp - et - runsrf - runsub) * dt + discard
+        B[(_OB + _F_DISCARD) * L + l] = discard / dt
+        B[(_OB + _F_ET) * L + l] = et
+        B[(_OB + _F_TRANSP) * L + l] = B[(_CB + _C_ETRAN) * L + l]
+        B[(_OB + _F_ECAN) * L + l] = B[(_CB + _C_ECAN) * L + l]
+        B[(_OB + _F_EDIR) * L + l] = B[(_CB + _C_EDIR) * L + l]
+        B[(_OB + _F_QS) * L + l] = runsrf
+        B[(_OB + _F_QSB) * L + l] = runsub
+        B[(_OB + _F_GPP) * L + l] = B[(_KB + _K_RESULTS[6]) * L + l] * 1.0e-3
+        B[(_OB + _F_NPP) * L + l] = B[(_KB + _K_RESULTS[7]) * L + l] * 1.0e-3
+        B[(_OB + _F_NEE) * L + l] = B[(_KB + _K_RESULTS[8]) * L + l] * 1.0e-3
+        B[(_OB + _F_MELT) * L + l] = B[(_CB + _C_MELT) * L + l]
+        B[(_OB + _F_SWNET) * L + l] = B[(_CB + _C_FSA) * L + l]
+        B[(_OB + _F_LWNET) * L + l] = -B[(_CB + _C_FIRA) * L + l]
+        B[(_OB + _F_HFX) * L + l] = B[(_CB + _C_FSH) * L + l]
+        B[(_OB + _F_LH) * L + l] = B[(_CB + _C_LH) * L + l]
+        B[(_OB + _F_GHF) * L + l] = B[(_CB + _C_SSOIL) * L + l]
+        B[(_OB + _F_FSNO) * L + l] = B[(_CB + _C_FSNO) * L + l]
+        B[(_OB + _F_BTRAN) * L + l] = B[(_EB + energy.BTRAN) * L + l]
+        B[(_OB + _F_FVEG) * L + l] = B[(_CB + _C_FVEG) * L + l]
+        B[(_OB + _F_TSKIN) * L + l] = B[(_CB + _C_TRAD) * L + l]
+        B[(_OB + _F_ERES) * L + l] = B[(_CB + _C_FSA) * L + l] + B[(_CB + _C_PAH) * L + l] - B[(_CB + _C_FIRA) * L + l] - B[(_CB + _C_FSH) * L + l] - B[(_CB + _C_LH) * L + l] - B[(_CB + _C_SSOIL) * L + l]
+        B[(_XB + _LAI) * L + l] = B[(_KB + _K_RESULTS[9]) * L + l]
+        B[(_XB + _SAI) * L + l] = B[(_KB + _K_RESULTS[10]) * L + l]
+    for i in range(6):
+        for l in range(L):
+            B[(_XB + _LF + i) * L + l] = B[(_KB + _K_RESULTS[i]) * L + l]
 
 
 @jit
@@ -807,18 +824,15 @@ def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, 
     L = LANES
     B = np.zeros(_B_ROWS * L)
     X = B[_XB * L:_FB * L].reshape(N_VALUES, L)
-    F = B[_FB * L:_PB * L].reshape(8, L)
-    P = B[_PB * L:_CB * L]
-    C = B[_CB * L:_ZB * L].reshape(N_CARRY, L)
     E = B[_EB * L:_RB * L]
     R = B[_RB * L:_HB * L]
-    H = B[_HB * L:_B_ROWS * L]
-    O = np.empty((L, _N_FLUX))
-    W = np.zeros((L, 25, 7))
+    H = B[_HB * L:_SB * L]
+    S = B[_SB * L:_KB * L]
+    K = B[_KB * L:_OB * L]
+    O = B[_OB * L:_B_ROWS * L].reshape(_N_FLUX, L)
+    W = np.zeros((L, 7, 7))
     WS = np.zeros((L, 16))
     IM = np.zeros((L, 7), dtype=np.int64)
-    S = np.zeros(soil_water.BLOCK)
-    K = np.zeros(vegetation.CARBON_BLOCK)
     members = np.empty(L, dtype=np.int64)
     cells = np.empty(L, dtype=np.int64)
     n_columns = n_ens * n_cells
@@ -833,11 +847,11 @@ def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, 
             cells[l] = c
             members[l] = m
             for i in range(N_VALUES):
-                X[i, l] = xin[i, m, c]
+                B[(_XB + i) * L + l] = xin[i, m, c]
             for i in range(8):
-                F[i, l] = forcing[i, m, c]
+                B[(_FB + i) * L + l] = forcing[i, m, c]
             for i in range(N_PARAMS):
-                P[i * L + l] = params[c, i]
+                B[(_PB + i) * L + l] = params[c, i]
             B[_ZB * L + l] = cosz[c]
             any_day = any_day or cosz[c] > 0.0
         _prepare(B, dt, dveg, zref)
@@ -855,21 +869,21 @@ def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, 
             E[energy.DZ_TOP * L + l] = H[(soil_heat.DZ + top) * L + l]
             E[energy.STC_TOP * L + l] = H[(soil_heat.STC + top) * L + l]
         energy.solve(E, any_vegetated)
-        for l in range(L):
-            _after_energy(X[:, l], F[:, l], C[:, l], E, H, l)
+        _fluxes(B)
         soil_heat.diffuse(H)
         soil_heat.phase_change(H)
+        _water(B, dt)
         for l in range(L):
-            _after(X[:, l], F[:, l], table[cells[l]], dt, W[l], WS[l], IM[l], C[:, l], H, S, l)
+            if B[(_CB + _C_SNOWY) * L + l] > 0.0:
+                _snowpack(B, l, table[cells[l]], dt, W[l], WS[l], IM[l])
+        _soil_inputs(B, dt)
         soil_water.solve(S, dt, slope)
-        for l in range(L):
-            _after_soil(X[:, l], table[cells[l]], W[l], C[:, l], E, S, K, l)
+        _carbon_inputs(B)
         vegetation.carbon_lanes(K, dt)
-        for l in range(L):
-            _finish(X[:, l], dt, C[:, l], E, S, K, l, O[l])
+        _finish(B, dt)
         for l in range(nl):
             m, c = members[l], cells[l]
             for i in range(N_VALUES):
                 xout[i, m, c] = X[i, l]
             for i in range(_N_FLUX):
-                out[i, m, c] = O[l, i]
+                out[i, m, c] = O[i, l]
