@@ -489,7 +489,8 @@ class Evaluation(Section):
     fluxnet_directory: Optional[Path] = option(None, doc="FLUXNET / Warm Winter 2020 DD files; default: the "
                                                          "synthetic world's references/fluxnet.")
     fluxnet_sites: Optional[Path] = option(None, doc="CSV of the towers (SITE_ID, LOCATION_LAT, LOCATION_LONG, IGBP, "
-                                                     "UTC_OFFSET); default: sites.csv in fluxnet_directory.")
+                                                     "UTC_OFFSET); default: sites.csv in fluxnet_directory (or fluxnet_sites.csv, "
+                                                     "the synthetic references' list).")
     xbase_directory: Optional[Path] = option(None, doc="X-BASE daily 0.25 degree files ({VAR}_{YYYY}_025_daily.nc); "
                                                        "default: the synthetic world's references/xbase.")
     accepted_flags: str = option("G", doc="ISMN quality flags accepted (comma-separated; the paper: G only).")

@@ -154,11 +154,12 @@ def _flux_sites(cfg: Config, local: LocalDomain, days: np.ndarray):
     root = cfg.reference_directory("fluxnet")
     if not root.exists():
         return []
-    sites_file = cfg.evaluation.fluxnet_sites or root / "sites.csv"
+    sites_file = cfg.evaluation.fluxnet_sites or next(
+        (p for p in (root / "sites.csv", root / "fluxnet_sites.csv") if p.exists()), root / "sites.csv")
     info = read_site_list(sites_file) if Path(sites_file).exists() else {}
     grid = local.grid
     out = []
-    for path in find_fluxnet_files(root, "DD"):
+    for path in find_fluxnet_files(root, "DD").values():
         site = read_fluxnet(path, min_good_fraction=cfg.evaluation.fluxnet_min_good_fraction)
         meta = info.get(site.site)
         if meta is None:
