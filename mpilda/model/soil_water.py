@@ -155,7 +155,8 @@ def _soil(S, l):
 
 @jit
 def _start(S, dt):
-    """Liquid water above the effective porosity leaves; impermeable fractions; the step's sub-step count."""
+    """Liquid water above the effective porosity leaves; impermeable fractions; no infiltration yet (3
+    sub-steps)."""
     for l in range(_L):
         smcmax = S[SMCMAX * _L + l]
         rsat = 0.0
@@ -170,6 +171,18 @@ def _start(S, dt):
         urban = S[URBAN * _L + l] > 0.0
         S[FCR * _L + l] = 0.95 if urban else S[FCR * _L + l]      # sealed urban ground: layer 1 nearly impermeable
         S[RSAT * _L + l] = rsat
+        S[INFIL_RUNOFF * _L + l] = 0.0
+        S[PDDUM * _L + l] = 0.0
+        S[NSUB * _L + l] = float(SUBSTEPS)
+        S[DTFINE * _L + l] = dt / float(SUBSTEPS)
+        S[RUNSRF_SUM * _L + l] = 0.0
+        S[QDRAIN_SUM * _L + l] = 0.0
+
+
+@jit
+def _start_infiltration(S, dt):
+    """The step's infiltration of the lanes with water at the surface, and their sub-step count."""
+    for l in range(_L):
         qinsur = S[QINSUR * _L + l]
         runsrf, infil = infiltration(qinsur, S[SH2O * _L + l], S[(SH2O + 1) * _L + l], S[(SH2O + 2) * _L + l],
                                      S[(SH2O + 3) * _L + l], S[SICE * _L + l], S[(SICE + 1) * _L + l],
@@ -178,11 +191,27 @@ def _start(S, dt):
         pddum = infil if wet else 0.0
         S[INFIL_RUNOFF * _L + l] = runsrf if wet else 0.0
         S[PDDUM * _L + l] = pddum
-        n_sub = float(MAX_SUBSTEPS) if pddum * dt > _DZ[0] * smcmax else float(SUBSTEPS)
+        n_sub = float(MAX_SUBSTEPS) if pddum * dt > _DZ[0] * S[SMCMAX * _L + l] else float(SUBSTEPS)
         S[NSUB * _L + l] = n_sub
         S[DTFINE * _L + l] = dt / n_sub
-        S[RUNSRF_SUM * _L + l] = 0.0
-        S[QDRAIN_SUM * _L + l] = 0.0
+
+
+@jit
+def _any_wet(S):
+    """Whether some lane has water reaching its surface (qinsur > 0)."""
+    for l in range(_L):
+        if S[QINSUR * _L + l] > 0.0:
+            return True
+    return False
+
+
+@jit
+def _most_substeps(S):
+    """The largest sub-step count of the lanes."""
+    n = 0.0
+    for l in range(_L):
+        n = fmax(n, S[NSUB * _L + l])
+    return int(n)
 
 
 @jit
@@ -343,7 +372,13 @@ def solve(S, dt, slope):
     (free drainage) and fix (the negative-water fix's change of the subsurface runoff) [mm s-1].
     """
     _start(S, dt)
-    for sub in range(MAX_SUBSTEPS):
-        _infiltrate(S, sub)
+    # (chunk-level shortcuts that change no lane's arithmetic: the infiltration only when some lane has water
+    # at its surface, and only as many sub-steps as the lanes take; a lane's extra sub-steps are masked)
+    wet = _any_wet(S)
+    if wet:
+        _start_infiltration(S, dt)
+    for sub in range(_most_substeps(S)):
+        if wet:
+            _infiltrate(S, sub)
         _substep(S, sub, slope)
     _finish(S, dt)
