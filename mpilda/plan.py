@@ -19,15 +19,16 @@ from .parallel import Decomposition
 #: rank: 257 MB for a truth run of 377 columns and for a 24-member OL of 3,800 columns).
 BASE_MB = 250.0
 #: Peak resident memory per ensemble column [MB]: state, fluxes, daily sums and perturbations with
-#: their temporaries (measured: 270 MB a rank for an OL of 9,425 columns on one rank; 654 MB a rank
-#: for the 24-member OL of the paper domain on 2 ranks, 246,375 columns a rank: 1.6 kB a column).
-PER_COLUMN_MB = 0.0017
+#: their temporaries (measured by tools/bench.py all: 785 MiB a rank for the 24-member OL of the
+#: paper domain on 2 ranks, 246,262 columns a rank: 2.2 kB a column).
+PER_COLUMN_MB = 0.0022
 #: More memory of a DA run [MB]: observations of a day, rescaling tables, the VOD operator
 #: (DA_SSM+VOD of 3,800 columns on one rank: 266 MB).
 DA_MB = 10.0
-#: Run-loop cost [us per column-step per core] (tools/bench.py ensemble / da on 2 ranks, 1,900
-#: columns a rank): the open loop and the full DA cycle of DA_SSM+VOD.
-US_PER_COLUMN_STEP = {"truth": 0.98, "OL": 0.98, "DA": 1.15}
+#: Run-loop cost [us per column-step per core] with Noah-MP 4.0.1 (tools/bench.py all, one core at the
+#: paper's load per rank of 7,650 columns: the full DA cycle of DA_SSM+VOD 1.37, of which the analysis,
+#: observations and diagnostics 4 %), the open loop (and a truth run) without those.
+US_PER_COLUMN_STEP = {"truth": 1.31, "OL": 1.31, "DA": 1.37}
 
 
 @dataclass(frozen=True)
