@@ -184,9 +184,16 @@ class ColumnParameters:
                       z0sno=veg.glob["Z0SNO"], ssi=veg.glob["SSI"],
                       **self.photo.record_fields(), **self.carbon.record_fields())
         self.table = records(fields, lc.shape)
-        #: (n_cells, N_PARAMS): the LANE_PARAMS of every cell, rows of the kernel's parameter block
-        self.lanes = np.ascontiguousarray(np.stack([np.broadcast_to(np.asarray(fields[k], dtype=np.float64), lc.shape)
-                                                    for k in LANE_PARAMS], axis=-1))
+        # The LANE_PARAMS of the cells (rows of the kernel's parameter block) as the few distinct sets the
+        # classes give (lanes, (n_sets, N_PARAMS), small enough to stay in cache) and each cell's set
+        # (lane_set), but for the cell's own SHDMAX and TBOT (per_cell, (n_cells, 2)), which the sets hold as 0.
+        per_cell = np.stack([np.broadcast_to(np.asarray(fields[k], dtype=np.float64), lc.shape)
+                             for k in LANE_PARAMS], axis=-1).reshape(-1, len(LANE_PARAMS))
+        self.per_cell = np.ascontiguousarray(per_cell[:, [_P_SHDMAX, _P_TBOT]])
+        per_cell[:, [_P_SHDMAX, _P_TBOT]] = 0.0
+        sets, inverse = np.unique(per_cell, axis=0, return_inverse=True)
+        self.lanes = np.ascontiguousarray(sets)
+        self.lane_set = inverse.reshape(-1).astype(np.int64)
 
 
 def _monthly(table: np.ndarray, time: dt.datetime) -> np.ndarray:
@@ -302,7 +309,7 @@ class NoahMP:
         out = np.empty((_N_FLUX,) + shape)
         if timings is not None:
             t1 = _time.perf_counter()
-        _step_kernel(self.p.table, self.p.lanes, block, cosz, xin, xout, out, dt_, int(settings.dveg),
+        _step_kernel(self.p.table, self.p.lanes, self.p.lane_set, self.p.per_cell, block, cosz, xin, xout, out, dt_, int(settings.dveg),
                      float(settings.drainage_slope), float(settings.reference_height))
         if timings is not None:
             t2 = _time.perf_counter()
@@ -811,10 +818,11 @@ def _shortwave_to_energy(R, E):
 
 
 @kernel
-def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
+def _step_kernel(table, params, lane_set, per_cell, forcing, cosz, xin, xout, out, dt, dveg, slope, zref):
     """One model step of every column (m, c): reads the state block xin, writes xout and the fluxes out.
 
-    table: (n_cells,) parameter records; params: (n_cells, N_PARAMS) the LANE_PARAMS;
+    table: (n_cells,) parameter records; params: (n_sets, N_PARAMS) the distinct sets of LANE_PARAMS,
+    lane_set: (n_cells,) each cell's set, per_cell: (n_cells, 2) its SHDMAX and TBOT;
     forcing: (8, n_ens, n_cells) in FORCING order; cosz: (n_cells,); xin, xout:
     (N_VALUES, n_ens, n_cells); out: (len(FLUXES), n_ens, n_cells); dt [s]; dveg; slope;
     zref [m].  The columns are taken cell by cell (the members of a cell side by side in
@@ -850,8 +858,11 @@ def _step_kernel(table, params, forcing, cosz, xin, xout, out, dt, dveg, slope, 
                 B[(_XB + i) * L + l] = xin[i, m, c]
             for i in range(8):
                 B[(_FB + i) * L + l] = forcing[i, m, c]
+            ps = lane_set[c]
             for i in range(N_PARAMS):
-                B[(_PB + i) * L + l] = params[c, i]
+                B[(_PB + i) * L + l] = params[ps, i]
+            B[(_PB + _P_SHDMAX) * L + l] = per_cell[c, 0]
+            B[(_PB + _P_TBOT) * L + l] = per_cell[c, 1]
             B[_ZB * L + l] = cosz[c]
             any_day = any_day or cosz[c] > 0.0
         _prepare(B, dt, dveg, zref)
