@@ -46,10 +46,11 @@ def tables(result: dict) -> str:
     for r in result.get("table3", []):
         out.append(f"| {r['experiment']} | {r['variable']} | {r['reference']} | {_fmt(r['median_delta_r_anom'])} | "
                    f"{r['n']} | {_fmt(r['p_wilcoxon'])} | {_paper3(r)} |")
-    out += ["", "## Table 4: ensemble spread ratio DA/OL (time- and domain-mean max − min)", "",
-            "| experiment | variable | spread ratio | paper |", "|---|---|---|---|"]
+    out += ["", "## Table 4: ensemble spread ratio DA/OL (time- and space-mean max − min over the common mask)", "",
+            "| experiment | variable | spread ratio | cells | whole domain | paper |", "|---|---|---|---|---|---|"]
     for r in result.get("table4", []):
-        out.append(f"| {r['experiment']} | {r['variable']} | {_fmt(r['spread_ratio'], 2)} | "
+        out.append(f"| {r['experiment']} | {r['variable']} | {_fmt(r['spread_ratio'], 2)} | {r.get('n_cells', '')} | "
+                   f"{_fmt(r.get('spread_ratio_whole_domain'), 2)} | "
                    f"{_fmt(PAPER_TABLE4.get((r['experiment'], r['variable'])), 2)} |")
     if result.get("truth_skill"):
         out += ["", "## Skill against the truth (twin world; medians over the cells of the common mask)", "",

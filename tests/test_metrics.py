@@ -171,3 +171,24 @@ def test_align_puts_a_series_on_other_days():
     np.testing.assert_array_equal(metrics.align(days, [3.0, 1.0], target), [1.0, np.nan, 3.0, np.nan])
     with pytest.raises(ValueError):
         metrics.align(np.array(["2016-01-01", "2016-01-01"], dtype="datetime64[D]"), [1.0, 2.0], target)
+
+
+def test_table4_takes_the_spread_of_the_common_mask_and_labels_the_whole_domain():
+    """Paper Table 4's caption: only pixels where all three sensors are assimilated count."""
+    from mpilda.evaluation.run import table4_rows
+
+    days = 10
+    # two ranks' cells: OL spread 2 everywhere; DA spread 1 in the common cells, 2 elsewhere
+    parts = []
+    for mask in (np.array([True, False, False]), np.array([True, True, False, False])):
+        n = mask.size
+        ol = {v: (np.full(n, 2.0 * days), np.full(n, days)) for v in ("ssm", "rzsm", "lai")}
+        da = {v: (np.where(mask, 1.0, 2.0) * days, np.full(n, days)) for v in ("ssm", "rzsm", "lai")}
+        parts.append((mask, {"OL": ol, "DA_SSM": da}))
+    rows = table4_rows(parts, ["DA_SSM"])
+    assert len(rows) == 3
+    for r in rows:
+        assert r["spread_ratio"] == 0.5 and r["n_cells"] == 3
+        assert abs(r["spread_ratio_whole_domain"] - (3 * 1.0 + 4 * 2.0) / 7 / 2.0) < 1e-12
+    empty = table4_rows([(np.zeros(3, bool), parts[0][1])], ["DA_SSM"])
+    assert all(r["spread_ratio"] is None and r["n_cells"] == 0 for r in empty)

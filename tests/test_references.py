@@ -273,3 +273,8 @@ fluxnet_directory = {tmp_path}
         series = next(s for kk, _, s in found if kk == k)
         col = list(w["ids"]).index(tw.cell_id)
         assert metrics.pearson(series["gpp"], w["truth"]["gpp"][:, col]) > 0.6, tw.site
+    # the paper's site rule holds for the towers too: 200 daily values in 3 years ([evaluation] defaults);
+    # a period of two years leaves every tower out
+    two_years = _flux_sites(cfg, local, DAYS[:700])
+    assert len(two_years) == len(towers)
+    assert all(np.isnan(series[v]).all() for _, _, series in two_years for v in ("gpp", "et", "nee"))

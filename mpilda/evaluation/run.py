@@ -9,7 +9,7 @@ paper's tables:
   reference over the sites (in situ, towers; with the two-sided Wilcoxon test of
   DA vs OL) or cells (gridded), inside the common mask (cells where all three
   products are assimilated);
-* Table 4: spread ratios DA/OL of the time- and domain-mean spread of SSM, RZSM, LAI;
+* Table 4: spread ratios DA/OL of the time- and space-mean spread of SSM, RZSM, LAI over the common mask;
 * skill against the truth (twin world): median over cells of RMSE and R_anom;
 * maps: impact RMSD (eq. 3), delta R_anom against the truth and the gridded reference,
   assimilated counts per sensor.
@@ -174,7 +174,8 @@ def _flux_sites(cfg: Config, local: LocalDomain, days: np.ndarray):
         series = {}
         for var in FLUX_VARIABLES:
             v = metrics.align(site.days, getattr(site, var), days)
-            ok = metrics.enough_data(days, v, cfg.evaluation.min_values, min(cfg.evaluation.min_years, 1))
+            # the paper's site rule, as for the in situ stations: min_values daily values in min_years years
+            ok = metrics.enough_data(days, v, cfg.evaluation.min_values, cfg.evaluation.min_years)
             series[var] = v if ok else np.full(days.size, np.nan)
         out.append((k, gid, series))
     return out
@@ -277,11 +278,45 @@ def _xbase(cfg: Config, local: LocalDomain, days) -> dict[str, np.ndarray]:
     return out
 
 
+def table4_rows(parts, experiments) -> list[dict]:
+    """Table 4: the spread ratios DA/OL of the time- and space-mean ensemble spread of SSM, RZSM and LAI.
+
+    The paper's caption: "only pixels where observations from all three sensors are
+    assimilated are considered", so the means are over the common mask (``spread_ratio``,
+    None when the mask is empty, with ``n_cells``); the whole domain's ratio is beside it
+    (``spread_ratio_whole_domain``).  parts: per rank, (common mask (n_cells,) bool,
+    {experiment: {variable: (sum over days (n_cells,), valid days (n_cells,))}}), "OL" among
+    the experiments.
+    """
+    totals = {}
+    n_common = 0
+    for mask, spread in parts:
+        n_common += int(np.count_nonzero(mask))
+        for e, per_var in spread.items():
+            for v, (total, count) in per_var.items():
+                t = totals.setdefault((e, v), np.zeros(4))
+                t += (total[mask].sum(), count[mask].sum(), total.sum(), count.sum())
+
+    def ratio(a, b):
+        if a[1] == 0 or b[1] == 0 or b[0] == 0:
+            return None
+        return float((a[0] / a[1]) / (b[0] / b[1]))
+
+    rows = []
+    for e in experiments:
+        for v in ("ssm", "rzsm", "lai"):
+            if (e, v) in totals and ("OL", v) in totals:
+                da, ol = totals[(e, v)], totals[("OL", v)]
+                rows.append(dict(experiment=e, variable=v, spread_ratio=ratio(da[:2], ol[:2]), n_cells=n_common,
+                                 spread_ratio_whole_domain=ratio(da[2:], ol[2:])))
+    return rows
+
+
 def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, spread, common, root) -> dict:
     """Gather on rank 0, form the tables, write evaluation.json and evaluation.nc."""
     out_dir = root / "evaluation"
     gathered = comm.gather(dict(cell_rows={k: (v, common) for k, v in cell_rows.items()}, site_rows=site_rows,
-                                spread=spread, common=int(common.sum())), root=0)
+                                spread=spread, common=int(common.sum()), common_mask=common), root=0)
     result = None
     if comm.rank == 0:
         cells = {}
@@ -316,20 +351,7 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
                     table3.append(dict(experiment=e, variable=var, reference="X-BASE (gridded)",
                                        median_delta_r_anom=metrics.spatial_median(v[m]),
                                        n=int(np.isfinite(v[m]).sum()), p_wilcoxon=None))
-        table4 = []
-        totals = {}
-        for part in gathered:
-            for e, per_var in part["spread"].items():
-                for v, (s, n) in per_var.items():
-                    t = totals.setdefault((e, v), [0.0, 0.0])
-                    t[0] += float(s.sum())
-                    t[1] += float(n.sum())
-        for e in das:
-            for v in ("ssm", "rzsm", "lai"):
-                if (e, v) in totals and ("OL", v) in totals:
-                    mean_e = totals[(e, v)][0] / max(totals[(e, v)][1], 1)
-                    mean_o = totals[("OL", v)][0] / max(totals[("OL", v)][1], 1)
-                    table4.append(dict(experiment=e, variable=v, spread_ratio=mean_e / mean_o if mean_o else None))
+        table4 = table4_rows([(p["common_mask"], p["spread"]) for p in gathered], das)
         truth_skill = []
 
         def median(key):        # over the common mask, as every evaluation of the paper (its section 2.6)

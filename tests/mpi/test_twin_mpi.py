@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 from mpi4py import MPI
 
@@ -89,6 +90,15 @@ def test_twin_writes_every_stage_the_tables_and_the_figures(tiny_twin):
         assert {"table3", "table4", "truth_skill"} <= set(result), sorted(result)
         experiments = {row["experiment"] for row in result["table4"]}
         assert experiments == set(tiny_twin.twin.experiment_list), experiments
+        # Table 4: the whole domain's ratio beside the common mask's, recomputed from the spread files
+        def mean_spread(experiment, variable):
+            with h5py.File(root / experiment / "daily_spread.nc") as f:
+                x = f[variable][...].astype(np.float64)
+            return np.nanmean(np.where(np.abs(x) < 1e30, x, np.nan))
+
+        for row in result["table4"]:
+            expected = mean_spread(row["experiment"], row["variable"]) / mean_spread("OL", row["variable"])
+            assert abs(row["spread_ratio_whole_domain"] - expected) < 1e-6 * expected, (row, expected)
         skill = {(row["experiment"], row["variable"]) for row in result["truth_skill"]}
         assert ("DA_SSM", "ssm") in skill and ("DA_LAI", "lai") in skill, sorted(skill)
         report = (root / "report" / "report.md").read_text()
