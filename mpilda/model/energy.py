@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .constants import CPAIR, SB, TFRZ
-from .jit import LANES, flog, fmax, fmin, jit
+from .jit import LANES, flog, fmax, fmin, jit, select
 from .photosynthesis import leaf_conditions, stomata_light
 from .surface import monin_obukhov, saturation, under_canopy
 
@@ -81,11 +81,6 @@ _L = LANES
 #: The leaf parameters of :func:`~mpilda.model.photosynthesis.leaf_conditions` (a record for the lanes).
 Leaf = namedtuple("Leaf", ("vcmx25", "mp", "bp", "qe25", "folnmx", "kc25", "ko25", "c3psn", "ln_akc", "ln_ako",
                            "ln_avcmx", "co2", "o2"))
-
-
-@jit
-def _sel(c, a, b):
-    return a if c else b
 
 
 @jit
@@ -149,11 +144,11 @@ def _bare_clamp(E):
         shb = E[CSH * _L + l] * (t - E[SFCTMP * _L + l])
         evb = E[CEV * _L + l] * (E[ESTG_LAST * _L + l] * E[RHSUR * _L + l] - E[EAIR * _L + l])
         ghb = E[SAG * _L + l] + E[PAHB * _L + l] - (irb + shb + evb)
-        E[TGB * _L + l] = _sel(clamp, t, tgb)
-        E[IRB * _L + l] = _sel(clamp, irb, E[IRB * _L + l])
-        E[SHB * _L + l] = _sel(clamp, shb, E[SHB * _L + l])
-        E[EVB * _L + l] = _sel(clamp, evb, E[EVB * _L + l])
-        E[GHB * _L + l] = _sel(clamp, ghb, E[GHB * _L + l])
+        E[TGB * _L + l] = select(clamp, t, tgb)
+        E[IRB * _L + l] = select(clamp, irb, E[IRB * _L + l])
+        E[SHB * _L + l] = select(clamp, shb, E[SHB * _L + l])
+        E[EVB * _L + l] = select(clamp, evb, E[EVB * _L + l])
+        E[GHB * _L + l] = select(clamp, ghb, E[GHB * _L + l])
 
 
 @jit
@@ -302,24 +297,24 @@ def _canopy_newton(E):
         shc = shc + fveg * csh * dtv
         evc = evc + fveg * cev * destv * dtv
         tr = tr + fveg * ctr * destv * dtv
-        E[FV * _L + l] = _sel(act, E[N_FV * _L + l], E[FV * _L + l])
-        E[MOZ * _L + l] = _sel(act, E[N_MOZ * _L + l], E[MOZ * _L + l])
-        E[MOZSGN * _L + l] = _sel(act, E[N_SGN * _L + l], E[MOZSGN * _L + l])
-        E[FM * _L + l] = _sel(act, E[N_FM * _L + l], E[FM * _L + l])
-        E[FH * _L + l] = _sel(act, E[N_FH * _L + l], E[FH * _L + l])
-        E[FHG * _L + l] = _sel(act, E[N_FHG * _L + l], E[FHG * _L + l])
-        E[RAHC * _L + l] = _sel(act, rahc, E[RAHC * _L + l])
-        E[RAHG * _L + l] = _sel(act, rahg, E[RAHG * _L + l])
-        E[RB * _L + l] = _sel(act, rb, E[RB * _L + l])
-        E[IRC * _L + l] = _sel(act, irc, E[IRC * _L + l])
-        E[SHC * _L + l] = _sel(act, shc, E[SHC * _L + l])
-        E[EVC * _L + l] = _sel(act, evc, E[EVC * _L + l])
-        E[TR * _L + l] = _sel(act, tr, E[TR * _L + l])
-        E[TV * _L + l] = _sel(act, tv + dtv, tv)
-        E[TAH * _L + l] = _sel(act, tah, E[TAH * _L + l])
-        E[EAH * _L + l] = _sel(act, eah, E[EAH * _L + l])
-        E[H * _L + l] = _sel(act, rhocp * (tah - sfctmp) / rahc, E[H * _L + l])
-        E[HG * _L + l] = _sel(act, rhocp * (tg - tah) / rahg, E[HG * _L + l])
+        E[FV * _L + l] = select(act, E[N_FV * _L + l], E[FV * _L + l])
+        E[MOZ * _L + l] = select(act, E[N_MOZ * _L + l], E[MOZ * _L + l])
+        E[MOZSGN * _L + l] = select(act, E[N_SGN * _L + l], E[MOZSGN * _L + l])
+        E[FM * _L + l] = select(act, E[N_FM * _L + l], E[FM * _L + l])
+        E[FH * _L + l] = select(act, E[N_FH * _L + l], E[FH * _L + l])
+        E[FHG * _L + l] = select(act, E[N_FHG * _L + l], E[FHG * _L + l])
+        E[RAHC * _L + l] = select(act, rahc, E[RAHC * _L + l])
+        E[RAHG * _L + l] = select(act, rahg, E[RAHG * _L + l])
+        E[RB * _L + l] = select(act, rb, E[RB * _L + l])
+        E[IRC * _L + l] = select(act, irc, E[IRC * _L + l])
+        E[SHC * _L + l] = select(act, shc, E[SHC * _L + l])
+        E[EVC * _L + l] = select(act, evc, E[EVC * _L + l])
+        E[TR * _L + l] = select(act, tr, E[TR * _L + l])
+        E[TV * _L + l] = select(act, tv + dtv, tv)
+        E[TAH * _L + l] = select(act, tah, E[TAH * _L + l])
+        E[EAH * _L + l] = select(act, eah, E[EAH * _L + l])
+        E[H * _L + l] = select(act, rhocp * (tah - sfctmp) / rahc, E[H * _L + l])
+        E[HG * _L + l] = select(act, rhocp * (tg - tah) / rahg, E[HG * _L + l])
         n = E[PASSES * _L + l] + (1.0 if act else 0.0)
         E[PASSES * _L + l] = n
         last = E[LAST * _L + l] > 0.0
@@ -386,11 +381,11 @@ def _ground_clamp(E):
         shg = E[CSH * _L + l] * (t - E[TAH * _L + l])
         evg = E[CEV * _L + l] * (E[ESTG_LAST * _L + l] * E[RHSUR * _L + l] - E[EAH * _L + l])
         gh = E[SAG * _L + l] + E[PAHG * _L + l] - (irg + shg + evg)
-        E[TGV * _L + l] = _sel(clamp, t, tg)
-        E[IRG * _L + l] = _sel(clamp, irg, E[IRG * _L + l])
-        E[SHG * _L + l] = _sel(clamp, shg, E[SHG * _L + l])
-        E[EVG * _L + l] = _sel(clamp, evg, E[EVG * _L + l])
-        E[GHV * _L + l] = _sel(clamp, gh, E[GHV * _L + l])
+        E[TGV * _L + l] = select(clamp, t, tg)
+        E[IRG * _L + l] = select(clamp, irg, E[IRG * _L + l])
+        E[SHG * _L + l] = select(clamp, shg, E[SHG * _L + l])
+        E[EVG * _L + l] = select(clamp, evg, E[EVG * _L + l])
+        E[GHV * _L + l] = select(clamp, gh, E[GHV * _L + l])
 
 
 @jit

@@ -97,11 +97,6 @@ _L = LANES
 
 
 @jit
-def _sel(c, a, b):
-    return a if c else b
-
-
-@jit
 def _geometry(R):
     """The beam-independent canopy terms of every lane: gap, G(mu), extinction, mean inverse diffuse optical depth,
     the leaves' direct-beam upscatter (the same in both bands: omega cancels) and the direct transmittance."""
@@ -109,7 +104,7 @@ def _geometry(R):
         cosz = fmax(0.001, R[COSZ * _L + l])
         vai = R[ELAI * _L + l] + R[ESAI * _L + l]
         chil = fmin(fmax(R[XL * _L + l], -0.4), 0.6)
-        chil = _sel(abs(chil) <= 0.01, 0.01, chil)
+        chil = select(abs(chil) <= 0.01, 0.01, chil)
         phi1 = 0.5 - 0.633 * chil - 0.330 * chil * chil
         phi2 = 0.877 * (1.0 - 2.0 * phi1)
         gdir = phi1 + phi2 * cosz
@@ -120,7 +115,7 @@ def _geometry(R):
         # Noah-MP's betadl = (1 + mu K) / (omega mu K) asu with asu = omega/2 G/t0 (1 - t1/t0 ln((t1 + t0)/t1))
         R[BETADL * _L + l] = (1.0 + avmu * ext) / (avmu * ext) * 0.5 * gdir / t0 * (1.0 - t1 / t0 * flog((t1 + t0) / t1))
         R[VAI * _L + l] = vai
-        R[GAP * _L + l] = _sel(vai > 0.0, 1.0 - R[FVEG * _L + l], 1.0)
+        R[GAP * _L + l] = select(vai > 0.0, 1.0 - R[FVEG * _L + l], 1.0)
         R[CHIL * _L + l] = chil
         R[GDIR * _L + l] = gdir
         R[EXT * _L + l] = ext
@@ -156,7 +151,7 @@ def _band(R, band):
         omegal = rho + tau
         betadl = R[BETADL * _L + l]
         betail = 0.5 * (rho + tau + (rho - tau) * ((1.0 + chil) / 2.0) ** 2) / omegal
-        fwet = _sel(R[TV * _L + l] > TFRZ, 0.0, R[FWET * _L + l])      # snow on the canopy below freezing
+        fwet = select(R[TV * _L + l] > TFRZ, 0.0, R[FWET * _L + l])      # snow on the canopy below freezing
         omegas = R[(OMEGAS_VIS + o) * _L + l]
         omega = (1.0 - fwet) * omegal + fwet * omegas
         betad = ((1.0 - fwet) * omegal * betadl + fwet * omegas * R[BETADS * _L + l]) / omega
@@ -169,7 +164,7 @@ def _band(R, band):
         t1 = b * b - c * c
         h = fsqrt(t1) / avmu
         sigma = t0 * t0 - t1
-        sigma = _sel(abs(sigma) < 1.0e-6, _sel(sigma >= 0.0, 1.0e-6, -1.0e-6), sigma)
+        sigma = select(abs(sigma) < 1.0e-6, select(sigma >= 0.0, 1.0e-6, -1.0e-6), sigma)
         p1 = b + avmu * h
         p2 = b - avmu * h
         p3 = b + t0
@@ -240,24 +235,24 @@ def _fluxes(R):
             ground = 1.0 - R[(b + 2) * _L + l]
             sag += (solad * (R[(b + 5) * _L + l] + R[(b + 6) * _L + l]) + solai * R[(b + 9) * _L + l]) * ground
             fsr += solad * R[(b + 4) * _L + l] + solai * R[(b + 8) * _L + l]
-        cosz = _sel(day, R[COSZ * _L + l], 1.0)
+        cosz = select(day, R[COSZ * _L + l], 1.0)
         ext = R[GDIR * _L + l] / cosz * fsqrt(1.0 - R[(v + 0) * _L + l] - R[(v + 1) * _L + l])
         fsun = (1.0 - fexp(-ext * vai)) / fmax(ext * vai, MPE)
-        fsun = _sel(day & (fsun >= 0.01), fsun, 0.0)
+        fsun = select(day & (fsun >= 0.01), fsun, 0.0)
         laisun = elai * fsun
         laisha = elai * (1.0 - fsun)
         laifra = elai / fmax(vai, MPE)
         sunlit = fsun > 0.0
-        parsun = _sel(sunlit, (cad_vis + fsun * cai_vis) * laifra / fmax(laisun, MPE), 0.0)
-        parsha = _sel(sunlit, (1.0 - fsun) * cai_vis, cad_vis + cai_vis) * laifra / fmax(laisha, MPE)
+        parsun = select(sunlit, (cad_vis + fsun * cai_vis) * laifra / fmax(laisun, MPE), 0.0)
+        parsha = select(sunlit, (1.0 - fsun) * cai_vis, cad_vis + cai_vis) * laifra / fmax(laisha, MPE)
         R[FSUN * _L + l] = fsun
         R[LAISUN * _L + l] = laisun
         R[LAISHA * _L + l] = laisha
-        R[PARSUN * _L + l] = _sel(day, parsun, 0.0)
-        R[PARSHA * _L + l] = _sel(day, parsha, 0.0)
-        R[SAV * _L + l] = _sel(day, sav, 0.0)
-        R[SAG * _L + l] = _sel(day, sag, 0.0)
-        R[FSR * _L + l] = _sel(day, fsr, 0.0)
+        R[PARSUN * _L + l] = select(day, parsun, 0.0)
+        R[PARSHA * _L + l] = select(day, parsha, 0.0)
+        R[SAV * _L + l] = select(day, sav, 0.0)
+        R[SAG * _L + l] = select(day, sag, 0.0)
+        R[FSR * _L + l] = select(day, fsr, 0.0)
 
 
 @jit

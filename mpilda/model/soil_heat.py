@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from .constants import CICE, CPAIR, CWAT, DENH2O, DENICE, GRAV, HFUS, TFRZ, TKICE, ZBOT
-from .jit import LANES, fexp, flog10, fmax, fmin, fpow, jit
+from .jit import LANES, fexp, flog10, fmax, fmin, fpow, jit, select
 
 #: Conductivity of a layer-less snowpack used to insulate the top soil layer [W m-1 K-1] (THERMOPROP).
 TK_THIN_SNOW = 0.35
@@ -89,11 +89,6 @@ _L = LANES
 
 
 @jit
-def _sel(c, a, b):
-    return a if c else b
-
-
-@jit
 def soil_conductivity(smc, sh2o, smcmax, tk_solids, tk_dry):
     """Thermal conductivity of a soil layer [W m-1 K-1] (Johansen; TDFCND) from total and liquid water [m3 m-3].
 
@@ -102,10 +97,10 @@ def soil_conductivity(smc, sh2o, smcmax, tk_solids, tk_dry):
     tk_dry: :func:`conductivity_constants`.
     """
     satratio = smc / smcmax
-    xu = _sel(smc > 0.0, sh2o / smc, 1.0) * smcmax
+    xu = select(smc > 0.0, sh2o / smc, 1.0) * smcmax
     thksat = tk_solids * fexp((smcmax - xu) * _LN_TKICE + xu * _LN_THKW)
-    ake = _sel(satratio > 0.1, flog10(satratio) + 1.0, 0.0)
-    ake = _sel(sh2o + 0.0005 < smc, satratio, ake)          # frozen
+    ake = select(satratio > 0.1, flog10(satratio) + 1.0, 0.0)
+    ake = select(sh2o + 0.0005 < smc, satratio, ake)          # frozen
     return ake * (thksat - tk_dry) + tk_dry
 
 
@@ -126,8 +121,8 @@ def properties(H):
             snicev = fmin(1.0, ice / (dz * DENICE))
             snliqv = fmin(1.0 - snicev, liq / (dz * DENH2O))
             rho = (ice + liq) / dz
-            H[(HCPCT + i) * _L + l] = _sel(active, CICE * snicev + CWAT * snliqv, 0.0)
-            H[(DF + i) * _L + l] = _sel(active, 3.2217e-6 * rho * rho, 0.0)
+            H[(HCPCT + i) * _L + l] = select(active, CICE * snicev + CWAT * snliqv, 0.0)
+            H[(DF + i) * _L + l] = select(active, 3.2217e-6 * rho * rho, 0.0)
     for k in range(4):
         for l in range(_L):
             smc = H[(SMC + k) * _L + l]
@@ -136,18 +131,18 @@ def properties(H):
             H[(HCPCT + 3 + k) * _L + l] = (sh2o * CWAT + (1.0 - smcmax) * H[CSOIL_ * _L + l] + (smcmax - smc) * CPAIR
                                            + (smc - sh2o) * CICE)
             df = soil_conductivity(smc, sh2o, smcmax, H[TK_SOLIDS * _L + l], H[TK_DRY * _L + l])
-            H[(DF + 3 + k) * _L + l] = _sel(H[URBAN * _L + l] > 0.0, URBAN_CONDUCTIVITY, df)
+            H[(DF + 3 + k) * _L + l] = select(H[URBAN * _L + l] > 0.0, URBAN_CONDUCTIVITY, df)
     for i in range(7):
         for l in range(_L):
             fact = H[DT * _L + l] / (H[(HCPCT + i) * _L + l] * H[(DZ + i) * _L + l])
-            H[(FACT + i) * _L + l] = _sel(i >= H[TOP * _L + l], fact, 0.0)
+            H[(FACT + i) * _L + l] = select(i >= H[TOP * _L + l], fact, 0.0)
     for l in range(_L):
         dz2, dz3 = H[(DZ + 2) * _L + l], H[(DZ + 3) * _L + l]
         df3 = H[(DF + 3) * _L + l]
         snowh = H[SNOWH * _L + l]
         thin = (df3 * dz3 + TK_THIN_SNOW * snowh) / (snowh + dz3)
         layered = (df3 * dz3 + H[(DF + 2) * _L + l] * dz2) / (dz2 + dz3)
-        H[(DF + 3) * _L + l] = _sel(H[TOP * _L + l] == 3.0, thin, layered)
+        H[(DF + 3) * _L + l] = select(H[TOP * _L + l] == 3.0, thin, layered)
 
 
 @jit
@@ -169,8 +164,8 @@ def _heat_row(H, k):
             span = xkm1 - H[(X + k + 1) * _L + l]
             ddz = 2.0 / span
             dtsdz = 2.0 * (stc - H[(STC + k + 1) * _L + l]) / span
-            eflux = df * dtsdz - _sel(is_top, H[SSOIL * _L + l], dfm1 * dtsdz_prev)
-            a = _sel(is_top, 0.0, -dfm1 * ddz_prev / denom)
+            eflux = df * dtsdz - select(is_top, H[SSOIL * _L + l], dfm1 * dtsdz_prev)
+            a = select(is_top, 0.0, -dfm1 * ddz_prev / denom)
             c = -df * ddz / denom
             b = -(a + c)
         else:                         # the bottom: the flux from TBOT at 8 m below the surface
@@ -182,10 +177,10 @@ def _heat_row(H, k):
             b = -a
             ddz = 0.0
         active = k >= top
-        H[(A + k) * _L + l] = _sel(active, a * dt, 0.0)
-        H[(B + k) * _L + l] = _sel(active, 1.0 + b * dt, 1.0)
-        H[(C + k) * _L + l] = _sel(active, c * dt, 0.0)
-        H[(D + k) * _L + l] = _sel(active, eflux / (-denom) * dt, 0.0)
+        H[(A + k) * _L + l] = select(active, a * dt, 0.0)
+        H[(B + k) * _L + l] = select(active, 1.0 + b * dt, 1.0)
+        H[(C + k) * _L + l] = select(active, c * dt, 0.0)
+        H[(D + k) * _L + l] = select(active, eflux / (-denom) * dt, 0.0)
         H[DTSDZ_PREV * _L + l] = dtsdz
         H[DDZ_PREV * _L + l] = ddz
 
@@ -198,7 +193,7 @@ def diffuse(H):
     for i in range(7):                # depths of the layer bottoms below the column's top (negative)
         for l in range(_L):
             above = H[(X + i - 1) * _L + l] if i > 0 else 0.0
-            H[(X + i) * _L + l] = above - _sel(i >= H[TOP * _L + l], H[(DZ + i) * _L + l], 0.0)
+            H[(X + i) * _L + l] = above - select(i >= H[TOP * _L + l], H[(DZ + i) * _L + l], 0.0)
     for k in range(7):
         _heat_row(H, k)
     for k in range(7):                # forward sweep (x holds the upper factors from here on)
@@ -217,7 +212,7 @@ def diffuse(H):
     for k in range(7):
         for l in range(_L):
             stc = H[(STC + k) * _L + l]
-            H[(STC + k) * _L + l] = _sel(k >= H[TOP * _L + l], stc + H[(X + k) * _L + l], stc)
+            H[(STC + k) * _L + l] = select(k >= H[TOP * _L + l], stc + H[(X + k) * _L + l], stc)
 
 
 @jit
@@ -238,15 +233,15 @@ def _phase_start(H, i):
             # Niu & Yang (2006): liquid water in equilibrium with the ice below freezing
             smp = HFUS * (TFRZ - stc) / (GRAV * stc)
             limit = H[SMCMAX * _L + l] * fpow(smp / H[PSISAT * _L + l], -1.0 / H[BEXP * _L + l]) * dz * 1000.0
-            supercool = _sel(stc < TFRZ, limit, 0.0)
-        imelt = _sel((mice > 0.0) & (stc >= TFRZ), 1.0, 0.0)
-        imelt = _sel((mliq > supercool) & (stc < TFRZ), 2.0, imelt)
+            supercool = select(stc < TFRZ, limit, 0.0)
+        imelt = select((mice > 0.0) & (stc >= TFRZ), 1.0, 0.0)
+        imelt = select((mliq > supercool) & (stc < TFRZ), 2.0, imelt)
         if i == 3:
-            imelt = _sel((top == 3.0) & (H[SNEQV * _L + l] > 0.0) & (stc >= TFRZ), 1.0, imelt)
-        imelt = _sel(i >= top, imelt, 0.0)
+            imelt = select((top == 3.0) & (H[SNEQV * _L + l] > 0.0) & (stc >= TFRZ), 1.0, imelt)
+        imelt = select(i >= top, imelt, 0.0)
         changes = imelt > 0.0
-        H[(HM + i) * _L + l] = _sel(changes, (stc - TFRZ) / H[(FACT + i) * _L + l], 0.0)
-        H[(STC + i) * _L + l] = _sel(changes, TFRZ, stc)
+        H[(HM + i) * _L + l] = select(changes, (stc - TFRZ) / H[(FACT + i) * _L + l], 0.0)
+        H[(STC + i) * _L + l] = select(changes, TFRZ, stc)
         H[(IMELT + i) * _L + l] = imelt
         H[(MICE + i) * _L + l] = mice
         H[(MLIQ + i) * _L + l] = mliq
@@ -269,25 +264,25 @@ def _phase_layer(H, i):
             freeze = fmin(wmass0, wice0 - xm)
         else:
             supercool = H[(SUPERCOOL + i) * _L + l]
-            freeze = _sel(wmass0 < supercool, 0.0, fmax(fmin(wmass0 - supercool, wice0 - xm), 0.0))
-        mice = _sel(xm > 0.0, melt, _sel(xm < 0.0, freeze, wice0))
-        heatr = _sel((xm > 0.0) | (xm < 0.0), hm - HFUS * (wice0 - mice) / dt, 0.0)
+            freeze = select(wmass0 < supercool, 0.0, fmax(fmin(wmass0 - supercool, wice0 - xm), 0.0))
+        mice = select(xm > 0.0, melt, select(xm < 0.0, freeze, wice0))
+        heatr = select((xm > 0.0) | (xm < 0.0), hm - HFUS * (wice0 - mice) / dt, 0.0)
         mliq = fmax(0.0, wmass0 - mice)
         stc = H[(STC + i) * _L + l]
         warmed = abs(heatr) > 0.0
-        stc_new = _sel(warmed, stc + H[(FACT + i) * _L + l] * heatr, stc)
+        stc_new = select(warmed, stc + H[(FACT + i) * _L + l] * heatr, stc)
         if i < 3:
-            stc_new = _sel(warmed & (mliq * mice > 0.0), TFRZ, stc_new)
-            H[(SNICE + i) * _L + l] = _sel(go, mice, H[(SNICE + i) * _L + l])
-            H[(SNLIQ + i) * _L + l] = _sel(go, mliq, H[(SNLIQ + i) * _L + l])
-            H[QMELT * _L + l] = H[QMELT * _L + l] + _sel(go, fmax(0.0, wice0 - mice) / dt, 0.0)
+            stc_new = select(warmed & (mliq * mice > 0.0), TFRZ, stc_new)
+            H[(SNICE + i) * _L + l] = select(go, mice, H[(SNICE + i) * _L + l])
+            H[(SNLIQ + i) * _L + l] = select(go, mliq, H[(SNLIQ + i) * _L + l])
+            H[QMELT * _L + l] = H[QMELT * _L + l] + select(go, fmax(0.0, wice0 - mice) / dt, 0.0)
         else:
             dz = H[(DZ + i) * _L + l]
-            H[(SH2O + i - 3) * _L + l] = _sel(go, mliq / (1000.0 * dz), H[(SH2O + i - 3) * _L + l])
-            H[(SMC + i - 3) * _L + l] = _sel(go, (mliq + mice) / (1000.0 * dz), H[(SMC + i - 3) * _L + l])
-        H[(STC + i) * _L + l] = _sel(go, stc_new, stc)
-        H[(MICE + i) * _L + l] = _sel(go, mice, wice0)
-        H[(MLIQ + i) * _L + l] = _sel(go, mliq, wliq0)
+            H[(SH2O + i - 3) * _L + l] = select(go, mliq / (1000.0 * dz), H[(SH2O + i - 3) * _L + l])
+            H[(SMC + i - 3) * _L + l] = select(go, (mliq + mice) / (1000.0 * dz), H[(SMC + i - 3) * _L + l])
+        H[(STC + i) * _L + l] = select(go, stc_new, stc)
+        H[(MICE + i) * _L + l] = select(go, mice, wice0)
+        H[(MLIQ + i) * _L + l] = select(go, mliq, wliq0)
 
 
 @jit
@@ -304,11 +299,11 @@ def phase_change(H):
         dt = H[DT * _L + l]
         sneqv = fmax(0.0, old - hm * dt / HFUS)
         heatr = hm - HFUS * (old - sneqv) / dt
-        H[SNOWH * _L + l] = _sel(melts, fmax(0.0, sneqv / old * H[SNOWH * _L + l]), H[SNOWH * _L + l])
-        H[(HM + 3) * _L + l] = _sel(melts, _sel(heatr > 0.0, heatr, 0.0), hm)
-        H[QMELT * _L + l] = _sel(melts, fmax(0.0, old - sneqv) / dt, 0.0)
-        H[PONDING * _L + l] = _sel(melts, old - sneqv, 0.0)
-        H[SNEQV * _L + l] = _sel(melts, sneqv, old)
+        H[SNOWH * _L + l] = select(melts, fmax(0.0, sneqv / old * H[SNOWH * _L + l]), H[SNOWH * _L + l])
+        H[(HM + 3) * _L + l] = select(melts, select(heatr > 0.0, heatr, 0.0), hm)
+        H[QMELT * _L + l] = select(melts, fmax(0.0, old - sneqv) / dt, 0.0)
+        H[PONDING * _L + l] = select(melts, old - sneqv, 0.0)
+        H[SNEQV * _L + l] = select(melts, sneqv, old)
     for i in range(7):
         _phase_layer(H, i)
 

@@ -154,6 +154,14 @@ def _soil(S, l):
 
 
 @jit
+def _lane_infiltration(S, l, dt):
+    """(surface runoff, infiltration) [m s-1] of lane l over dt [s] from its present water (:func:`infiltration`)."""
+    return infiltration(S[QINSUR * _L + l], S[SH2O * _L + l], S[(SH2O + 1) * _L + l], S[(SH2O + 2) * _L + l],
+                        S[(SH2O + 3) * _L + l], S[SICE * _L + l], S[(SICE + 1) * _L + l], S[(SICE + 2) * _L + l],
+                        S[(SICE + 3) * _L + l], dt, _soil(S, l))
+
+
+@jit
 def _start(S, dt):
     """Liquid water above the effective porosity leaves; impermeable fractions; no infiltration yet (3
     sub-steps)."""
@@ -184,9 +192,7 @@ def _start_infiltration(S, dt):
     """The step's infiltration of the lanes with water at the surface, and their sub-step count."""
     for l in range(_L):
         qinsur = S[QINSUR * _L + l]
-        runsrf, infil = infiltration(qinsur, S[SH2O * _L + l], S[(SH2O + 1) * _L + l], S[(SH2O + 2) * _L + l],
-                                     S[(SH2O + 3) * _L + l], S[SICE * _L + l], S[(SICE + 1) * _L + l],
-                                     S[(SICE + 2) * _L + l], S[(SICE + 3) * _L + l], dt, _soil(S, l))
+        runsrf, infil = _lane_infiltration(S, l, dt)
         wet = qinsur > 0.0
         pddum = infil if wet else 0.0
         S[INFIL_RUNOFF * _L + l] = runsrf if wet else 0.0
@@ -219,10 +225,7 @@ def _infiltrate(S, sub):
     """A sub-step's infiltration (recomputed from the sub-step's water) in the lanes that take this sub-step."""
     for l in range(_L):
         qinsur = S[QINSUR * _L + l]
-        runsrf, infil = infiltration(qinsur, S[SH2O * _L + l], S[(SH2O + 1) * _L + l], S[(SH2O + 2) * _L + l],
-                                     S[(SH2O + 3) * _L + l], S[SICE * _L + l], S[(SICE + 1) * _L + l],
-                                     S[(SICE + 2) * _L + l], S[(SICE + 3) * _L + l], S[DTFINE * _L + l],
-                                     _soil(S, l))
+        runsrf, infil = _lane_infiltration(S, l, S[DTFINE * _L + l])
         take = (sub < S[NSUB * _L + l]) & (qinsur > 0.0)
         S[INFIL_RUNOFF * _L + l] = runsrf if take else S[INFIL_RUNOFF * _L + l]
         S[PDDUM * _L + l] = infil if take else S[PDDUM * _L + l]
