@@ -42,10 +42,14 @@ def _paper3(row) -> str:
 def tables(result: dict) -> str:
     """Tables 3 and 4 and the skill against the truth as markdown, the paper's values beside them."""
     out = ["## Table 3: median ΔR_anom (DA − OL) over the common mask", "",
-           "| experiment | variable | reference | median ΔR_anom | n | Wilcoxon p | paper |", "|---|---|---|---|---|---|---|"]
+           ("In situ and tower R_anom are averaged over the sites of a cell first; the median and the "
+            "Wilcoxon test (two-sided, DA vs OL) are over those cells."), "",
+           "| experiment | variable | reference | median ΔR_anom | cells | sites | Wilcoxon p | paper |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in result.get("table3", []):
+        sites = r.get("n_sites")
         out.append(f"| {r['experiment']} | {r['variable']} | {r['reference']} | {_fmt(r['median_delta_r_anom'])} | "
-                   f"{r['n']} | {_fmt(r['p_wilcoxon'])} | {_paper3(r)} |")
+                   f"{r['n']} | {'–' if sites is None else sites} | {_fmt(r['p_wilcoxon'])} | {_paper3(r)} |")
     out += ["", "## Table 4: ensemble spread ratio DA/OL (time- and space-mean max − min over the common mask)", "",
             "| experiment | variable | spread ratio | cells | whole domain | paper |", "|---|---|---|---|---|---|"]
     for r in result.get("table4", []):
@@ -85,10 +89,9 @@ def figures(root: Path, out: Path, grid: Grid, experiments: list[str], cfg: Conf
         if panels:
             made.append(("Fig. 1: assimilated observations per cell", map_panels(
                 grid, panels, out / "fig1_assimilated.png", "Assimilated observations (cf. paper Fig. 1)")))
-        impact = [(_grid_field(ds, f"impact_rmsd_{v}_{e.replace('+', '_')}", grid), f"{e}: {v}",
-                   units, "magma_r", None)
-                  for e in experiments for v, units in (("ssm", "m3 m-3"), ("rzsm", "m3 m-3"), ("lai", "m2 m-2"))
-                  if f"impact_rmsd_{v}_{e.replace('+', '_')}" in ds]
+        impact = [(_grid_field(ds, name, grid), f"{e}: {v}", ds[name].attrs.get("units", ""), "magma_r", None)
+                  for e in experiments for v in ("ssm", "rzsm", "lai")
+                  if (name := f"impact_rmsd_{v}_{e.replace('+', '_')}") in ds]
         if impact:
             made.append(("Fig. 4: impact RMSD between DA and OL daily means (eq. 3)", map_panels(
                 grid, impact, out / "fig4_impact_rmsd.png", "Impact RMSD DA vs OL (cf. paper Fig. 4)")))
@@ -210,9 +213,12 @@ def write_report(root: str | Path, cfg: Config | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     grid = Grid.from_config(cfg.domain)
     made = figures(root, out, grid, result.get("experiments", []), cfg)
+    sites, cells = result.get("sites", {}), result.get("site_cells", {})
     lines = [f"# mpilda report: {root}", "",
-             f"Period {result['period'][0]} .. {result['period'][1]}; experiments: {', '.join(result['experiments'])}; "
-             f"common mask: {result.get('common_mask_cells')} cells; sites: {result.get('sites')}.", "",
+             (f"Period {result['period'][0]} .. {result['period'][1]}; experiments: "
+              f"{', '.join(result['experiments'])}; common mask: {result.get('common_mask_cells')} cells; "
+              f"in situ sites: {sites.get('ismn')} in {cells.get('ismn')} cells; "
+              f"flux towers: {sites.get('fluxnet')} in {cells.get('fluxnet')} cells."), "",
              tables(result), "## Figures", ""]
     for caption, path in made:
         lines += [f"### {caption}", "", f"![{caption}]({Path(path).name})", ""]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from mpilda.evaluation import metrics
 from mpilda.evaluation.metrics import SensorDaily
@@ -192,3 +193,77 @@ def test_table4_takes_the_spread_of_the_common_mask_and_labels_the_whole_domain(
         assert abs(r["spread_ratio_whole_domain"] - (3 * 1.0 + 4 * 2.0) / 7 / 2.0) < 1e-12
     empty = table4_rows([(np.zeros(3, bool), parts[0][1])], ["DA_SSM"])
     assert all(r["spread_ratio"] is None and r["n_cells"] == 0 for r in empty)
+
+
+def test_per_cell_metrics_do_not_depend_on_the_other_cells_in_the_array():
+    """A rank holding one cell has (n_days, 1) arrays: every per-cell metric must give the bytes
+    it gives for that cell in a wider array (and for the cell's 1-D series, as per site)."""
+    rng = np.random.default_rng(17)
+    days = DAYS[:3 * 365]
+    k = 6
+    a = seasonal(days, 0.1, 0.25)[:, None] + 0.03 * rng.standard_normal((days.size, k))
+    b = seasonal(days, 0.08, 0.2)[:, None] + 0.03 * rng.standard_normal((days.size, k))
+    a[rng.random(a.shape) < 0.2] = np.nan
+    b = np.asfortranarray(b)                        # read_cells gives (n_days, n_cells) in either layout
+    whole = {"r_anom": metrics.r_anom(a, b, days), "pearson": metrics.pearson(a, b),
+             "rmsd": metrics.rmsd(a, b), "impact_rmsd": metrics.impact_rmsd(a, b),
+             "time_sum": metrics.time_sum(np.nan_to_num(a))}
+    anom = metrics.anomalies(days, a)
+    for j in range(k):
+        for cut in (slice(j, j + 1), j):            # a one-cell rank's (n_days, 1) and a site's (n_days,)
+            x, y = a[:, cut], b[:, cut]
+            one = {"r_anom": metrics.r_anom(x, y, days), "pearson": metrics.pearson(x, y),
+                   "rmsd": metrics.rmsd(x, y), "impact_rmsd": metrics.impact_rmsd(x, y),
+                   "time_sum": metrics.time_sum(np.nan_to_num(x))}
+            for name, value in one.items():
+                assert np.asarray(value).tobytes() == whole[name][j].tobytes(), (name, j, cut, value,
+                                                                                  whole[name][j])
+            assert np.asarray(metrics.anomalies(days, x)).tobytes() == anom[:, cut].tobytes()
+
+
+def _paired_sample(rng, n, zeros, ties):
+    """DA and OL metrics of n pairs (binary fractions, so DA - OL is exact): with ``ties``, differences
+    on a grid of 1/256 (tied ranks); the first ``zeros`` differences exactly zero; two pairs with
+    a NaN (left out)."""
+    ol = rng.integers(200, 800, n) / 1024
+    d = rng.normal(0.01, 0.03, n)
+    d = np.round(d * 256) / 256 if ties else np.round(d * 2 ** 30) / 2 ** 30
+    d[:zeros] = 0.0
+    da = ol + d
+    da[zeros] = np.nan
+    ol[zeros + 1] = np.nan
+    return da, ol
+
+
+def _normal_approximation(d):
+    """Two-sided p of the signed-rank statistic by its normal approximation with the tie correction
+    and no continuity correction (Wilcoxon; zeros dropped), written out."""
+    d = d[d != 0]
+    n = d.size
+    ranks = stats.rankdata(np.abs(d))
+    t_plus = ranks[d > 0].sum()
+    _, ties = np.unique(np.abs(d), return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48
+    return 2 * stats.norm.sf(abs(t_plus - n * (n + 1) / 4) / np.sqrt(var))
+
+
+@pytest.mark.parametrize("n, zeros, ties, method", [
+    (12, 2, True, "permutation"),     # ties and zeros, at most 13: scipy's exhaustive permutation test
+    (40, 0, False, "exact"),          # no ties, no zeros, at most 50: the exact null distribution
+    (30, 3, True, "asymptotic"),      # ties and zeros beyond 13: the normal approximation
+    (300, 20, True, "asymptotic")])   # beyond 50
+def test_wilcoxon_against_scipy_with_ties_and_zero_differences(n, zeros, ties, method):
+    """Issue 17, item 10: scipy.stats.wilcoxon (two-sided, its defaults) is the oracle."""
+    da, ol = _paired_sample(np.random.default_rng(n), n, zeros, ties)
+    res = metrics.wilcoxon_test(da, ol)
+    ok = np.isfinite(da) & np.isfinite(ol)
+    d = da[ok] - ol[ok]
+    tied = np.unique(np.abs(d[d != 0])).size < np.count_nonzero(d)
+    assert tied == ties and np.count_nonzero(d == 0) >= zeros
+    ref = stats.wilcoxon(da[ok], ol[ok], alternative="two-sided")
+    assert res.statistic == ref.statistic
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    # n counts what the test ranks: finite pairs with a non-zero difference
+    assert res.n == np.count_nonzero(d) <= n - 2 - zeros and res.n_pairs == n - 2
+    if method == "asymptotic":
+        assert res.pvalue == pytest.approx(_normal_approximation(d), rel=1e-10)

@@ -15,8 +15,10 @@ column by column (k sites or cells at once) and return (k,) results.
   years; RZSM only with a sensor deeper than 10 cm (see :func:`site_rzsm` for exactly what
   is averaged); several sites in one cell: metrics per site, then averaged per cell.
 * The common mask (cells where all three products are assimilated), the spatial median,
-  the two-sided Wilcoxon signed-rank test of DA vs OL across sites, and the impact RMSD
-  between DA and OL daily means (paper eq. 3).
+  the two-sided Wilcoxon signed-rank test of DA vs OL (over the per-cell values the median
+  is taken over), and the impact RMSD between DA and OL daily means (paper eq. 3).
+* Sums over days (:func:`time_sum`) run in day order one column at a time, so that a cell's
+  metrics are the same bytes whatever other cells share its array (any rank count).
 """
 
 from __future__ import annotations
@@ -99,6 +101,28 @@ def anomalies(days, values, window: int = WINDOW, min_count: int = MIN_CLIMATOLO
     return climatology.anomalies(values, slots, cycle)
 
 
+def time_sum(values) -> np.ndarray | float:
+    """Sum over axis 0 (days) of (n,) or (n, k) values, added in day order, one column at a time.
+
+    numpy's ``sum(axis=0)`` adds a C-ordered (n, k > 1) array row by row but sums along
+    contiguous memory (a (n, 1) array, a 1-D series, a Fortran-ordered array) pairwise, so a
+    cell's sum would change in the last bits with the number of cells beside it (a rank
+    holding one cell) or the layout.  Here every column is a running sum in day order,
+    whatever ``k`` and the layout: a cell's metrics are the same bytes on any rank count, and
+    for a site's 1-D series.  (The rounding bound is n * eps, 3e-13 relative for 8 years of
+    days, against log2(n) * eps pairwise; typical errors are far smaller.)
+
+    Returns:
+        float for 1-D input (0.0 when empty), else (k,); same units as ``values``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape[0] == 0:
+        total = np.zeros(v.shape[1:])
+    else:
+        total = np.cumsum(v, axis=0)[-1]
+    return float(total) if total.ndim == 0 else total
+
+
 def pearson(a, b, min_pairs: int = MIN_PAIRS) -> np.ndarray | float:
     """Pearson correlation of (n,) or (n, k) arrays over the rows where both are finite, column by column.
 
@@ -110,9 +134,9 @@ def pearson(a, b, min_pairs: int = MIN_PAIRS) -> np.ndarray | float:
     safe = np.maximum(n, 1)
     x = np.where(both, a, 0.0)
     y = np.where(both, b, 0.0)
-    x = np.where(both, x - x.sum(axis=0) / safe, 0.0)
-    y = np.where(both, y - y.sum(axis=0) / safe, 0.0)
-    sxy, sxx, syy = (x * y).sum(axis=0), (x * x).sum(axis=0), (y * y).sum(axis=0)
+    x = np.where(both, x - time_sum(x) / safe, 0.0)
+    y = np.where(both, y - time_sum(y) / safe, 0.0)
+    sxy, sxx, syy = time_sum(x * y), time_sum(x * x), time_sum(y * y)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = sxy / np.sqrt(sxx * syy)
     r = np.where((n >= max(min_pairs, 2)) & (sxx > 0) & (syy > 0), r, np.nan)
@@ -146,7 +170,7 @@ def rmsd(a, b, min_pairs: int = 1) -> np.ndarray | float:
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     both = np.isfinite(a) & np.isfinite(b)
     n = both.sum(axis=0)
-    d2 = np.where(both, (a - b) ** 2, 0.0).sum(axis=0)
+    d2 = time_sum(np.where(both, (a - b) ** 2, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(n >= max(min_pairs, 1), np.sqrt(d2 / np.maximum(n, 1)), np.nan)
     return float(r) if np.ndim(r) == 0 else r
@@ -296,6 +320,26 @@ def cell_average(cells, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, means, counts.astype(np.int64)
 
 
+def paired_cell_means(cells, da, ol) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell means of a paired per-site metric of a DA run and the OL (paper 2.6.1), over the
+    sites where both are finite, so that a cell's DA and OL means come from the same sites.
+
+    Args:
+        cells: (n_sites,) global cell id of every site.
+        da, ol: (n_sites,) the metric of the DA run and of the OL per site (NaN: missing).
+
+    Returns:
+        (cell ids (m,) ascending of the cells with at least one pair, DA means (m,), OL means (m,),
+        number of sites averaged (m,)).
+    """
+    cells = np.asarray(cells, dtype=np.int64).ravel()
+    da = np.asarray(da, dtype=np.float64).ravel()
+    ol = np.asarray(ol, dtype=np.float64).ravel()
+    ok = np.isfinite(da) & np.isfinite(ol)
+    ids, means, counts = cell_average(cells[ok], np.column_stack([da[ok], ol[ok]]))
+    return ids, means[:, 0], means[:, 1], counts[:, 0]
+
+
 # ---------------------------------------------------------------------------
 # Masks, summaries, significance
 # ---------------------------------------------------------------------------
@@ -335,16 +379,21 @@ class Wilcoxon:
 
     statistic: float    # scipy's statistic: the smaller of the rank sums of positive and negative differences
     pvalue: float
-    n: int              # pairs used (both finite)
+    n: int              # pairs the test ranks: both finite and DA != OL (scipy drops zero differences)
+    n_pairs: int        # pairs with both metrics finite, zero differences included
 
 
 def wilcoxon_test(da, ol) -> Wilcoxon:
-    """Two-sided Wilcoxon signed-rank test of DA vs OL per-site metrics across sites (paper 2.6).
+    """Two-sided Wilcoxon signed-rank test of paired DA vs OL metrics (per cell, paper 2.6).
 
-    The differences DA - OL are formed once and passed to ``scipy.stats.wilcoxon`` (its advice,
-    so rounding in the subtraction does not split tied ranks); zero differences are dropped
-    (scipy's default ``zero_method="wilcox"``); sites where either metric is NaN are left out.
-    With fewer than 2 non-zero differences the p-value is NaN.
+    The differences DA - OL are formed once and passed to ``scipy.stats.wilcoxon`` with its
+    defaults (its advice, so rounding in the subtraction does not split tied ranks): zero
+    differences are dropped (``zero_method="wilcox"``) and ``method="auto"`` (scipy 1.17: the
+    exact null distribution for at most 50 pairs without ties or zeros; with ties or zeros, an
+    exhaustive permutation test for at most 13 pairs, zeros included; otherwise the normal
+    approximation with the tie correction and no continuity correction).  Pairs where either
+    metric is NaN are left out.  With fewer than 2 non-zero differences the statistic and
+    p-value are NaN.
     """
     from scipy import stats
 
@@ -352,7 +401,8 @@ def wilcoxon_test(da, ol) -> Wilcoxon:
     ol = np.asarray(ol, dtype=np.float64).ravel()
     ok = np.isfinite(da) & np.isfinite(ol)
     d = da[ok] - ol[ok]
-    if np.count_nonzero(d) < 2:
-        return Wilcoxon(float("nan"), float("nan"), int(ok.sum()))
+    n = int(np.count_nonzero(d))
+    if n < 2:
+        return Wilcoxon(float("nan"), float("nan"), n, int(ok.sum()))
     res = stats.wilcoxon(d, alternative="two-sided")
-    return Wilcoxon(float(res.statistic), float(res.pvalue), int(ok.sum()))
+    return Wilcoxon(float(res.statistic), float(res.pvalue), n, int(ok.sum()))

@@ -6,13 +6,18 @@ centres; per-site and per-cell metrics are gathered on rank 0, which forms the
 paper's tables:
 
 * Table 3: spatial median of delta R_anom (DA - OL) per experiment, variable and
-  reference over the sites (in situ, towers; with the two-sided Wilcoxon test of
-  DA vs OL) or cells (gridded), inside the common mask (cells where all three
-  products are assimilated);
+  reference over the cells of the common mask (cells where all three products are
+  assimilated): for in situ stations and towers, R_anom per site averaged per cell
+  first, with the two-sided Wilcoxon test of DA vs OL on the same per-cell values;
+  for the gridded reference, every cell (no test);
 * Table 4: spread ratios DA/OL of the time- and space-mean spread of SSM, RZSM, LAI over the common mask;
 * skill against the truth (twin world): median over cells of RMSE and R_anom;
-* maps: impact RMSD (eq. 3), delta R_anom against the truth and the gridded reference,
-  assimilated counts per sensor.
+* maps: impact RMSD (eq. 3, in the variable's units), delta R_anom against the truth and
+  the gridded reference, assimilated counts per sensor, the common mask.
+
+The whole domain's per-cell values are joined in global cell-id order on rank 0, and every
+sum over days runs in day order per cell (:func:`metrics.time_sum`), so the results are
+the same bytes on any rank count.
 
 Writes ``<runs>/evaluation/evaluation.json`` and ``evaluation.nc`` (maps).
 On the synthetic world, references absent from their directories are first
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +54,15 @@ def _tag(experiment: str) -> str:
     return experiment.replace("+", "_")
 
 
+@dataclass(frozen=True)
+class MapField:
+    """One map of evaluation.nc: values (n_cells,) of the rank's cells, their units and long name."""
+
+    values: np.ndarray
+    units: str
+    long_name: str
+
+
 class _Runs:
     """The daily means of the available runs at a rank's cells, read variable by variable."""
 
@@ -62,6 +77,15 @@ class _Runs:
         units = units.decode() if isinstance(units, bytes) else units
         start = np.datetime64(units.split("since")[1].strip()[:10])
         self.days = start + np.arange(n)
+
+    def units(self, variable: str) -> str:
+        """Units of a variable ('runoff' = qs + qsb: those of qs) as the open loop's daily_mean.nc gives them."""
+        with _h5(self.root / "OL" / "daily_mean.nc") as f:
+            units = f["qs" if variable == "runoff" else variable].attrs.get("units", "")
+        units = units.decode() if isinstance(units, bytes) else str(units)
+        if not units:
+            raise InputError(f"{self.root / 'OL' / 'daily_mean.nc'}: {variable} has no units")
+        return units
 
     def daily(self, name: str, variable: str, path: Path | None = None) -> np.ndarray:
         """(n_days, n_cells) of one variable ('runoff' = qs + qsb) of run ``name`` (or a file)."""
@@ -191,7 +215,7 @@ def evaluate(cfg: Config, comm) -> dict:
     das = [e for e in runs.names if e != "OL"]
     days = runs.days
     window = cfg.assimilation.climatology_window
-    maps: dict[str, np.ndarray] = {}
+    maps: dict[str, MapField] = {}
     # assimilated counts per sensor (from the experiments that assimilate it) and the common mask
     counts = {}
     for s in SENSORS:
@@ -201,11 +225,13 @@ def evaluate(cfg: Config, comm) -> dict:
                 with _h5(diag) as f:
                     has = f"{s}_assimilated" in f
                 if has:
-                    c = np.nansum(np.where(np.isfinite(x := runs.daily(e, f"{s}_assimilated", diag)), x, 0), axis=0)
-                    counts[s] = np.maximum(counts.get(s, 0), c)
-                    maps[f"assimilated_{s}"] = counts[s]
+                    x = runs.daily(e, f"{s}_assimilated", diag)
+                    counts[s] = np.maximum(counts.get(s, 0), metrics.time_sum(np.where(np.isfinite(x), x, 0.0)))
+                    maps[f"assimilated_{s}"] = MapField(counts[s], "1", f"number of {s.upper()} retrievals "
+                                                        "assimilated (the most of any experiment assimilating it)")
     common = metrics.common_mask(counts) if counts else np.ones(local.n_cells, bool)
-    maps["common_mask"] = common.astype(np.float64)
+    maps["common_mask"] = MapField(common.astype(np.float64), "1", "common mask: 1 where retrievals of all three "
+                                   "sensors (SMAP, LAI, VOD) are assimilated, 0 elsewhere")
     # --- per-cell: truth skill, impact RMSD, gridded references, spread
     truth_dir = cfg.synthetic.truth_directory
     has_truth = (truth_dir / "daily_mean.nc").exists()
@@ -221,12 +247,15 @@ def evaluate(cfg: Config, comm) -> dict:
         for e in das:
             da = runs.daily(e, model_var)
             if var in IMPACT_VARIABLES:
-                maps[f"impact_rmsd_{var}_{_tag(e)}"] = metrics.impact_rmsd(da, ol)
+                maps[f"impact_rmsd_{var}_{_tag(e)}"] = MapField(
+                    metrics.impact_rmsd(da, ol), runs.units(var),
+                    f"impact RMSD of the daily mean {var} between {e} and OL (paper eq. 3)")
             if truth is not None:
                 cell_rows[(e, var, "truth_rmse")] = metrics.rmsd(da, truth)
                 cell_rows[(e, var, "truth_r_anom")] = metrics.r_anom(da, truth, days, window)
-                maps[f"delta_r_anom_truth_{var}_{_tag(e)}"] = cell_rows[(e, var, "truth_r_anom")] - \
-                    cell_rows[("OL", var, "truth_r_anom")]
+                maps[f"delta_r_anom_truth_{var}_{_tag(e)}"] = MapField(
+                    cell_rows[(e, var, "truth_r_anom")] - cell_rows[("OL", var, "truth_r_anom")], "1",
+                    f"R_anom of {e} minus R_anom of OL against the truth, daily {var}")
     xbase = _xbase(cfg, local, days)
     for var, ref in xbase.items():
         ol_r = metrics.r_anom(runs.daily("OL", var), ref, days, window)
@@ -234,15 +263,17 @@ def evaluate(cfg: Config, comm) -> dict:
         for e in das:
             d = metrics.r_anom(runs.daily(e, var), ref, days, window) - ol_r
             cell_rows[(e, var, "xbase_delta")] = d
-            maps[f"delta_r_anom_xbase_{var}_{_tag(e)}"] = d
+            maps[f"delta_r_anom_xbase_{var}_{_tag(e)}"] = MapField(
+                d, "1", f"R_anom of {e} minus R_anom of OL against X-BASE, daily {var}")
     spread = {}
     for e in runs.names:
         path = root / e / "daily_spread.nc"
         if path.exists():
             s = read_cells(path, ["ssm", "rzsm", "lai"], local)
-            spread[e] = {v: (np.nansum(s[v], axis=0), np.isfinite(s[v]).sum(axis=0)) for v in s}
+            spread[e] = {v: (metrics.time_sum(np.where(np.isfinite(x), x, 0.0)), np.isfinite(x).sum(axis=0))
+                         for v, x in s.items()}
     # --- per-site: in situ and towers
-    site_rows = []          # (kind, variable, cell id, {experiment: r_anom})
+    site_rows = []          # (kind, variable, cell id, in the common mask, {experiment: r_anom}, site number)
     for kind, sites, variables, model_of in (("ismn", _ismn_sites(cfg, local, days), ISMN_VARIABLES,
                                               {"ssm": "ssm", "rzsm": "rzsm"}),
                                              ("fluxnet", _flux_sites(cfg, local, days), FLUX_VARIABLES,
@@ -257,7 +288,7 @@ def evaluate(cfg: Config, comm) -> dict:
                 if not np.isfinite(obs).any():
                     continue
                 r = {e: float(metrics.r_anom(model[(e, v)][:, j], obs, days, window)) for e in runs.names}
-                site_rows.append((kind, v, int(gid), bool(common[k]), r))
+                site_rows.append((kind, v, int(gid), bool(common[k]), r, j))
     return _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, spread, common, root)
 
 
@@ -284,9 +315,10 @@ def table4_rows(parts, experiments) -> list[dict]:
     The paper's caption: "only pixels where observations from all three sensors are
     assimilated are considered", so the means are over the common mask (``spread_ratio``,
     None when the mask is empty, with ``n_cells``); the whole domain's ratio is beside it
-    (``spread_ratio_whole_domain``).  parts: per rank, (common mask (n_cells,) bool,
-    {experiment: {variable: (sum over days (n_cells,), valid days (n_cells,))}}), "OL" among
-    the experiments.
+    (``spread_ratio_whole_domain``).  parts: pieces of the domain, each (common mask (n_cells,)
+    bool, {experiment: {variable: (sum over days (n_cells,), valid days (n_cells,))}}), "OL"
+    among the experiments; the sums add piece by piece, so the evaluation passes the whole
+    domain as one piece in cell-id order (the same bytes on any rank count).
     """
     totals = {}
     n_common = 0
@@ -312,51 +344,100 @@ def table4_rows(parts, experiments) -> list[dict]:
     return rows
 
 
+def table3_site_rows(site_rows, das) -> list[dict]:
+    """Table 3's rows of the in situ stations and the flux towers (paper 2.6 and 2.6.1).
+
+    Only sites in the common mask count.  Per cell, the R_anom of the DA run and that of the
+    OL are averaged over the cell's sites where both exist (the paper: "the metrics are
+    averaged to obtain a single value for the grid cell"); the median of ΔR_anom = DA − OL and
+    the two-sided Wilcoxon signed-rank test of DA vs OL are both taken over these per-cell
+    values, one sample.
+
+    Args:
+        site_rows: per site and variable (kind "ismn" or "fluxnet", variable, global cell id, in
+            the common mask, {run: R_anom}, ...), "OL" among the runs.
+        das: the DA experiments.
+
+    Returns:
+        dicts of experiment, variable, reference, median_delta_r_anom, n (cells the median and
+        the test are over), n_sites (the sites averaged into them) and p_wilcoxon.
+    """
+    rows = []
+    for kind, reference, variables in (("ismn", "in situ (ISMN)", ISMN_VARIABLES),
+                                       ("fluxnet", "flux towers (FLUXNET/WW2020)", FLUX_VARIABLES)):
+        for var in variables:
+            chosen = [r for r in site_rows if r[0] == kind and r[1] == var and r[3]]
+            if not chosen:
+                continue
+            gids = np.array([r[2] for r in chosen], dtype=np.int64)
+            ol = np.array([r[4]["OL"] for r in chosen], dtype=np.float64)
+            for e in das:
+                da = np.array([r[4].get(e, np.nan) for r in chosen], dtype=np.float64)
+                _, da_cell, ol_cell, n_sites = metrics.paired_cell_means(gids, da, ol)
+                delta = metrics.delta(da_cell, ol_cell)
+                rows.append(dict(experiment=e, variable=var, reference=reference,
+                                 median_delta_r_anom=metrics.spatial_median(delta),
+                                 n=int(np.isfinite(delta).sum()), n_sites=int(n_sites.sum()),
+                                 p_wilcoxon=metrics.wilcoxon_test(da_cell, ol_cell).pvalue))
+    return rows
+
+
+def table3_gridded_rows(cells: dict, common: np.ndarray, das) -> list[dict]:
+    """Table 3's rows of X-BASE: median over the cells of the common mask of ΔR_anom, no test (paper 2.6).
+
+    cells: (experiment, variable, "xbase_delta") -> ΔR_anom (n_cells,) of the whole domain;
+    common: (n_cells,) bool.  ``n`` counts the cells with a value; there are no sites.
+    """
+    rows = []
+    for var in FLUX_VARIABLES:
+        for e in das:
+            key = (e, var, "xbase_delta")
+            if key in cells:
+                v = cells[key][common]
+                rows.append(dict(experiment=e, variable=var, reference="X-BASE (gridded)",
+                                 median_delta_r_anom=metrics.spatial_median(v), n=int(np.isfinite(v).sum()),
+                                 n_sites=None, p_wilcoxon=None))
+    return rows
+
+
+def _joined(gathered, order, pieces, fill) -> np.ndarray:
+    """(n_cells,) of the whole domain in global cell-id order from one (n_local,) array per rank
+    (``pieces``, in the order of ``gathered``; None: ``fill`` at that rank's cells)."""
+    parts = [np.full(part["cell_ids"].size, fill) if v is None else np.asarray(v)
+             for part, v in zip(gathered, pieces)]
+    return np.concatenate(parts)[order]
+
+
+def _domain(gathered) -> tuple[dict, np.ndarray, dict]:
+    """The ranks' per-cell metrics, common mask and spread sums joined in global cell-id order, so
+    that every sum over cells adds them in one order whatever the rank count."""
+    order = np.argsort(np.concatenate([p["cell_ids"] for p in gathered]), kind="stable")
+    keys = sorted({k for p in gathered for k in p["cell_rows"]})
+    cells = {k: _joined(gathered, order, [p["cell_rows"].get(k) for p in gathered], np.nan) for k in keys}
+    common = _joined(gathered, order, [p["common_mask"] for p in gathered], False).astype(bool)
+    spread: dict[str, dict] = {}
+    for e, v in sorted({(e, v) for p in gathered for e, per_var in p["spread"].items() for v in per_var}):
+        pairs = [p["spread"].get(e, {}).get(v, (None, None)) for p in gathered]
+        spread.setdefault(e, {})[v] = (_joined(gathered, order, [q[0] for q in pairs], 0.0),
+                                       _joined(gathered, order, [q[1] for q in pairs], 0))
+    return cells, common, spread
+
+
 def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, spread, common, root) -> dict:
     """Gather on rank 0, form the tables, write evaluation.json and evaluation.nc."""
     out_dir = root / "evaluation"
-    gathered = comm.gather(dict(cell_rows={k: (v, common) for k, v in cell_rows.items()}, site_rows=site_rows,
-                                spread=spread, common=int(common.sum()), common_mask=common), root=0)
+    gathered = comm.gather(dict(cell_ids=local.cell_ids, cell_rows=cell_rows, site_rows=site_rows, spread=spread,
+                                common_mask=common), root=0)
     result = None
     if comm.rank == 0:
-        cells = {}
-        for part in gathered:
-            for key, (values, mask) in part["cell_rows"].items():
-                cells.setdefault(key, ([], []))
-                cells[key][0].append(values)
-                cells[key][1].append(mask)
-        cells = {k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in cells.items()}
+        cells, mask, spread_all = _domain(gathered)
         sites = [row for part in gathered for row in part["site_rows"]]
-        table3 = []
-        for kind in ("ismn", "fluxnet"):
-            for var in (ISMN_VARIABLES if kind == "ismn" else FLUX_VARIABLES):
-                rows = [r for r in sites if r[0] == kind and r[1] == var and r[3]]
-                if not rows:
-                    continue
-                gids = np.array([r[2] for r in rows])
-                ol = np.array([r[4]["OL"] for r in rows])
-                for e in das:
-                    da = np.array([r[4].get(e, np.nan) for r in rows])
-                    test = metrics.wilcoxon_test(da, ol)
-                    _, per_cell, _ = metrics.cell_average(gids, da - ol)
-                    table3.append(dict(experiment=e, variable=var, reference="in situ (ISMN)" if kind == "ismn"
-                                       else "flux towers (FLUXNET/WW2020)", median_delta_r_anom=
-                                       metrics.spatial_median(per_cell), n=int(np.isfinite(per_cell).sum()),
-                                       p_wilcoxon=test.pvalue))
-        for var in FLUX_VARIABLES:
-            for e in das:
-                key = (e, var, "xbase_delta")
-                if key in cells:
-                    v, m = cells[key]
-                    table3.append(dict(experiment=e, variable=var, reference="X-BASE (gridded)",
-                                       median_delta_r_anom=metrics.spatial_median(v[m]),
-                                       n=int(np.isfinite(v[m]).sum()), p_wilcoxon=None))
-        table4 = table4_rows([(p["common_mask"], p["spread"]) for p in gathered], das)
+        table3 = table3_site_rows(sites, das) + table3_gridded_rows(cells, mask, das)
+        table4 = table4_rows([(mask, spread_all)], das)
         truth_skill = []
 
         def median(key):        # over the common mask, as every evaluation of the paper (its section 2.6)
-            values, mask = cells[key]
-            return metrics.spatial_median(values[mask])
+            return metrics.spatial_median(cells[key][mask])
         for e in das:
             for v in TRUTH_VARIABLES:
                 if (e, v, "truth_rmse") in cells:
@@ -366,8 +447,9 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
                         r_anom_ol=median(("OL", v, "truth_r_anom"))))
         result = dict(table3=table3, table4=table4, truth_skill=truth_skill,
                       period=[str(runs.days[0]), str(runs.days[-1] + 1)], experiments=das,
-                      common_mask_cells=int(sum(p["common"] for p in gathered)),
-                      sites={k: len({r[2] for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")})
+                      common_mask_cells=int(mask.sum()),
+                      sites={k: len({(r[2], r[5]) for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")},
+                      site_cells={k: len({r[2] for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")})
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = out_dir / "evaluation.json.incomplete"
         tmp.write_text(json.dumps(_clean(result), indent=1))
@@ -376,14 +458,20 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
     return comm.bcast(result, root=0)
 
 
-def _write_maps(cfg, comm, local, maps, out_dir) -> None:
-    names = sorted(comm.bcast(sorted(maps) if comm.rank == 0 else None, root=0))
-    variables = [Variable(n, "1", n.replace("_", " "), dtype="f8", static=True) for n in names]
+def _write_maps(cfg, comm, local, maps: dict[str, MapField], out_dir) -> None:
+    """evaluation.nc (collective): every map any rank has, with its units and long name (NaN at the
+    cells of a rank without it)."""
+    meta = {}
+    for part in comm.allgather({n: (m.units, m.long_name) for n, m in maps.items()}):
+        meta.update(part)
+    names = sorted(meta)
+    variables = [Variable(n, meta[n][0], meta[n][1], dtype="f8", static=True) for n in names]
     attrs = standard_attributes(comm, "mpilda evaluation maps", cfg.to_ini())
     with GridWriter(out_dir / "evaluation.nc", local, comm, variables, start=cfg.time.start, n_times=0,
                     mode=resolve_io_mode(cfg.output.io_mode, comm), compression=cfg.output.compression,
                     attrs=attrs) as w:
-        w.write_static({n: np.asarray(maps.get(n, np.full(local.n_cells, np.nan)), dtype=np.float64) for n in names})
+        w.write_static({n: np.asarray(maps[n].values, dtype=np.float64) if n in maps
+                        else np.full(local.n_cells, np.nan) for n in names})
 
 
 def _clean(obj):

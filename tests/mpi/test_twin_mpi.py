@@ -142,3 +142,52 @@ def test_a_finished_twin_resumes_without_running_a_stage(tiny_twin):
     run_twin(tiny_twin, comm)
     after = {p.name: p.stat().st_mtime_ns for p in (root / "stages").iterdir()}
     assert_all(comm, before == after, "a stage ran again")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_evaluation_maps_have_units_and_one_rank_evaluates_the_same_bytes(tiny_twin):
+    """Issue 17: evaluation.nc's maps carry their units and long names (item 8); the evaluation on
+    one rank equals, byte for byte, that of the twin's ranks (item 9)."""
+    from mpilda.evaluation.run import evaluate
+
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+    alone = root / "evaluated_alone"
+    if comm.rank == 0:
+        alone.mkdir(exist_ok=True)
+        for experiment in ["OL"] + tiny_twin.twin.experiment_list:
+            if not (alone / experiment).exists():
+                (alone / experiment).symlink_to(root / experiment)
+        stage = dict(stage_configs(tiny_twin))["evaluate"]()
+        evaluate(config_from_text(stage.to_ini(), overrides=[f"evaluation.runs_directory={alone}"]), MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        with h5py.File(root / "OL" / "daily_mean.nc") as f:
+            units = {v: _text(f[v].attrs["units"]) for v in ("ssm", "rzsm", "lai", "gpp", "et", "qs")}
+        assert (units["ssm"], units["lai"]) == ("m3 m-3", "m2 m-2")
+        with h5py.File(root / "evaluation" / "evaluation.nc") as a, \
+                h5py.File(alone / "evaluation" / "evaluation.nc") as b:
+            maps = sorted(k for k in a if k.startswith(("impact_", "delta_", "assimilated_", "common_")))
+            assert maps == sorted(k for k in b if k.startswith(("impact_", "delta_", "assimilated_", "common_")))
+            assert "impact_rmsd_ssm_DA_SSM" in maps and "common_mask" in maps and "assimilated_smap" in maps
+            for name in maps:
+                assert a[name][...].tobytes() == b[name][...].tobytes(), f"{name}: 1 rank != {comm.size}"
+                unit, long_name = _text(a[name].attrs["units"]), _text(a[name].attrs["long_name"])
+                if name.startswith("impact_rmsd_"):
+                    variable = name.split("_")[2]
+                    assert unit == units["qs" if variable == "runoff" else variable], (name, unit)
+                else:
+                    assert unit == "1", (name, unit)
+                assert long_name != name.replace("_", " ") and len(long_name) > 20, (name, long_name)
+            assert "all three sensors" in _text(a["common_mask"].attrs["long_name"])
+            assert "number of SMAP retrievals" in _text(a["assimilated_smap"].attrs["long_name"])
+        together = (root / "evaluation" / "evaluation.json").read_text()
+        assert together == (alone / "evaluation" / "evaluation.json").read_text(), f"1 rank != {comm.size}"
+        assert all("n_sites" in row for row in json.loads(together)["table3"])
+
+    on_root(comm, check)
