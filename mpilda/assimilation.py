@@ -8,12 +8,21 @@ every member, and updates the members' SM1..SM4 and LAI with one batched EnKF
 analysis over the cells that have observations (all observations of a cell in
 the step together).  The control run restarts from the analysis mean.
 
+An observation reaches the EnKF only if its rescaled value, the prediction of
+every member, the innovation and the error are finite; the others are
+rejected and counted under the ``invalid`` mask (a VOD climatology day without
+a fitted retrieval predicts NaN), and every analysis checks that its
+increments are finite (``AnalysisError`` naming the cell, step and sensors if
+not).  An observation file the reader cannot read is skipped with a warning
+(``[assimilation] unreadable = skip``; the ranks agree on the files they skip)
+or stops the run (``stop``).
+
 Daily diagnostics (per cell, sums so that means and standard deviations come
 out exactly for any period) go to ``diagnostics.nc``: counts of available,
-assimilated and rejected observations per sensor and mask; innovations and
-normalised innovations; Desroziers et al. (2005) products; increments of SM1,
-RZSM and LAI by the sensor combination that caused them; the ensemble spread
-(max - min) before and after analyses.
+assimilated and rejected observations per sensor and mask, and of the files
+skipped as unreadable; innovations and normalised innovations; Desroziers et
+al. (2005) products; increments of SM1, RZSM and LAI by the sensor combination
+that caused them; the ensemble spread (max - min) before and after analyses.
 """
 
 from __future__ import annotations
@@ -21,18 +30,21 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .climatology import day_slot
 from .config import Config
 from .enkf import analysis_increments, innovation_statistics, observation_perturbations
-from .errors import InputError
+from .errors import AnalysisError, InputError
+from .log import log
 from .model.constants import TFRZ
 from .model.snow import SNOW_FLAG_SWE
-from .obs.masks import MaskCounts
+from .obs.masks import MaskCounts, not_finite
 from .obs.operators import rzsm
-from .obs.records import CellObservations
+from .obs.records import CellObservations, as_seconds, iso
 from .obs.rescale import MeanOffset
 from .obs.sources import SensorReader
 from .output import Variable
@@ -66,6 +78,11 @@ def diagnostic_variables(sensors) -> list[Variable]:
                          cell_methods="time: sum") for k in ("available", "assimilated", "rejected")]
         out += [Variable(f"{s}_rejected_{m}", "1", f"{s} observations rejected by the {m} mask (daily count)",
                          cell_methods="time: sum") for m in SENSOR_MASKS[s]]
+        out.append(Variable(f"{s}_unreadable_files", "1", f"{s} observation files skipped as unreadable, counted on "
+                                                          f"the day their names place their first retrieval in "
+                                                          f"(daily count of the whole domain, the same in every "
+                                                          f"cell)",
+                            cell_methods="time: sum"))
         out += [Variable(f"{s}_innov_sum", unit, f"sum of {s} innovations O-F", cell_methods="time: sum"),
                 Variable(f"{s}_innov_sumsq", f"({unit})2", f"sum of squared {s} innovations", cell_methods="time: sum"),
                 Variable(f"{s}_ninnov_sum", "1", f"sum of normalised {s} innovations (O-F)/sqrt(HPH'+R)",
@@ -115,13 +132,54 @@ def observation_masks(sensor: str, obs: CellObservations, scalable: np.ndarray, 
     return hits
 
 
-class Assimilator:
-    """The observations and analyses of a rank's cells in a DA run."""
+class Batch(NamedTuple):
+    """The observations of one sensor in a step that pass every mask: what the EnKF assimilates."""
 
-    def __init__(self, cfg: Config, local: LocalDomain, model, n_members: int):
+    sensor: str
+    cell: np.ndarray        # (n,) local cell index
+    value: np.ndarray       # (n,) observation rescaled to the model's climatology (sensor units)
+    time: np.ndarray        # (n,) s since 1970
+    hx: np.ndarray          # (N, n) the members' predictions (sensor units)
+
+
+@dataclass
+class Slots:
+    """A step's observations grouped by cell into padded slots for ``analysis_increments``.
+
+    Per observation, sorted by (cell, sensor, time, value) so that a cell's slots do not depend on the
+    order of reading: ``sensor`` (n,) index into SENSOR_ORDER, ``cell``, ``value``, ``time``, ``hx``
+    (N, n), ``order`` (n,) the sort of the concatenated batches, ``row`` and ``slot`` (n,) where each
+    sits. Per analysed cell (nc of them, ``cells`` their local index) and slot (k, the most
+    observations of a cell): ``present``, ``y``, ``r_std``, ``hxb`` (nc, k, N), ``impact`` (nc, 5, k).
+    """
+
+    sensor: np.ndarray
+    cell: np.ndarray
+    value: np.ndarray
+    time: np.ndarray
+    hx: np.ndarray
+    order: np.ndarray
+    row: np.ndarray
+    slot: np.ndarray
+    cells: np.ndarray
+    present: np.ndarray
+    y: np.ndarray
+    r_std: np.ndarray
+    hxb: np.ndarray
+    impact: np.ndarray
+
+
+class Assimilator:
+    """The observations and analyses of a rank's cells in a DA run.
+
+    ``comm`` (optional): the run's communicator, with which the ranks agree on the observation files
+    they skip as unreadable and rank 0 alone names them in a warning.
+    """
+
+    def __init__(self, cfg: Config, local: LocalDomain, model, n_members: int, comm=None):
         from .obs.tables import load_lai_rescaling, load_smap_rescaling, load_vod_operator
 
-        self.cfg, self.local, self.model, self.n = cfg, local, model, n_members
+        self.cfg, self.local, self.model, self.n, self.comm = cfg, local, model, n_members, comm
         self.sensors = [s for s in SENSOR_ORDER if cfg.sensors()[s]]
         if n_members < 2:
             raise InputError(f"[experiment] name = {cfg.experiment.name} assimilates {', '.join(self.sensors)}: "
@@ -143,6 +201,9 @@ class Assimilator:
         self.day_obs: dict[str, CellObservations] = {}
         self.obs_steps: set[int] = set()
         self.cache: OrderedDict = OrderedDict()
+        #: The files skipped as unreadable, agreed by all ranks: (sensor, path) -> why; and those counted.
+        self.unreadable: dict[tuple[str, str], str] = {}
+        self.counted: set[tuple[str, str]] = set()
 
     # -- observations of a day ------------------------------------------------------
     def _read(self, sensor: str, path) -> CellObservations:
@@ -153,17 +214,77 @@ class Assimilator:
                 self.cache.popitem(last=False)
         return self.cache[key]
 
+    def _try_read(self, sensor: str, path, failed: dict) -> CellObservations | None:
+        """The file's observations; None for a file skipped as unreadable (a new one goes into ``failed``).
+        With [assimilation] unreadable = stop the reader's InputError stops the run."""
+        key = (sensor, str(path))
+        if key in self.unreadable:
+            return None
+        try:
+            return self._read(sensor, path)
+        except InputError as exc:
+            if self.cfg.assimilation.unreadable == "stop":
+                raise InputError(f"{exc} ([assimilation] unreadable = stop; with unreadable = skip the run skips "
+                                 f"such a file with a warning)") from None
+            failed[key] = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            return None
+
     def load_day(self, day_start: dt.datetime) -> None:
-        """Read the retrievals with day_start <= time < day_start + 1 day, per sensor."""
+        """Read the retrievals with day_start <= time < day_start + 1 day, per sensor (collective with
+        [assimilation] unreadable = skip: the ranks agree on the files they skip)."""
         end = day_start + dt.timedelta(days=1)
+        found, parts, failed = {}, {}, {}
         for s in self.sensors:
-            files = self.readers[s].files(day_start - dt.timedelta(days=1), end + dt.timedelta(days=1))
-            parts = [self._read(s, p).between(day_start, end) for p in files]
-            self.day_obs[s] = CellObservations.concatenate(parts)
+            found[s] = self.readers[s].files(day_start - dt.timedelta(days=1), end + dt.timedelta(days=1))
+            parts[s] = []
+            for path in found[s]:
+                obs = self._try_read(s, path, failed)
+                parts[s].append((str(path), None if obs is None else obs.between(day_start, end)))
+        if self.cfg.assimilation.unreadable == "skip":
+            for key, why in self._agree(failed).items():
+                self.unreadable.setdefault(key, why)
+                self.cache.pop(key, None)
+        for s in self.sensors:
+            self.day_obs[s] = CellObservations.concatenate([o for p, o in parts[s] if (s, p) not in self.unreadable])
+        self._count_unreadable(found, day_start, end)
         self.day_start = int(day_start.timestamp())
         # the steps of the day with a retrieval of any sensor (the others need no analysis): start times [s]
         times = np.concatenate([o.time for o in self.day_obs.values()] + [np.empty(0, np.int64)])
         self.obs_steps = set((times - times % self.dt).tolist())
+
+    def _agree(self, failed: dict) -> dict:
+        """The files any rank failed to read, {(sensor, path): why} (collective with a communicator).
+
+        Every rank reads only the part of a file its cells need, so a damaged file can fail on some
+        ranks only; all skip it, so that the results do not depend on the rank count."""
+        if self.comm is None or self.comm.size == 1:
+            return failed
+        merged: dict = {}
+        for items in self.comm.allgather(sorted(failed.items())):
+            for key, why in items:
+                merged.setdefault(key, why)
+        return merged
+
+    def _count_unreadable(self, found: dict, day_start: dt.datetime, end: dt.datetime) -> None:
+        """Count (in every cell's ``<sensor>_unreadable_files``) and name (on rank 0) the skipped files
+        of the day: a file belongs to the day of the first retrieval its name promises, or to the run's
+        first day if that is earlier (not at all if its retrievals all precede the run), so that each is
+        counted once, in a resumed run too."""
+        t0, t1 = as_seconds(day_start), as_seconds(end)
+        run_start = as_seconds(self.cfg.time.start)
+        for s in self.sensors:
+            for path in found[s]:
+                key = (s, str(path))
+                if key not in self.unreadable or key in self.counted:
+                    continue
+                begin, stop = self.readers[s].span(path)
+                if stop <= run_start or not t0 <= max(begin, run_start) < t1:
+                    continue
+                self.counted.add(key)
+                self.daily[f"{s}_unreadable_files"] += 1.0
+                if self.comm is None or self.comm.rank == 0:
+                    log.warning("skipping an unreadable %s observation file ([assimilation] unreadable = skip): %s",
+                                s.upper(), self.unreadable[key])
 
     # -- the analysis of a step -----------------------------------------------------------
     def analyse(self, state, step_end: dt.datetime, rain_control: np.ndarray, global_step: int) -> np.ndarray:
@@ -182,19 +303,38 @@ class Assimilator:
             here = obs.select((obs.time >= t0) & (obs.time < t1))
             if len(here) == 0:
                 continue
-            value, ok_scale = self._rescale(s, here)
-            c = here.cell
-            hits = observation_masks(s, here, ok_scale, mean_tsoil[c], mean_swe[c], rain_control[c],
-                                     self.cfg.obs_smap.rain_threshold, self.bare[c],
-                                     None if self.vod_mask is None else self.vod_mask[c])
-            keep = self.counts.add(s, c, hits)
-            self._count_daily(s, c, hits, keep)
-            if keep.any():
-                batches.append((s, c[keep], value[keep], here.time[keep]))
-        if not batches:
-            return analysed
-        self._update(state, batches, global_step, t0, analysed)
+            batch = self._screen(state, s, here, mean_tsoil, mean_swe, rain_control)
+            if batch is not None:
+                batches.append(batch)
+        if batches:
+            self._update(state, batches, global_step, t0, analysed)
         return analysed
+
+    def _screen(self, state, sensor: str, obs: CellObservations, mean_tsoil: np.ndarray, mean_swe: np.ndarray,
+                rain_control: np.ndarray) -> Batch | None:
+        """Mask, rescale and predict one sensor's observations of a step and count them; the ones to assimilate.
+
+        The masks of SPEC section 4 come first; the observations they leave are predicted for every
+        member, and those whose rescaled value, prediction, innovation or error is not finite are
+        rejected too (mask ``invalid``), before they reach the EnKF. ``mean_tsoil`` [K], ``mean_swe``
+        [kg m-2] and ``rain_control`` [kg m-2 s-1] are (n_cells,).
+        """
+        value, ok_scale = self._rescale(sensor, obs)
+        c = obs.cell
+        hits = observation_masks(sensor, obs, ok_scale, mean_tsoil[c], mean_swe[c], rain_control[c],
+                                 self.cfg.obs_smap.rain_threshold, self.bare[c],
+                                 None if self.vod_mask is None else self.vod_mask[c])
+        candidate = np.flatnonzero(~np.logical_or.reduce(list(hits.values())))
+        hx = self._predict(state, sensor, c[candidate], obs.time[candidate], slice(0, self.n)) if candidate.size \
+            else np.empty((self.n, 0))
+        bad = not_finite(value[candidate], hx, np.full(candidate.size, self.error[sensor]))
+        hits["invalid"] = hits["invalid"].copy()
+        hits["invalid"][candidate[bad]] = True
+        keep = self.counts.add(sensor, c, hits)
+        self._count_daily(sensor, c, hits, keep)
+        if not keep.any():
+            return None
+        return Batch(sensor, c[keep], value[keep], obs.time[keep], hx[:, ~bad])
 
     def _rescale(self, sensor: str, obs: CellObservations):
         value = np.where(np.isfinite(obs.value), obs.value, 0.0)
@@ -224,13 +364,13 @@ class Assimilator:
         return self.vod_op(state.lai[which][:, cells], state.smc[:, which][:, :, cells],
                            day_slot(times)[None, :], cells[None, :])
 
-    def _update(self, state, batches, global_step, t0, analysed) -> None:
-        members = slice(0, self.n)
-        sensor = np.concatenate([np.full(b[1].size, SENSOR_ORDER.index(b[0])) for b in batches])
-        cell = np.concatenate([b[1] for b in batches])
-        value = np.concatenate([b[2] for b in batches])
-        times = np.concatenate([b[3] for b in batches])
-        hx = np.concatenate([self._predict(state, b[0], b[1], b[3], members) for b in batches], axis=1)  # (N, n_obs)
+    def _slots(self, batches: list[Batch]) -> Slots:
+        """The batches of a step grouped by cell (see Slots)."""
+        sensor = np.concatenate([np.full(b.cell.size, SENSOR_ORDER.index(b.sensor)) for b in batches])
+        cell = np.concatenate([b.cell for b in batches])
+        value = np.concatenate([b.value for b in batches])
+        times = np.concatenate([b.time for b in batches])
+        hx = np.concatenate([b.hx for b in batches], axis=1)                      # (N, n_obs)
         # group by cell: slots in a fixed order (sensor, then time, then value) whatever the reading order
         order = np.lexsort((value, times, sensor, cell))
         sensor, cell, value, times, hx = sensor[order], cell[order], value[order], times[order], hx[:, order]
@@ -254,21 +394,54 @@ class Assimilator:
             sel = sensor == j
             for i in allowed:
                 impact[row[sel], i, slot[sel]] = 1.0
+        return Slots(sensor, cell, value, times, hx, order, row, slot, cells, present, y, r_std, hxb, impact)
+
+    def _check_increments(self, dx: np.ndarray, b: Slots, t0: int) -> None:
+        """AnalysisError naming a cell (the lowest global id), the step and the sensors if increments
+        ``dx`` (nc, 5, N) are not finite."""
+        ok = np.isfinite(dx).all(axis=2)                                          # (nc, 5)
+        if ok.all():
+            return
+        bad = np.flatnonzero(~ok.all(axis=1))
+        i = bad[np.argmin(self.local.cell_ids[b.cells[bad]])]
+        c = b.cells[i]
+        sensors = "+".join(SENSOR_ORDER[j] for j in np.unique(b.sensor[b.row == i]))
+        more = f" (and {bad.size - 1} more cells of this rank)" if bad.size > 1 else ""
+        raise AnalysisError(
+            f"the analysis of the step {iso(t0)} to {iso(t0 + self.dt)} gave non-finite increments of "
+            f"{', '.join(STATE[j] for j in np.flatnonzero(~ok[i]))} in cell {int(self.local.cell_ids[c])} "
+            f"({self.local.lat[c]:.3f}N, {self.local.lon[c]:.3f}E), assimilating {sensors}{more}. The cell's "
+            f"observations and their predictions are finite (the invalid mask rejects the others): the "
+            f"non-finite number is in the cell's forecast state or arose in the EnKF's arithmetic")
+
+    def _update(self, state, batches: list[Batch], global_step, t0, analysed) -> None:
+        members = slice(0, self.n)
+        b = self._slots(batches)
+        cells = b.cells
         x = np.stack([state.smc[i][members][:, cells] for i in range(4)] + [state.lai[members][:, cells]],
                      axis=1).transpose(2, 1, 0)                       # (nc, 5, N)
         before = self._spreads(state, cells)
-        v = observation_perturbations(self.cfg.random.seed, self.local.cell_ids[cells], global_step, k, self.n, r_std)
-        dx = analysis_increments(x, hxb, y, r_std ** 2, present, impact, v)   # (nc, 5, N)
-        inn, ninn = innovation_statistics(hxb, y, r_std ** 2)
-        # apply to the members (bounds kept), then restart the control from the analysis mean
+        v = observation_perturbations(self.cfg.random.seed, self.local.cell_ids[cells], global_step,
+                                      b.present.shape[1], self.n, b.r_std)
+        dx = analysis_increments(x, b.hxb, b.y, b.r_std ** 2, b.present, b.impact, v)   # (nc, 5, N)
+        self._check_increments(dx, b, t0)
+        inn, ninn = innovation_statistics(b.hxb, b.y, b.r_std ** 2)
+        forecast = {"sm1": state.smc[0][members][:, cells].mean(axis=0),
+                    "rzsm": rzsm(state.smc[:, members][:, :, cells]).mean(axis=0),
+                    "lai": state.lai[members][:, cells].mean(axis=0)}
+        self._apply(state, dx, cells)
+        analysed[cells] = True
+        self._diagnose(state, batches, b, inn, ninn, forecast, before)
+
+    def _apply(self, state, dx: np.ndarray, cells: np.ndarray) -> None:
+        """Add increments dx (nc, 5, N) to the members at ``cells`` (bounds kept), then restart the control
+        from the analysis mean."""
+        members = slice(0, self.n)
         d_sm = np.zeros_like(state.smc)
         d_lai = np.zeros_like(state.lai)
         for i in range(4):
             d_sm[i, members][:, cells] = dx[:, i, :].T
         d_lai[members][:, cells] = dx[:, 4, :].T
-        f_sm1 = state.smc[0][members][:, cells].mean(axis=0)
-        f_rz = rzsm(state.smc[:, members][:, :, cells]).mean(axis=0)
-        f_lai = state.lai[members][:, cells].mean(axis=0)
         apply_increments(self.model, state, d_sm, d_lai)
         control_sm = state.smc[:, members].mean(axis=1) - state.smc[:, -1]
         control_lai = state.lai[members].mean(axis=0) - state.lai[-1]
@@ -277,10 +450,14 @@ class Assimilator:
         d_sm[:, -1, cells] = control_sm[:, cells]
         d_lai[-1, cells] = control_lai[cells]
         apply_increments(self.model, state, d_sm, d_lai)
-        analysed[cells] = True
-        # diagnostics: innovations, Desroziers, increments by combination, spread
-        hxa = np.concatenate([self._predict(state, b[0], b[1], b[3], members) for b in batches], axis=1)[:, order]
-        mean_f = hx.mean(axis=0)
+
+    def _diagnose(self, state, batches: list[Batch], b: Slots, inn, ninn, forecast, before) -> None:
+        """The daily sums of an analysis: innovations, Desroziers, increments by combination, spread."""
+        members = slice(0, self.n)
+        cells, sensor, cell, row, slot, value = b.cells, b.sensor, b.cell, b.row, b.slot, b.value
+        hxa = np.concatenate([self._predict(state, x.sensor, x.cell, x.time, members) for x in batches],
+                             axis=1)[:, b.order]
+        mean_f = b.hx.mean(axis=0)
         mean_a = hxa.mean(axis=0)
         omb = value - mean_f
         d = self.daily
@@ -295,12 +472,12 @@ class Assimilator:
             np.add.at(d[f"{s}_ninnov_sumsq"], c, ninn[row[sel], slot[sel]] ** 2)
             np.add.at(d[f"{s}_oma_omb_sum"], c, (value[sel] - mean_a[sel]) * omb[sel])
             np.add.at(d[f"{s}_amb_omb_sum"], c, (mean_a[sel] - mean_f[sel]) * omb[sel])
-        present_sensors = np.zeros((nc, len(SENSOR_ORDER)), dtype=bool)
+        present_sensors = np.zeros((cells.size, len(SENSOR_ORDER)), dtype=bool)
         present_sensors[row, sensor] = True
         combo = np.array(["_".join(s for j, s in enumerate(SENSOR_ORDER) if p[j]) for p in present_sensors])
-        inc = {"sm1": state.smc[0][members][:, cells].mean(axis=0) - f_sm1,
-               "rzsm": rzsm(state.smc[:, members][:, :, cells]).mean(axis=0) - f_rz,
-               "lai": state.lai[members][:, cells].mean(axis=0) - f_lai}
+        inc = {"sm1": state.smc[0][members][:, cells].mean(axis=0) - forecast["sm1"],
+               "rzsm": rzsm(state.smc[:, members][:, :, cells]).mean(axis=0) - forecast["rzsm"],
+               "lai": state.lai[members][:, cells].mean(axis=0) - forecast["lai"]}
         for c in np.unique(combo):
             sel = combo == c
             for var, values in inc.items():
@@ -335,12 +512,15 @@ class Assimilator:
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self.counts.load(arrays)
         for k in self.totals:
-            self.totals[k] = np.array(arrays[f"total_{k}"], dtype=np.float64)
+            # a checkpoint of an older mpilda lacks the later diagnostics (unreadable files): zero so far
+            total = arrays.get(f"total_{k}")
+            self.totals[k] = np.zeros(self.local.n_cells) if total is None else np.array(total, dtype=np.float64)
 
     def summary(self, comm) -> dict:
-        """Totals over the run so far and all ranks (collective): counts per sensor and mask; mean and
-        std of the normalised innovations per sensor; mean |increment| of SM1, RZSM and LAI per
-        analysis; the mean spread (max - min) of SSM, RZSM and LAI before and after the analyses."""
+        """Totals over the run so far and all ranks (collective): counts per sensor and mask, and of the
+        observation files skipped as unreadable (``unreadable_files``); mean and std of the normalised
+        innovations per sensor; mean |increment| of SM1, RZSM and LAI per analysis; the mean spread
+        (max - min) of SSM, RZSM and LAI before and after the analyses."""
         from mpi4py import MPI
 
         t = self.totals
@@ -352,6 +532,9 @@ class Assimilator:
             c = self.counts.counts[s]
             out[s] = {k: int(comm.allreduce(int(c[k].sum()), op=MPI.SUM)) for k in ("available", "assimilated",
                                                                                      "rejected") + SENSOR_MASKS[s]}
+            # a count of the domain that every cell holds: the largest, not the sum
+            out[s]["unreadable_files"] = int(comm.allreduce(float(t[f"{s}_unreadable_files"].max(initial=0.0)),
+                                                            op=MPI.MAX))
             n = total[f"{s}_assimilated"]
             if n > 1:
                 mean = total[f"{s}_ninnov_sum"] / n

@@ -3,7 +3,11 @@
 An observation that any mask hits is not assimilated; it is counted under every
 mask that hit it, and once under ``rejected``.  The masks:
 
-* ``invalid``: NaN, Inf or outside the product's valid range;
+* ``invalid``: NaN, Inf or outside the product's valid range; and, for an
+  observation no other mask hits, a rescaled value, prediction H(x) (of any
+  member), innovation or error std that is not finite (e.g. VOD on a day of
+  the year without a fitted climatology): the EnKF would spread a NaN to the
+  state;
 * ``quality``: the product's own quality test failed (SMAP: not "recommended");
 * ``frozen``: model soil layer 1 frozen (T < 273.16 K) in the ensemble mean;
 * ``snow``: snow on the ground in the ensemble mean (SWE > 1 kg m-2);
@@ -20,6 +24,22 @@ import numpy as np
 
 MASKS = ("invalid", "quality", "frozen", "snow", "rain", "no_cdf", "bare", "operator")
 SENSORS = ("smap", "lai", "vod")
+
+
+def not_finite(value: np.ndarray, hx: np.ndarray, error_std: np.ndarray) -> np.ndarray:
+    """(n_obs,) bool: the observation cannot enter the EnKF because a number of it is not finite.
+
+    Args:
+        value: (n_obs,) observations rescaled to the model's climatology (sensor units).
+        hx: (N, n_obs) predicted observations of the N members (sensor units).
+        error_std: (n_obs,) observation error standard deviations (sensor units).
+
+    True where the value, any member's prediction, the innovation value - mean(hx) or the
+    error std is NaN or infinite.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        innovation = value - hx.mean(axis=0)
+    return ~(np.isfinite(value) & np.isfinite(hx).all(axis=0) & np.isfinite(innovation) & np.isfinite(error_std))
 
 
 class MaskCounts:

@@ -73,10 +73,21 @@ class SensorReader:
         near = np.flatnonzero((begins < t1) & (ends >= t0))
         return self.find(self.directory, start, end, paths=[paths[i] for i in near])
 
+    def span(self, path: Path) -> tuple[int, int] | None:
+        """[start, end) in s since 1970 of the retrievals the file's name promises, or None (not a name of
+        the product)."""
+        return self._span(path)
+
     def read(self, path: Path) -> CellObservations:
-        if self.sensor == "lai":
-            return self.reader.read(path, self.cfg.obs_lai.local_hour)
-        return self.reader.read(path)
+        """The file's retrievals at the rank's cells; InputError naming the file if it cannot be read
+        (the readers name what is wrong; a read error of the file system or the HDF5 library, e.g. of a
+        truncated file, too)."""
+        try:
+            if self.sensor == "lai":
+                return self.reader.read(path, self.cfg.obs_lai.local_hour)
+            return self.reader.read(path)
+        except OSError as exc:
+            raise InputError(f"{path}: not a readable {self.sensor.upper()} file ({exc})") from None
 
 
 def _day_span(date: dt.date) -> tuple[int, int]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -341,7 +342,11 @@ class VodReader:
                 return (np.empty(0), fill), where, ref, shape
             rows = slice(int(r[where].min()), int(r[where].max()) + 1)
             cols = slice(int(c[where].min()), int(c[where].max()) + 1)
-            window = read_window(tif, band, rows, cols, path)
+            try:
+                window = read_window(tif, band, rows, cols, path)
+            except (OSError, EOFError, zlib.error, tifffile.TiffFileError) as exc:
+                raise InputError(f"{path}: the raster cannot be read or decoded, e.g. a truncated file ({exc})") \
+                    from None
             nodata = _nodata(page, fill)
         return (window[r[where] - rows.start, c[where] - cols.start], nodata), where, ref, shape
 

@@ -1,5 +1,6 @@
 """A small twin experiment: truth, OL, synthetic observations, tables, and DA runs identical on any rank count."""
 
+import datetime
 import shutil
 import tempfile
 from pathlib import Path
@@ -150,5 +151,71 @@ def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one
             for n in a:
                 assert a[n][...].tobytes() == b[n][...].tobytes(), f"final restart {n} differs after the resume"
         assert not list(out.glob("*.incomplete"))
+
+    on_root(comm, check)
+
+
+def _damage(twin, root):
+    """A copy of the SMAP and VOD files with one SMAP granule of 2015-04-11 holding retrievals of the
+    window and the VOD raster of that day truncated (by rank 0); their names."""
+    from mpilda.grid import Grid
+    from mpilda.obs.sources import SensorReader
+    from mpilda.parallel import Decomposition
+
+    cfg = _config(twin, "DA_SSM+VOD", "damaged")
+    local = Decomposition.build(Grid.from_config(cfg.domain), cfg.domain.tile_size, 1).local(0)
+    reader = SensorReader(cfg, "smap", local)
+    day = datetime.datetime(2015, 4, 11, tzinfo=datetime.timezone.utc)
+    granule = next(p for p in reader.files(day, day + datetime.timedelta(days=1))
+                   if p.name.split("_")[6].startswith("20150411") and reader.read(p).usable.any())
+    names = (granule.name, "AMSRU_Mland_2015101D.tif")
+    for s in ("smap", "vod"):
+        shutil.copytree(twin / "world" / "obs" / s, root / s)
+    for sensor, name, keep in (("smap", names[0], 0.5), ("vod", names[1], 0.7)):
+        path = root / sensor / name
+        data = path.read_bytes()
+        path.write_bytes(data[:int(len(data) * keep)])
+    return names
+
+
+@pytest.mark.mpi(min_size=1)
+def test_da_run_with_nan_predictions_and_damaged_files_is_finite_and_identical_on_any_number_of_ranks(twin):
+    """DA_SSM+VOD with a VOD operator calibrated on 03-01..04-05 (no climatology from mid-April) and one
+    truncated SMAP granule and VOD raster: the state stays finite, the retrievals without a prediction
+    are rejected as invalid, each damaged file is skipped and counted once, and the files are the same
+    bytes on any rank count (the ranks agree on the files they skip)."""
+    comm = MPI.COMM_WORLD
+    root = twin / "damaged_obs"
+    names = _damage(twin, root) if comm.rank == 0 else None
+    names = comm.bcast(names, root=0)
+    tables = [f"assimilation.tables_directory={twin}/tables_short", "assimilation.climatology_start=2015-03-01",
+              "assimilation.climatology_end=2015-04-05"]
+    calibrate_vod(config_from_text(_config(twin, "OL", "ol").to_ini(), overrides=tables), comm)
+
+    def config(out):
+        cfg = _config(twin, "DA_SSM+VOD", out, members=6, period=("2015-04-08", "2015-04-15"))
+        return config_from_text(cfg.to_ini(), overrides=tables + [
+            "obs.smap.rescale=no", f"obs.smap.directory={root}/smap", f"obs.vod.directory={root}/vod"])
+
+    summary = run(config("guarded_k"), comm)["assimilation"]
+    assert_all(comm, summary["smap"]["unreadable_files"] == 1 and summary["vod"]["unreadable_files"] == 1,
+               f"unreadable files: {summary}")
+    assert_all(comm, summary["vod"]["invalid"] > 0 and summary["vod"]["assimilated"] > 0, f"vod: {summary['vod']}")
+    if comm.rank == 0:
+        run(config("guarded_1"), MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        for file, variables in (("daily_mean.nc", OUTPUT_VARIABLES),
+                                ("diagnostics.nc", diagnostic_variables(["smap", "vod"]))):
+            with h5py.File(twin / "guarded_k" / file) as a, h5py.File(twin / "guarded_1" / file) as b:
+                for v in variables:
+                    x = a[v.name][...]
+                    assert x.tobytes() == b[v.name][...].tobytes(), f"{file}:{v.name} differs on {comm.size} ranks"
+                    land = x < 1e30
+                    assert np.isfinite(x[land]).all(), f"{file}:{v.name} is not finite"
+        with h5py.File(twin / "guarded_k" / "diagnostics.nc") as d:
+            invalid = d["vod_rejected_invalid"][...]
+            assert invalid[invalid < 1e30].sum() == summary["vod"]["invalid"]
 
     on_root(comm, check)
