@@ -14,6 +14,9 @@ counter-based random numbers:
 * every z is cut at +-truncation; additive perturbations are sigma z, and
   multiplicative ones exp(mu + s z) with (mu, s) solved so that the cut
   lognormal multiplier has mean exactly 1 and exactly the configured std;
+* with ``[perturbations] zero_mean`` the forcing perturbations of each draw are
+  re-centred over the members (multipliers / member mean, LW - member mean),
+  after the cut; the AR(1) state is not touched;
 * the last ensemble column of every cell is the unperturbed control run.
 
 ``ryu_correct`` shifts the members every step so that their mean equals the
@@ -30,9 +33,12 @@ import numpy as np
 from scipy import optimize, special
 
 from .config import Perturbations
+from .model.vegetation import LAI_MIN
 from .random import Stream, normals
 
 FORCING_FIELDS = ("swdown", "lwdown", "precip")
+#: The additive forcing perturbations (the others multiply the forcing).
+ADDITIVE = ("lwdown",)
 
 
 def _cut_moments(s: float, c: float) -> tuple[float, float]:
@@ -57,12 +63,40 @@ def lognormal_parameters(std: float, cut: float) -> tuple[float, float]:
     return -float(np.log(_cut_moments(s, cut)[0])), float(s)
 
 
+def _member_mean(a: np.ndarray) -> np.ndarray:
+    """Mean over the members (axis -2, kept) of a (..., n_members, n_cells), summed in member order.
+
+    The bits of numpy's mean of an array of several cells, also for one cell (numpy would sum a
+    one-cell column pairwise, other bits): a cell's perturbations do not depend on the rank's cells.
+    """
+    n = a.shape[-2]
+    total = a[..., 0, :].copy()
+    for m in range(1, n):
+        total += a[..., m, :]
+    return (total / n)[..., None, :]
+
+
 def _zero_mean(w: np.ndarray) -> np.ndarray:
     """Remove the ensemble mean (axis -2) and restore unit variance: (w - mean) sqrt(N / (N - 1))."""
     n = w.shape[-2]
     if n < 2:
         return w
-    return (w - w.mean(axis=-2, keepdims=True)) * np.sqrt(n / (n - 1.0))
+    return (w - _member_mean(w)) * np.sqrt(n / (n - 1.0))
+
+
+def recentre(factors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Forcing perturbations (n_members, n_cells) re-centred over the members ([perturbations] zero_mean).
+
+    The multipliers (SW, P) are divided by their member mean (mean 1), the additive LW
+    perturbation [W m-2] loses its member mean (mean 0), so that the members do not shift the
+    forcing mean; with fewer than 2 members nothing changes.
+    """
+    if next(iter(factors.values())).shape[0] < 2:
+        return factors
+    out = {}
+    for name, k in factors.items():
+        out[name] = k - _member_mean(k) if name in ADDITIVE else k / _member_mean(k)
+    return out
 
 
 @dataclass
@@ -124,6 +158,8 @@ class Perturber:
         z = np.clip(self.correlate_forcing(p.xi), -self.cut, self.cut)
         self.factors = dict(swdown=np.exp(self.sw[0] + self.sw[1] * z[0]), lwdown=self.s.lw_std * z[1],
                             precip=np.exp(self.precip[0] + self.precip[1] * z[2]))
+        if self.s.zero_mean:                    # on the derived perturbations only: xi (the restart) as without
+            self.factors = recentre(self.factors)
 
     def correlate_forcing(self, xi: np.ndarray) -> np.ndarray:
         """Cross-correlated normals z = L xi (3, ...) of the SW, LW and P perturbations (before the cut)."""
@@ -180,10 +216,12 @@ def apply_increments(model, state, d_sm: np.ndarray | None, d_lai: np.ndarray | 
     Soil moisture stays within [air-dry, porosity] of the soil class, or where the
     model itself has left that range (it may drain urban soil below its air-dry 0.40)
     it is not moved further out; the liquid part takes the increment (ice is kept).
-    LAI stays >= 0 and leaf carbon follows (LFMASS = LAI / SLA), only for vegetated
-    classes.  A zero increment leaves its value exactly as it is, so an update of
-    some cells never moves the others and the result does not depend on which cells
-    share the call (a rank's).
+    LAI of a vegetated class stays >= Noah-MP's minimum LAI (``LAI_MIN``, LAIMIN =
+    0.05 m2 m-2 of CO2FLUX: below it the model's next step would create leaf carbon),
+    or, where it already is below, is not moved further down; leaf carbon follows
+    (LFMASS = LAI / SLA).  Non-vegetated classes keep their LAI.  A zero increment
+    leaves its value exactly as it is, so an update of some cells never moves the
+    others and the result does not depend on which cells share the call (a rank's).
     """
     p = model.p
     if d_sm is not None:
@@ -196,7 +234,8 @@ def apply_increments(model, state, d_sm: np.ndarray | None, d_lai: np.ndarray | 
         state.sh2o = smc - sice
     if d_lai is not None:
         changed = p.vegetated & (d_lai != 0.0)
-        lai = np.where(changed, np.maximum(state.lai + d_lai, 0.0), state.lai)
+        old = state.lai
+        lai = np.where(changed, np.maximum(old + d_lai, np.minimum(LAI_MIN, old)), old)
         state.lai = lai
         state.lfmass = np.where(changed, lai / np.maximum(p.sla, 1e-9) * 1000.0, state.lfmass)
 
@@ -213,14 +252,15 @@ def ryu_correct(model, state, n_members: int) -> None:
     p = model.p
     smc, sh2o, lai, lfmass = state.smc, state.sh2o, state.lai, state.lfmass
     _ryu_kernel(smc, sh2o, lai, lfmass, np.maximum(p.smcdry, 0.0), np.asarray(p.smcmax, dtype=np.float64),
-                np.asarray(p.vegetated, dtype=np.bool_), np.maximum(p.sla, 1e-9), n_members)
+                np.asarray(p.vegetated, dtype=np.bool_), np.maximum(p.sla, 1e-9), LAI_MIN, n_members)
 
 
 @numba.njit(cache=True)
-def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, n_members):
+def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, lai_min, n_members):
     """In place: smc, sh2o (4, n_ens, n_cells), lai, lfmass (n_ens, n_cells); per-cell bounds lo, hi,
-    vegetated, sla (n_cells,). The same arithmetic as apply_increments with Ryu increments; the
-    cells are the inner loop (contiguous), the member sums accumulate in member order."""
+    vegetated, sla (n_cells,); lai_min [m2 m-2] the LAI floor of vegetated cells. The same arithmetic
+    as apply_increments with Ryu increments; the cells are the inner loop (contiguous), the member
+    sums accumulate in member order."""
     n_ens, n_cells = lai.shape
     d = np.empty(n_cells)
     for k in range(smc.shape[0]):
@@ -249,6 +289,6 @@ def _ryu_kernel(smc, sh2o, lai, lfmass, lo, hi, vegetated, sla, n_members):
         for c in range(n_cells):
             inc = d[c] if m < n_members else 0.0
             if vegetated[c] and inc != 0.0:
-                value = max(lai[m, c] + inc, 0.0)
+                value = max(lai[m, c] + inc, min(lai_min, lai[m, c]))
                 lai[m, c] = value
                 lfmass[m, c] = value / sla[c] * 1000.0

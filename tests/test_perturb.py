@@ -193,3 +193,156 @@ def test_a_zero_increment_leaves_the_value_as_it_is_even_beyond_the_bounds():
     assert np.all(s.smc[:, :, 0] == 0.45)
     ryu_correct(m, before, 3)      # members equal to the control: round-off increments, not a pull to 0.40
     assert np.all(np.abs(before.smc[:, :, 0] - 0.35) < 1e-15)
+
+
+def _grass_and_barren(n_ens):
+    """A grass cell and a barren cell (not vegetated), cold-started with ``n_ens`` columns each."""
+    lat, lon = np.array([45.0, 45.0]), np.array([5.0, 5.5])
+    f = DiurnalForcing(lat, lon, tmin=285.0, tmax=295.0)
+    start = dt.datetime(2015, 6, 1, tzinfo=UTC)
+    m = NoahMP(np.array([10, 16]), np.array([6, 6]), lat, lon)
+    return m, m.cold_start(n_ens, f.at(start), start)
+
+
+def test_lai_is_floored_at_the_models_minimum_and_leaf_carbon_follows():
+    """An increment that would take LAI to 0.01 gives Noah-MP's LAIMIN 0.05 (not 0.01 or 0: below 0.05 the
+    model's next step creates leaf carbon); a value already below the floor is not moved further down."""
+    from mpilda.model.vegetation import LAI_MIN
+    from mpilda.perturb import apply_increments
+
+    m, s = _grass_and_barren(3)
+    assert LAI_MIN == 0.05 and m.p.vegetated.tolist() == [True, False]
+    lapm = m.p.sla[0] * 1e-3
+    s.lai[:, 0] = [0.5, 0.5, 0.03]
+    s.lfmass[:, 0] = s.lai[:, 0] / lapm
+    d_lai = np.zeros_like(s.lai)
+    d_lai[:, 0] = [-0.49, 0.2, -0.01]
+    d_lai[:, 1] = -1.0
+    apply_increments(m, s, None, d_lai)
+    assert s.lai[:, 0].tolist() == [0.05, 0.7, 0.03]
+    assert s.lfmass[:, 0] == pytest.approx(np.array([0.05, 0.7, 0.03]) / lapm, rel=1e-14)
+    assert np.all(s.lai[:, 1] == 0.0)                          # barren keeps LAI 0
+
+
+def test_ryu_correction_floors_lai_at_the_models_minimum():
+    """The compiled Ryu step takes LAI no lower than 0.05 either (control 0.2, member mean 0.4: -0.2 each)."""
+    m, s = _grass_and_barren(4)
+    s.lai[:, 0] = [0.74, 0.23, 0.23, 0.2]
+    ryu_correct(m, s, 3)
+    assert s.lai[:, 0] == pytest.approx([0.54, 0.05, 0.05, 0.2], abs=1e-15)
+    assert s.lai[1, 0] == 0.05 and s.lai[2, 0] == 0.05
+    assert s.lfmass[1:3, 0] == pytest.approx(0.05 / (m.p.sla[0] * 1e-3), rel=1e-14)
+
+
+# -- [perturbations] zero_mean ----------------------------------------------------------------------------
+
+def _factors_by_hand(s, seed, cells, n, hours):
+    """The applied forcing perturbations of successive hourly draws, built from the primitives as Table 2
+    and the module docstring describe them (zero-mean white noise, AR(1), Cholesky, cut, lognormal)."""
+    from mpilda.random import Stream, normals
+
+    corr = np.array([[1.0, s.sw_lw_correlation, s.sw_precip_correlation],
+                     [s.sw_lw_correlation, 1.0, s.lw_precip_correlation],
+                     [s.sw_precip_correlation, s.lw_precip_correlation, 1.0]])
+    chol = np.linalg.cholesky(corr)
+    c = np.exp(-s.forcing_interval / s.time_correlation)
+    (mu_sw, s_sw), (mu_p, s_p) = lognormal_parameters(s.sw_std, s.truncation), \
+        lognormal_parameters(s.precip_std, s.truncation)
+    out, xi = [], None
+    for h in hours:
+        w = normals(seed, Stream.FORCING_PERTURBATION, cells[None, :], np.arange(n)[:, None], h, n=3)
+        w = (w - w.mean(axis=-2, keepdims=True)) * np.sqrt(n / (n - 1.0))
+        xi = w if xi is None else c * xi + np.sqrt(1.0 - c * c) * w
+        z = np.clip(np.einsum("ij,j...->i...", chol, xi), -s.truncation, s.truncation)
+        out.append(dict(swdown=np.exp(mu_sw + s_sw * z[0]), lwdown=s.lw_std * z[1], precip=np.exp(mu_p + s_p * z[2])))
+    return out
+
+
+def test_forcing_perturbations_by_default_are_not_recentred():
+    """The default (zero_mean = no) is today's scheme, bit for bit: only the white noises have zero member
+    mean, so the applied multipliers' member means are off 1 (and LW's off 0) by the cut and the lognormal."""
+    s = settings()
+    assert s.zero_mean is False
+    cells, hours = np.arange(50) * 13, range(400000, 400006)
+    p = Perturber(s, 7, cells, 24)
+    for h, want in zip(hours, _factors_by_hand(s, 7, cells, 24, hours)):
+        p._update_forcing(h)
+        for name in ("swdown", "lwdown", "precip"):
+            assert p.factors[name].tobytes() == want[name].tobytes(), (h, name)
+    assert np.abs(p.factors["precip"].mean(axis=0) - 1.0).max() > 1e-3
+
+
+def test_zero_mean_recentres_every_draw_and_leaves_the_ar1_state_alone():
+    """zero_mean = yes: at every draw the member means of the applied SW and P multipliers are 1 and of the
+    LW perturbation 0 to round-off; the factors are the default ones re-centred (multipliers divided by,
+    LW less, their member mean) and the AR(1) state (restarts carry it) is the default run's, bit for bit."""
+    cells = np.arange(200) * 13
+    on, off = Perturber(settings("zero_mean = yes\n"), 7, cells, 24), Perturber(settings(), 7, cells, 24)
+    for h in range(400000, 400030):
+        on._update_forcing(h)
+        off._update_forcing(h)
+        assert on.pert.xi.tobytes() == off.pert.xi.tobytes()
+        k, k0 = on.factors, off.factors
+        assert np.abs(k["swdown"].mean(axis=0) - 1.0).max() < 1e-14
+        assert np.abs(k["precip"].mean(axis=0) - 1.0).max() < 1e-14
+        assert np.abs(k["lwdown"].mean(axis=0)).max() < 1e-12                      # W m-2
+        assert np.allclose(k["swdown"], k0["swdown"] / k0["swdown"].mean(axis=0), rtol=1e-15, atol=0)
+        assert np.allclose(k["lwdown"], k0["lwdown"] - k0["lwdown"].mean(axis=0), rtol=0, atol=1e-12)
+    f = dict(swdown=np.full(200, 500.0), lwdown=np.full(200, 300.0), rainf=np.full(200, 1e-4),
+             snowf=np.full(200, 2e-5))
+    out = on.forcing(f, 3600 * 400029)
+    for name, value in f.items():                                                 # the members keep the mean
+        assert out[name][:-1].mean(axis=0) == pytest.approx(value, rel=1e-14)
+        assert np.all(out[name][-1] == value)                                     # control unperturbed
+
+
+def test_zero_mean_keeps_restarts_bit_identical():
+    """A run restarted from the perturbation state of its checkpoint draws the same factors."""
+    cells = np.arange(30) * 13
+    whole = Perturber(settings("zero_mean = yes\n"), 7, cells, 24)
+    for h in range(400000, 400006):
+        whole._update_forcing(h)
+        if h == 400002:
+            saved = {k: v.copy() for k, v in whole.arrays().items()}
+    later = Perturber(settings("zero_mean = yes\n"), 7, cells, 24)
+    later.load(saved)
+    for h in range(400003, 400006):
+        later._update_forcing(h)
+    for name in ("swdown", "lwdown", "precip"):
+        assert later.factors[name].tobytes() == whole.factors[name].tobytes()
+
+
+def test_zero_mean_leaves_a_lone_member_perturbed():
+    """With one member (the twin's perturbed truth) there is no ensemble to re-centre over."""
+    p = Perturber(settings("zero_mean = yes\n"), 7, np.arange(5), 1, first_member=1_000_000, control=False)
+    q = Perturber(settings(), 7, np.arange(5), 1, first_member=1_000_000, control=False)
+    p._update_forcing(400000)
+    q._update_forcing(400000)
+    assert all(p.factors[k].tobytes() == q.factors[k].tobytes() for k in p.factors)
+    assert np.all(p.factors["swdown"] != 1.0)
+
+
+def test_zero_mean_must_be_a_boolean():
+    from mpilda.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"zero_mean = 'sometimes': expected a boolean"):
+        settings("zero_mean = sometimes\n")
+
+
+@pytest.mark.parametrize("zero_mean", ["no", "yes"])
+def test_a_cells_perturbations_do_not_depend_on_the_other_cells_of_its_rank(zero_mean):
+    """A cell alone on a rank gets the very bits it gets among others (numpy's mean of a one-cell array
+    sums 24 members pairwise, in another order than for several cells)."""
+    cells = np.arange(12) * 13
+    s = settings("" if zero_mean == "no" else "zero_mean = yes\n")
+    many = Perturber(s, 7, cells, 24)
+    many._update_forcing(400000)
+    many._update_forcing(400001)
+    state = many.state_perturbations(55)
+    for i, c in enumerate(cells):
+        one = Perturber(s, 7, np.array([c]), 24)
+        one._update_forcing(400000)
+        one._update_forcing(400001)
+        for name in ("swdown", "lwdown", "precip"):
+            assert one.factors[name][:, 0].tobytes() == many.factors[name][:, i].tobytes(), (c, name)
+        assert one.state_perturbations(55)[:, :, 0].tobytes() == state[:, :, i].tobytes(), c

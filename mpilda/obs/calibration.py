@@ -2,7 +2,8 @@
 
 For each cell, alpha and beta0..beta3 of eq. 1-2 are fitted by least squares
 of the VOD anomalies on the model's LAI and RZSM anomalies over a calibration
-period.  Every ``holdout_every``-th week of retrievals is left out of the fit;
+period (QR on column-scaled regressors, not the normal equations: LAI and RZSM
+are nearly collinear in many cells).  Every ``holdout_every``-th week of retrievals is left out of the fit;
 on those the operator is evaluated: R^2 and RMSE of the total VOD
 (clim_VOD + predicted anomaly) and the anomaly correlation R_anom.  Cells where
 the fit is poor (R^2 <= r2_threshold and/or RMSE >= rmse_threshold) are masked.
@@ -19,6 +20,16 @@ from .operators import vod_regressors
 
 #: Minimum retrievals in the fit (5 coefficients) and in the evaluation of a cell.
 MIN_FIT, MIN_EVAL = 20, 5
+#: A regressor column whose norm is at most this fraction of the norm it would have with the
+#: values in place of the anomalies is round-off of the climatology subtraction (a constant
+#: LAI or RZSM) or exactly zero (LAI 0 of a class without vegetation): it is left out of the fit.
+NEGLIGIBLE = 1e-10
+#: The beta terms that LAI multiplies (beta1 LAI RZSM', beta3 RZSM LAI RZSM'; columns of
+#: ``vod_regressors``): where LAI does not vary over the fit they are indistinguishable from
+#: beta0 RZSM' and beta2 RZSM RZSM' and are left out with alpha, so that beta does not depend on LAI.
+LAI_TERMS = [2, 4]
+#: Bytes of one batch of stacked least-squares problems (bounds the memory of the batched QR).
+_BATCH_BYTES = 1 << 25
 
 
 @dataclass
@@ -70,14 +81,11 @@ def calibrate(vod, lai, rzsm, slots, days, window: int = 31, model_lai=None, mod
     ok = np.isfinite(y) & np.all(np.isfinite(x), axis=-1)
     fit = ok & ~held_out[:, None]
     ev = ok & held_out[:, None]
-    xf = np.where(fit[..., None], x, 0.0)
-    yf = np.where(fit, y, 0.0)
-    a = np.einsum("tck,tcl->ckl", xf, xf)
-    b = np.einsum("tck,tc->ck", xf, yf)
+    size = vod_regressors(lai, rzsm, lai, rzsm)           # the columns with values in place of anomalies
+    keep = _norms(x, fit) > NEGLIGIBLE * _norms(size, fit)
+    keep[:, LAI_TERMS] &= keep[:, :1]                     # LAI constant: no LAI-dependent terms
+    coef = least_squares(x, y, fit, keep)
     n_fit = fit.sum(axis=0)
-    # a small ridge keeps cells whose regressors are degenerate (e.g. LAI constant) solvable
-    ridge = 1e-9 * np.maximum(np.trace(a, axis1=1, axis2=2), 1e-12)[:, None, None] * np.eye(5)
-    coef = np.linalg.solve(a + ridge, b[..., None])[..., 0]
     coef[n_fit < MIN_FIT] = np.nan
     pred_anom = np.einsum("tck,ck->tc", x, coef)
     obs_e = np.where(ev, vod, np.nan)
@@ -85,9 +93,9 @@ def calibrate(vod, lai, rzsm, slots, days, window: int = 31, model_lai=None, mod
     n_eval = ev.sum(axis=0)
     resid = np.where(ev, obs_e - pred, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sse = np.nansum(resid ** 2, axis=0)
-        mean_obs = np.nanmean(obs_e, axis=0) if ev.any() else np.full(vod.shape[1], np.nan)
-        sst = np.nansum(np.where(ev, obs_e - mean_obs, np.nan) ** 2, axis=0)
+        sse = _day_sum(resid ** 2)
+        mean_obs = _day_sum(obs_e) / n_eval
+        sst = _day_sum(np.where(ev, obs_e - mean_obs, np.nan) ** 2)
         r2 = 1.0 - sse / sst
         rmse = np.sqrt(sse / n_eval)
         r_anom = _masked_corr(np.where(ev, y, np.nan), np.where(ev, pred_anom, np.nan))
@@ -101,12 +109,72 @@ def calibrate(vod, lai, rzsm, slots, days, window: int = 31, model_lai=None, mod
                           clim_rzsm=clim_rzsm)
 
 
+def _norms(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Euclidean norms (n_cells, k) of the columns of x (n_t, n_cells, k) over the rows (n_t, n_cells)."""
+    xr = np.where(rows[..., None], x, 0.0)
+    return np.sqrt(np.einsum("tck,tck->ck", xr, xr))
+
+
+def least_squares(x: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Per-cell least-squares coefficients (n_cells, k) of y (n_t, n_cells) on x (n_t, n_cells, k).
+
+    Only the ``rows`` (n_t, n_cells) of a cell enter its fit: the others are zeroed in x and y,
+    which leaves the solution unchanged.  Columns not in ``keep`` (n_cells, k; default all)
+    are left out (coefficient 0).  The columns are scaled to unit norm and the problem is solved
+    through a QR factorisation of [X | y] (batched over cells) and the SVD of the small
+    triangle R: the minimum-norm solution with singular values below eps max(n_rows, k) of the
+    largest dropped, the rank rule of ``numpy.linalg.lstsq``.  Unlike the normal equations,
+    whose condition number is the square of X's, this keeps the coefficients accurate where the
+    regressors are nearly collinear (the VOD operator's LAI and RZSM terms).  Cells without rows
+    get coefficients 0.
+    """
+    n_t, n_cells, k = x.shape
+    keep = np.ones((n_cells, k), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    use = rows[..., None] & keep[None]
+    norm = _norms(x, rows)
+    scale = np.where(keep & (norm > 0.0), norm, 1.0)
+    xs = np.where(use, x, 0.0) / scale
+    ys = np.where(rows, y, 0.0)
+    rank_tol = np.finfo(np.float64).eps * np.maximum(rows.sum(axis=0), k)
+    coef = np.zeros((n_cells, k))
+    batch = max(1, _BATCH_BYTES // (8 * (k + 1) * max(n_t, k + 1)))
+    for lo in range(0, n_cells, batch):
+        cells = slice(lo, lo + batch)
+        coef[cells] = _solve_scaled(xs[:, cells], ys[:, cells], rank_tol[cells])
+    return np.where(keep, coef / scale, 0.0)
+
+
+def _solve_scaled(xs: np.ndarray, ys: np.ndarray, rank_tol: np.ndarray) -> np.ndarray:
+    """Minimum-norm least squares (n_cells, k) of ys (n_t, n_cells) on xs (n_t, n_cells, k), per cell:
+    R of the QR factorisation of [xs | ys] gives X = Q R_x and Q^T y; R_x's SVD with relative
+    cut-off rank_tol (n_cells,) gives the solution."""
+    n_t, n_cells, k = xs.shape
+    a = np.concatenate([xs, ys[..., None]], axis=-1).transpose(1, 0, 2)      # (n_cells, n_t, k + 1)
+    if n_t < k + 1:                                                          # zero rows change nothing
+        a = np.concatenate([a, np.zeros((n_cells, k + 1 - n_t, k + 1))], axis=1)
+    r = np.linalg.qr(a, mode="r")                                            # (n_cells, k + 1, k + 1)
+    u, sv, vt = np.linalg.svd(r[:, :k, :k])
+    inv = np.where(sv > sv[:, :1] * rank_tol[:, None], 1.0 / np.where(sv > 0.0, sv, 1.0), 0.0)
+    w = inv * np.einsum("cji,cj->ci", u, r[:, :k, k])
+    return np.einsum("cji,cj->ci", vt, w)
+
+
+def _day_sum(a: np.ndarray) -> np.ndarray:
+    """Sum (n_cells,) over axis 0 of a (n_t, n_cells), NaN counted as 0, added in day order.
+
+    numpy's sum adds the rows of a (n_t, n_cells > 1) array in order but a one-cell column
+    pairwise: a running sum gives a cell the same bits whatever the rank's other cells.
+    """
+    a = np.where(np.isnan(a), 0.0, a)
+    return np.cumsum(a, axis=0)[-1] if a.shape[0] else np.zeros(a.shape[1:])
+
+
 def _masked_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation along axis 0 ignoring NaN pairs."""
     ok = np.isfinite(a) & np.isfinite(b)
     n = ok.sum(axis=0)
     a0 = np.where(ok, a, 0.0)
     b0 = np.where(ok, b, 0.0)
-    ma, mb = a0.sum(0) / np.maximum(n, 1), b0.sum(0) / np.maximum(n, 1)
+    ma, mb = _day_sum(a0) / np.maximum(n, 1), _day_sum(b0) / np.maximum(n, 1)
     da, db = np.where(ok, a - ma, 0.0), np.where(ok, b - mb, 0.0)
-    return (da * db).sum(0) / np.sqrt((da * da).sum(0) * (db * db).sum(0))
+    return _day_sum(da * db) / np.sqrt(_day_sum(da * da) * _day_sum(db * db))
