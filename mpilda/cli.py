@@ -277,6 +277,9 @@ def cmd_inspect(args, comm) -> int:
         print(f"{args.path}: {result['format']}, {result.get('time_start')} .. {result.get('time_end')}")
         for name, v in result["variables"].items():
             stats = " ".join(f"{k}={v[k]:.6g}" for k in ("mean", "min", "max") if v.get(k) is not None)
+            if v.get("valid_range") is not None:       # what the reader accepts, and what it rejects
+                lo, hi = v["valid_range"]
+                stats += f" valid_range=[{lo:.6g}, {hi:.6g}] rejected={v.get('rejected', 0)}"
             print(f"  {name:14s} [{v['units']}] n={v['count']} {stats}")
     return 0
 

@@ -1,8 +1,8 @@
 """Recognise the format of an input file and summarise what it holds (the ``inspect`` command).
 
-A small registry of detectors: each input reader adds one ``Detector`` with a name
-(e.g. "era5-netcdf"), a cheap ``detect(path) -> bool`` that never raises, and a
-``summarise(path) -> dict`` giving at least
+A small registry of detectors: each input format has one ``Detector`` (registered at the end
+of this module, the evaluation readers' formats included) with a name (e.g. "era5-netcdf"), a
+cheap ``detect(path) -> bool`` that never raises, and a ``summarise(path) -> dict`` giving at least
 
 * ``variables``: {name: {"units", "count" (valid values), "mean", "min", "max"}} after
   conversion to the model's SI units, named as the model names them where the mapping is
@@ -22,9 +22,11 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
+from .evaluation import fluxnet, ismn, xbase
 from .forcing import era5
 from .obs import cgls, ease, smap, vod
 from .obs.records import as_seconds, iso, local_solar_to_utc
+from .summary import Stats
 
 
 @dataclass(frozen=True)
@@ -50,40 +52,21 @@ def register(name: str, detect: Callable[[Path], bool], summarise: Callable[[Pat
 def inspect_path(path: str | Path) -> dict:
     """Detect the format of the input file ``path`` and summarise it (a JSON-ready dict).
 
+    ``path`` may also run through a zip archive to a member of it
+    (``archive.zip/Network/Station/file.stm``), as the ISMN reader accepts.
+
     Raises:
         InputError: no such file, a file of no known format (the message lists the known
             formats), or a file of a known format holding something it should not.
     """
     path = Path(path)
-    if not path.is_file():
+    if not ismn.exists(path):
         raise InputError(f"{path}: no such file")
     for detector in DETECTORS:
         if detector.detect(path):
             return {"format": detector.name, **detector.summarise(path)}
     raise InputError(f"{path}: not a file of a known format; the known formats are "
                      f"{', '.join(d.name for d in DETECTORS)}")
-
-
-class Stats:
-    """Running count, mean, minimum and maximum of the finite values of many arrays."""
-
-    def __init__(self) -> None:
-        self.count, self.total = 0, 0.0
-        self.min, self.max = np.inf, -np.inf
-
-    def add(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        values = values[np.isfinite(values)]
-        if values.size:
-            self.count += int(values.size)
-            self.total += float(values.sum())
-            self.min = min(self.min, float(values.min()))
-            self.max = max(self.max, float(values.max()))
-
-    def summary(self, units: str | None) -> dict:
-        if not self.count:
-            return {"units": units, "count": 0, "mean": None, "min": None, "max": None}
-        return {"units": units, "count": self.count, "mean": self.total / self.count, "min": self.min, "max": self.max}
 
 
 # ---------------------------------------------------------------------------
@@ -245,26 +228,35 @@ def _is_smap(path: Path) -> bool:
 
 
 def _summarise_smap(path: Path) -> dict:
-    """``ssm``: every retrieval that is not the fill; ``ssm_recommended``: those with bit 0 of the flag clear."""
+    """What the reader (mpilda.obs.smap) makes of a granule's retrievals, the fill left out:
+
+    * ``ssm``: those it accepts (within the dataset's valid_min..valid_max, given as ``valid_range``,
+      and with a time), with ``retrieved`` (every retrieval) and ``rejected`` (the others);
+    * ``ssm_recommended``: those accepted with bit 0 of the quality flag clear (the reader's usable);
+    * ``ssm_rejected``: the retrievals it rejects (v8 stores values above its valid_max of 0.5).
+    """
     import h5py
 
     with h5py.File(path, "r") as f:
         group = f[smap.GROUP]
-        sm = group["soil_moisture"][...].astype(np.float64)
-        fill = float(smap._attr(group["soil_moisture"], "_FillValue", smap.FLOAT_FILL))
-        qflag = group["retrieval_qual_flag"][...]
+        dataset = group["soil_moisture"]
+        fill = float(smap._attr(dataset, "_FillValue", smap.FLOAT_FILL))
+        bounds = smap.valid_range(dataset)
+        sm, valid, _ = smap.screen(dataset[...], fill, bounds, group["tb_time_seconds"][...])
+        quality = smap.recommended(group["retrieval_qual_flag"][...])
         direction = smap.granule_direction(f, path)
         crid = None
         if "Metadata/DatasetIdentification" in f:
             crid = smap._attr(f["Metadata/DatasetIdentification"], "CompositeReleaseID")
     times = smap.granule_times(path)
-    retrieved = (sm != fill) & np.isfinite(sm)
-    recommended = retrieved & (qflag != smap.FLAG_FILL) & ((qflag & 1) == 0)
+    retrieved = np.isfinite(sm)
     variables = {}
-    for name, which in (("ssm", retrieved), ("ssm_recommended", recommended)):
+    for name, which in (("ssm", valid), ("ssm_recommended", valid & quality), ("ssm_rejected", retrieved & ~valid)):
         stats = Stats()
         stats.add(sm[which])
         variables[name] = {**stats.summary("m3 m-3"), "source": "soil_moisture"}
+    variables["ssm"].update(valid_range=[float(f"{b:.7g}") for b in bounds], retrieved=int(retrieved.sum()),
+                            rejected=int((retrieved & ~valid).sum()))
     parsed = smap.parse_name(path)
     return {"path": str(path), "direction": direction, "orbit": parsed[0] if parsed else None, "crid": crid,
             "cells": int(sm.size), "time_start": iso(int(times.min())) if times.size else None,
@@ -385,8 +377,7 @@ register("smap-spl2smp", _is_smap, _summarise_smap)
 register("cgls-lai300", cgls.is_lai300, _summarise_lai300)
 register("cgls-netcdf", cgls.is_cgls, _summarise_cgls)
 register("lpdr-vod-geotiff", _is_vod, _summarise_vod)
-
-
-from .evaluation import register_detectors  # noqa: E402  (the evaluation readers join)
-
-register_detectors()
+register("ismn", ismn.is_ismn_file, ismn.summarise_ismn)
+register("ismn-zip", ismn.is_ismn_zip, ismn.summarise_ismn_zip)
+register("fluxnet-csv", fluxnet.is_fluxnet, fluxnet.summarise_fluxnet)
+register("xbase-netcdf", xbase.is_xbase, xbase.summarise_xbase)

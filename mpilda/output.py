@@ -57,6 +57,28 @@ class Variable:
     cell_methods: str | None = "time: mean"
 
 
+#: cell_methods of the ensemble range of daily means.  CF 1.8 section 7.3 applies the methods left to
+#: right: first each member's mean over the day, then the range over the members (Appendix E: "range:
+#: absolute difference between the maximum and the minimum").  The members' axis is named by its
+#: standard name ``realization`` (the standard name of daily_members.nc's ``member`` coordinate): the
+#: spread file has no member dimension, and CF 7.3.4 allows a standard name as the name of an axis
+#: that has no coordinate in the file (as ``time`` or ``area``).  ``member: range`` would name nothing.
+ENSEMBLE_RANGE_METHODS = "time: mean realization: range"
+
+
+def ensemble_range(variable: Variable) -> Variable:
+    """The variable holding the ensemble spread (max - min over the members) of the daily mean ``variable``.
+
+    Same name, units and dtype; a long_name that says what it is, cell_methods
+    :data:`ENSEMBLE_RANGE_METHODS` and no standard_name (a range of soil moisture is not itself a
+    ``volume_fraction_of_condensed_water_in_soil``).
+    """
+    return Variable(variable.name, variable.units,
+                    f"ensemble spread (max - min over members) of daily mean {variable.long_name}",
+                    None, dtype=variable.dtype, extra=variable.extra, static=variable.static,
+                    cell_methods=ENSEMBLE_RANGE_METHODS)
+
+
 def h5py_has_mpi() -> bool:
     """True when the installed h5py was built against an MPI-enabled HDF5."""
     import h5py

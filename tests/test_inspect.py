@@ -150,10 +150,15 @@ def test_real_smap_granule():
         sm, flag = g["soil_moisture"][...].astype(np.float64), g["retrieval_qual_flag"][...]
         t = g["tb_time_seconds"][...]
     retrieved = sm != -9999.0
-    recommended = retrieved & ((flag & 1) == 0)
+    # the reader's valid range: the dataset's valid_min..valid_max (float32 0.02..0.5 in v8)
+    accepted = retrieved & (sm >= np.float32(0.02)) & (sm <= np.float32(0.5))
+    recommended = accepted & ((flag & 1) == 0)
     assert result["format"] == "smap-spl2smp" and result["direction"] == "A" and result["orbit"] == 2801
     assert result["crid"] == "R18290" and result["cells"] == 17251
-    for name, which, count in (("ssm", retrieved, 1333), ("ssm_recommended", recommended, 592)):
+    assert result["variables"]["ssm"]["valid_range"] == [0.02, 0.5]
+    assert result["variables"]["ssm"]["retrieved"] == 1333 and result["variables"]["ssm"]["rejected"] == 181
+    for name, which, count in (("ssm", accepted, 1152), ("ssm_recommended", recommended, 592),
+                               ("ssm_rejected", retrieved & ~accepted, 181)):
         want = stats(sm[which], "m3 m-3")
         got = result["variables"][name]
         assert got["count"] == want["count"] == count and got["units"] == "m3 m-3"
@@ -163,6 +168,41 @@ def test_real_smap_granule():
     first, last = (noon_2000 + dt.timedelta(seconds=round(float(v))) for v in (t.min(), t.max()))
     assert result["time_start"] == first.strftime("%Y-%m-%dT%H:%M:%SZ") == "2015-08-11T01:31:20Z"
     assert result["time_end"] == last.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_inspect_counts_what_the_smap_reader_accepts():
+    """A reader at the centre of every 36 km cell of the real granule accepts (``valid``) exactly the
+    retrievals inspect counts in ``ssm``, and finds usable those of ``ssm_recommended``; the 181
+    retrievals above the file's valid_max of 0.5 are in ``ssm_rejected``, not in ``ssm``."""
+    import h5py
+
+    from mpilda.obs import ease, smap
+
+    with h5py.File(SMAP_GRANULE) as f:
+        g = f["Soil_Moisture_Retrieval_Data"]
+        rows, cols = g["EASE_row_index"][...], g["EASE_column_index"][...]
+    lat, lon = ease.latlon("M36", rows, cols)
+    obs = smap.SmapReader(lat, lon).read(SMAP_GRANULE)
+    assert obs.cell.size == rows.size                     # one entry per granule cell
+    result = inspect_path(SMAP_GRANULE)["variables"]
+    assert result["ssm"]["count"] == int(obs.valid.sum()) == 1152
+    assert result["ssm_recommended"]["count"] == int(obs.usable.sum()) == 592
+    assert result["ssm"]["max"] == pytest.approx(float(np.max(obs.value[obs.valid])), rel=0, abs=0)
+    assert result["ssm"]["mean"] == pytest.approx(float(np.mean(obs.value[obs.valid])), rel=1e-12)
+    assert result["ssm_rejected"]["count"] == int((np.isfinite(obs.value) & ~obs.valid).sum()) == 181
+    assert result["ssm_rejected"]["min"] > 0.5
+
+
+def test_inspect_text_names_the_valid_range_and_the_rejected(tmp_path):
+    """The plain-text output of ``mpilda inspect`` shows the reader's valid range and the rejected count."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "mpilda", "inspect", str(SMAP_GRANULE)], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.split()[:1] == ["ssm"])
+    assert "n=1152" in line and "valid_range=[0.02, 0.5]" in line and "rejected=181" in line
 
 
 def test_real_cgls_proxy():
@@ -236,3 +276,51 @@ def test_written_vod_file(tmp_path):
     first, last = (day + dt.timedelta(seconds=round((1.5 - x / 15) * 3600)) for x in (lon[1], lon[0]))
     assert result["time_start"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert result["time_end"] == last.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------
+# A member of a zip archive, as the ISMN reader reads it
+# ---------------------------------------------------------------------------
+
+ISMN = REAL_DATA / "ismn"
+ISMN_MEMBERS = {  # member path inside the test's archive -> the real sample file
+    "SCAN/Kainaliu/SCAN_SCAN_Kainaliu_sm_0.050800_0.050800_Hydraprobe-Analog-E_19500101_20250617.stm":
+        ISMN / "ISMN_V20250617" / "SCAN" / "Kainaliu" /
+        "SCAN_SCAN_Kainaliu_sm_0.050800_0.050800_Hydraprobe-Analog-E_19500101_20250617.stm",
+    "COSMOS/ARM-1/COSMOS_COSMOS_ARM-1_sm_0.000000_0.190000_Cosmic-ray-Probe_20170810_20180809.stm":
+        ISMN / "tuw_ismn_tests" / "Data_seperate_files_header_20170810_20180809" / "COSMOS" / "ARM-1" /
+        "COSMOS_COSMOS_ARM-1_sm_0.000000_0.190000_Cosmic-ray-Probe_20170810_20180809.stm",
+}
+
+
+@pytest.fixture
+def ismn_zip(tmp_path):
+    """A deflated zip archive of real ISMN files in their Network/Station folders."""
+    import zipfile
+
+    path = tmp_path / "ISMN_download.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for member, source in ISMN_MEMBERS.items():
+            zf.write(source, member)
+    return path
+
+
+@pytest.mark.parametrize("member", sorted(ISMN_MEMBERS))
+def test_inspect_reads_a_member_inside_an_ismn_zip_archive_as_the_reader_does(ismn_zip, member):
+    from mpilda.evaluation import ismn
+
+    inside = ismn_zip / member
+    got = inspect_path(inside)
+    json.dumps(got, allow_nan=False)
+    want = inspect_path(ISMN_MEMBERS[member])
+    assert got["format"] == "ismn" and got["path"] == str(inside)
+    assert {k: v for k, v in got.items() if k != "path"} == {k: v for k, v in want.items() if k != "path"}
+    station = ismn.read_ismn_file(inside)                   # the reader takes the same path
+    assert got["records"] == station.times.size
+    assert got["variables"]["soil_moisture"]["count"] == int(ismn.accepted(station.flags).sum())
+
+
+def test_inspect_of_a_missing_member_says_no_such_file(ismn_zip):
+    with pytest.raises(InputError, match="no such file"):
+        inspect_path(ismn_zip / "SCAN" / "Nowhere" / "SCAN_SCAN_Nowhere_sm_0.050000_0.050000_X_20200101_20200102.stm")
+    assert inspect_path(ismn_zip)["format"] == "ismn-zip"           # the archive itself, as before

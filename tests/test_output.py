@@ -136,3 +136,63 @@ def test_days_held_are_capped_by_the_bytes_of_an_average_rank(tmp_path, monkeypa
         oc.write_all(w, local.cell_ids)
     with h5py.File(tmp_path / "a.nc") as f:
         assert np.array_equal(f["ssm"][2][g.land], oc.field("ssm", g.land_ids, 2))
+
+
+def test_daily_spread_is_labelled_as_the_ensemble_range_of_the_daily_mean(tmp_path):
+    """daily_spread.nc holds max - min over the members of each member's daily mean: its variables say so
+    (long_name, cell_methods "time: mean realization: range") and claim no standard_name of the mean
+    quantity; units stay those of the variable.  daily_mean.nc keeps the mean's labels."""
+    from mpi4py import MPI
+
+    from mpilda.config import config_from_text
+    from mpilda.experiment import OUTPUT_VARIABLES, run
+
+    from .conftest import window_config
+
+    cfg = config_from_text(window_config("2015-04-01", "2015-04-02", f"""
+[ensemble]
+members = 2
+[experiment]
+name = OL
+[spinup]
+cycles = 0
+[output]
+directory = {tmp_path / "OL"}
+[synthetic]
+directory = {tmp_path / "world"}
+"""))
+    run(cfg, MPI.COMM_SELF)
+    with netCDF4.Dataset(tmp_path / "OL" / "daily_spread.nc") as spread, \
+            netCDF4.Dataset(tmp_path / "OL" / "daily_mean.nc") as mean:
+        for v in OUTPUT_VARIABLES:
+            s, m = spread[v.name], mean[v.name]
+            assert "standard_name" not in s.ncattrs(), v.name
+            assert s.cell_methods == "time: mean realization: range"
+            assert s.long_name == f"ensemble spread (max - min over members) of daily mean {v.long_name}"
+            assert s.units == m.units == v.units
+            assert m.long_name == v.long_name and m.cell_methods == "time: mean"
+            assert getattr(m, "standard_name", None) == v.standard_name
+        assert np.all(spread["ssm"][0].compressed() >= 0)               # a range is never negative
+
+
+@pytest.mark.parametrize("dim", ["day", "month"])
+def test_table_coordinates_have_units_and_say_what_they_count(tmp_path, dim):
+    """vod_calibration.nc and lai_rescaling.nc (``day``: the 365 climatology slots + 1) and cdf_smap.nc
+    (``month``) label their coordinates with units "1" (a label, not a duration) and a long_name."""
+    from mpilda.climatology import DAYS, day_slot
+    from mpilda.config import config_from_text
+    from mpilda.obs import tables
+
+    cfg = config_from_text(oc.CONFIG + f"[assimilation]\nol_directory = {tmp_path}\n")
+    ctx = tables._Context(cfg, MPI.COMM_SELF)
+    size = {"day": DAYS, "month": 12}[dim]
+    ctx.write(tables.VOD_FILE, "test", [output.Variable("x", "1", "x", dtype="f8", extra=(dim,), static=True)],
+              {"x": np.zeros((size, ctx.local.n_cells))}, {dim: size})
+    with netCDF4.Dataset(tmp_path / tables.VOD_FILE) as ds:
+        coord = ds[dim]
+        units, long_name, values = coord.units, coord.long_name, coord[:].tolist()
+    assert units == "1" and long_name and values == list(range(1, size + 1))
+    if dim == "day":
+        assert "1-365 climatology slot" in long_name and "29 February" in long_name
+        # the slot of 31 December is the last coordinate value minus one
+        assert day_slot(np.array(["2015-12-31"], dtype="datetime64[D]"))[0] + 1 == size

@@ -100,3 +100,39 @@ def test_mean_offset_recovers_each_cells_static_bias_and_masks_thin_cells():
     assert value[:2] == pytest.approx(0.3 + table.offset[:2], abs=0) and ok.tolist() == [True, True, False, False]
     # a cell without any pair has no offset
     assert np.isnan(MeanOffset.fit(obs[:10], model[:10], cell[:10], n_cells, 1).offset[1])
+
+
+def test_cdf_knots_are_hazen_percentiles_of_each_month_and_cell():
+    """The knots are numpy's method="hazen" percentiles (plotting positions (i - 0.5) / n) of each
+    (month, cell) sample: small samples, where the definitions differ most, included."""
+    rng = np.random.default_rng(3)
+    sizes = {(1, 0): 7, (1, 1): 40, (6, 0): 2, (6, 1): 1}
+    obs, model, month, cell = [], [], [], []
+    for (m, c), n in sizes.items():
+        obs.append(rng.gamma(2.0, 0.05, n))
+        model.append(rng.uniform(0.05, 0.45, n))
+        month += [m] * n
+        cell += [c] * n
+    obs, model = np.concatenate(obs), np.concatenate(model)
+    month, cell = np.array(month), np.array(cell)
+    table = CdfMatching.fit(obs, model, month, cell, 2, min_samples=1)
+    for (m, c), n in sizes.items():
+        pick = (month == m) & (cell == c)
+        assert table.count[m - 1, c] == n
+        np.testing.assert_allclose(table.obs_knots[m - 1, :, c], np.percentile(obs[pick], PERCENTILES, method="hazen"),
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(table.model_knots[m - 1, :, c],
+                                   np.percentile(model[pick], PERCENTILES, method="hazen"), rtol=0, atol=1e-15)
+    assert np.isnan(table.obs_knots[2]).all() and table.count[2].sum() == 0        # a month without pairs
+
+
+def test_rescaled_lai_is_never_negative():
+    """y* = clim_model + (y - clim_obs) std_model / std_obs is clipped at 0 m2 m-2: a low retrieval where
+    the model's anomalies are wider than the observations' would give a negative leaf area."""
+    one = np.ones((365, 1))
+    table = SeasonalRescaling(obs_clim=1.0 * one, obs_std=0.1 * one, model_clim=0.5 * one, model_std=0.4 * one)
+    values = np.array([0.0, 0.8, 0.9, 1.0, 1.3, np.nan])
+    out, ok = table.apply(values, np.full(values.size, 100), np.zeros(values.size, int))
+    # unclipped: 0.5 + (y - 1.0) * 4 = -3.5, -0.3, 0.1, 0.5, 1.7
+    np.testing.assert_allclose(out[:5], [0.0, 0.0, 0.1, 0.5, 1.7], rtol=0, atol=1e-12)
+    assert np.isnan(out[5]) and ok.tolist() == [True] * 5 + [False]

@@ -8,22 +8,17 @@ Modules, one job each:
 * :mod:`.metrics` - anomalies, R_anom, RMSD, the paper's site rules, common mask, Wilcoxon test;
 * :mod:`.synthetic` - synthetic references in those formats drawn from a truth run.
 
-``register_detectors()`` adds the readers' formats to :mod:`mpilda.inspect` (idempotent); it
-imports ``mpilda.inspect`` only when called, so it may be called at the end of that module.
+:mod:`mpilda.inspect` imports the readers and registers their formats itself; the readers do not
+import :mod:`mpilda.inspect` (their summaries use :class:`mpilda.summary.Stats`).
 """
 
 from __future__ import annotations
 
 
 def register_detectors() -> None:
-    """Register the inspect detectors of ISMN files and archives, FLUXNET CSVs and X-BASE netCDF files."""
-    from .. import inspect
-    from . import fluxnet, ismn, xbase
+    """Make sure the ISMN, FLUXNET and X-BASE formats are known to ``inspect`` (idempotent).
 
-    known = {d.name for d in inspect.DETECTORS}
-    for name, detect, summarise in (("ismn", ismn.is_ismn_file, ismn.summarise_ismn),
-                                    ("ismn-zip", ismn.is_ismn_zip, ismn.summarise_ismn_zip),
-                                    ("fluxnet-csv", fluxnet.is_fluxnet, fluxnet.summarise_fluxnet),
-                                    ("xbase-netcdf", xbase.is_xbase, xbase.summarise_xbase)):
-        if name not in known:
-            inspect.register(name, detect, summarise)
+    Importing :mod:`mpilda.inspect` registers them; this is kept for callers that asked for them
+    before ``inspect`` did so itself.
+    """
+    from .. import inspect  # noqa: F401

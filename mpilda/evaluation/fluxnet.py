@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..summary import Stats
 
 #: File names: FLUXNET2015 / Warm Winter ``FLX_{site}_FLUXNET2015_FULLSET_{res}_{y1}-{y2}_{ver}.csv``
 #: (data-formats.md s.6); searched anywhere in the name (copies may carry a prefix).
@@ -313,8 +314,6 @@ def is_fluxnet(path: Path) -> bool:
 def summarise_fluxnet(path: Path) -> dict:
     """``inspect`` summary: gpp, nee, et over all records present, and ``*_good`` over those whose good
     fraction is at least 0.8 (SI mean rates; HH/HR as UTC days with offset 0)."""
-    from ..inspect import Stats
-
     every = read_fluxnet(path, min_good_fraction=0.0)
     good = read_fluxnet(path)
     variables = {}

@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import InputError
+from ..summary import Stats
 
 #: ISMN variable codes -> long names (TUW-GEO ismn ``const.VARIABLE_LUT``; data-formats.md s.5).
 VARIABLES = {"sm": "soil_moisture", "ts": "soil_temperature", "p": "precipitation", "ta": "air_temperature",
@@ -162,6 +163,30 @@ def resolve(source: Source) -> Path | ZipMember:
         if parent.suffix.lower() == ".zip" and parent.is_file():
             return ZipMember(parent, path.relative_to(parent).as_posix())
     return path
+
+
+def exists(source: Source) -> bool:
+    """A file, or a member of a readable zip archive (a ZipMember or a path running through the
+    archive, as :func:`resolve` reads it); never raises."""
+    where = resolve(source)
+    try:
+        if isinstance(where, ZipMember):
+            with zipfile.ZipFile(where.archive) as zf:
+                zf.getinfo(where.member)
+            return True
+        return where.is_file()
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return False
+
+
+def _head(source: Source, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of a file or a zip member (only those read)."""
+    where = resolve(source)
+    if isinstance(where, ZipMember):
+        with zipfile.ZipFile(where.archive) as zf, zf.open(where.member) as f:
+            return f.read(size)
+    with open(where, "rb") as f:
+        return f.read(size)
 
 
 def read_bytes(source: Source) -> bytes:
@@ -426,13 +451,13 @@ _INSPECT_UNITS = {"sm": ("soil_moisture", 0.0, "m3 m-3"), "ts": ("soil_temperatu
                   "ta": ("air_temperature", 273.15, "K")}
 
 
-def is_ismn_file(path: Path) -> bool:
-    """An ISMN data file: the name pattern and a first line of either layout (never raises)."""
+def is_ismn_file(path: Source) -> bool:
+    """An ISMN data file, in a folder or inside a zip archive: the name pattern and a first line of
+    either layout (never raises)."""
     try:
-        if parse_name(Path(path).name) is None:
+        if parse_name(resolve(path).name) is None:
             return False
-        with open(path, "rb") as f:
-            head = f.read(4096).decode("utf-8", "replace").replace("\r", "\n").lstrip("\n").partition("\n")[0]
+        head = _head(path).decode("utf-8", "replace").replace("\r", "\n").lstrip("\n").partition("\n")[0]
         tokens = head.split()
         return len(tokens) >= 8 and (len(tokens) == CEOP_TOKENS or _is_number(tokens[3]) or
                                      any(_is_number(t) for t in tokens[3:]))
@@ -446,8 +471,6 @@ def _iso(t: np.datetime64) -> str:
 
 def summarise_ismn(path: Path) -> dict:
     """``inspect`` summary: the variable over 'G'-flagged values only, in SI units; record time range."""
-    from ..inspect import Stats
-
     st = read_ismn_file(path)
     name, offset, units = _INSPECT_UNITS.get(st.variable, (st.variable_name, 0.0, None))
     stats = Stats()
@@ -475,8 +498,6 @@ def is_ismn_zip(path: Path) -> bool:
 
 def summarise_ismn_zip(path: Path) -> dict:
     """``inspect`` summary of an ISMN archive: soil moisture over the 'G' values of every sm file."""
-    from ..inspect import Stats
-
     files = find_ismn_files(path)
     stats = Stats()
     stations, t0, t1 = set(), None, None

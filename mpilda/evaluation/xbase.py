@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..forcing.regrid import Bilinear, bilinear
+from ..summary import Stats
 
 NAME_RE = re.compile(r"^(?P<var>[A-Za-z_]+?)_(?P<year>\d{4})_(?P<agg>\w+)\.nc$")
 VARIABLES = ("GPP", "NEE", "ET", "ET_T")
@@ -352,8 +353,6 @@ def is_xbase(path: Path) -> bool:
 def summarise_xbase(path: Path) -> dict:
     """``inspect`` summary: every X-BASE variable in SI units (kg m-2 s-1), the time range and the grid."""
     import netCDF4
-
-    from ..inspect import Stats
 
     with netCDF4.Dataset(path) as ds:
         _, lat = _coordinate(ds, ("lat", "latitude"), path, "latitude")

@@ -2,15 +2,21 @@
 
 * CDF matching (SPEC section 4; Reichle & Koster 2004; monthly as in Heyvaert
   et al. 2023): per cell and calendar month, the observations' percentiles
-  are mapped onto the model's percentiles of SM1 at the same times; a value is
-  rescaled by piecewise-linear interpolation between the percentiles and
-  linear extrapolation beyond the ends (the slopes of the end segments).  A
-  (cell, month) with fewer than ``min_samples`` pairs has no robust matching:
-  its observations are masked.
+  (0, 5, ..., 100 %, Hazen plotting positions) are mapped onto the model's
+  percentiles of SM1 at the same times; a value is rescaled by piecewise-linear
+  interpolation between the percentiles and linear extrapolation beyond the
+  ends (the slopes of the end segments).  A (cell, month) with fewer than
+  ``min_samples`` pairs has no robust matching: its observations are masked.
+  With these settings (``percentiles`` 0..100 by 5, ``minobs=None``,
+  ``linear_edge_scaling=False``) pytesmo's ``CDFMatching`` gives the same
+  rescaled values (tests/test_oracles.py); they differ only where a sample has
+  tied percentiles: mpilda nudges the tied knots apart by 1e-9 of the sample's
+  range, pytesmo re-interpolates the tied percentiles between their neighbours.
 * Seasonal rescaling of LAI (Scherrer et al. 2023): per cell and day of year,
-  y* = clim_model + (y - clim_obs) * std_model / std_obs, the climatologies
+  y* = max(0, clim_model + (y - clim_obs) * std_model / std_obs), the climatologies
   and anomaly standard deviations being moving-window statistics
-  (``mpilda.climatology``).
+  (``mpilda.climatology``).  A low retrieval in a cell whose model anomalies are wider than the
+  observations' would otherwise come out as a negative leaf area, which no state can match.
 
 Everything is MPI-free: arrays over a rank's cells.
 """
@@ -25,19 +31,27 @@ from ..climatology import anomaly_std, seasonal_cycle
 
 #: Percentiles (%) of the CDF matching knots: every 5 %.
 PERCENTILES = np.arange(0.0, 100.1, 5.0)
+#: LAI [m2 m-2] a rescaled observation is clipped to from below (a leaf area is never negative).
+LAI_MIN = 0.0
 
 
 def _group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int, q: np.ndarray):
-    """Quantiles q (P,) of ``values`` within each group 0..n_groups-1: (n_groups, P), NaN for empty groups.
+    """Quantiles q (P,) [%] of ``values`` within each group 0..n_groups-1: (n_groups, P), NaN for empty
+    groups; and the group sizes (n_groups,).
 
-    Linear interpolation between order statistics (numpy's default 'linear' method).
+    Hazen plotting positions: the i-th smallest of n values (i = 1..n) sits at the percentile
+    100 (i - 0.5) / n; between those, linear interpolation; below the first and above the last,
+    the smallest and largest value (numpy's ``method="hazen"``; Hyndman & Fan 1996, definition 5).
+    This is the definition of pytesmo's CDF matching (``pytesmo.cdf_matching``, "as Matlab and
+    IDL do it"), so the tables agree with the field's reference implementation.
     """
     order = np.lexsort((values, groups))
     v, g = values[order], groups[order]
     starts = np.searchsorted(g, np.arange(n_groups), side="left")
     ends = np.searchsorted(g, np.arange(n_groups), side="right")
     sizes = ends - starts
-    pos = starts[:, None] + q[None, :] / 100.0 * np.maximum(sizes - 1, 0)[:, None]
+    rank = np.clip(q[None, :] / 100.0 * sizes[:, None] - 0.5, 0.0, np.maximum(sizes - 1, 0)[:, None])
+    pos = starts[:, None] + rank
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, np.maximum(ends - 1, 0)[:, None])
     frac = pos - lo
@@ -47,10 +61,15 @@ def _group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int, q: n
 
 
 def _strictly_increasing(knots: np.ndarray) -> np.ndarray:
-    """Knots made strictly increasing along the last axis (ties nudged apart by 1e-9 of their scale)."""
-    k = np.maximum.accumulate(knots, axis=-1)
-    step = 1e-9 * np.maximum(np.abs(k[..., -1:] - k[..., :1]), 1e-6)
-    return k + step * np.arange(k.shape[-1])
+    """Knots (..., P) made strictly increasing along the last axis: a knot not above the one before
+    it (a tie) is moved to just above it, by 1e-9 of the knots' range; knots that already increase
+    stay exactly as they are.  NaN stays NaN."""
+    k = np.array(knots, dtype=np.float64)
+    step = 1e-9 * np.maximum(np.abs(k[..., -1] - k[..., 0]), 1e-6)
+    for i in range(1, k.shape[-1]):
+        tied = k[..., i] <= k[..., i - 1]
+        k[..., i] = np.where(tied, k[..., i - 1] + step, k[..., i])
+    return k
 
 
 @dataclass
@@ -170,7 +189,7 @@ class SeasonalRescaling:
         oc, os_, mc, ms_ = self.obs_clim[s, c], self.obs_std[s, c], self.model_clim[s, c], self.model_std[s, c]
         ok = np.isfinite(oc) & np.isfinite(mc) & (os_ > 0) & np.isfinite(ms_) & np.isfinite(values)
         ratio = np.where(os_ > 0, ms_ / np.where(os_ > 0, os_, 1.0), 0.0)
-        return mc + (values - oc) * ratio, ok
+        return np.maximum(mc + (values - oc) * ratio, LAI_MIN), ok
 
 
 def _filled_std(std: np.ndarray) -> np.ndarray:

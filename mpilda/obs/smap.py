@@ -187,6 +187,34 @@ def valid_range(ds: h5py.Dataset) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def screen(sm: np.ndarray, fill: float, bounds: tuple[float, float],
+           seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which retrievals the reader accepts (what ``inspect`` reports too).
+
+    Args:
+        sm: (N,) ``soil_moisture`` as stored [m3 m-3]; fill: its ``_FillValue``;
+        bounds: (valid_min, valid_max) of :func:`valid_range` [m3 m-3];
+        seconds: (N,) ``tb_time_seconds`` as stored.
+
+    Returns:
+        (sm, valid, no_time), (N,) each: float64 soil moisture with the fill as NaN; finite, within
+        ``bounds`` and with a time; the time is filled.
+    """
+    sm = np.asarray(sm, dtype=np.float64)
+    sm = np.where(sm == fill, np.nan, sm)
+    seconds = np.asarray(seconds, dtype=np.float64)
+    no_time = ~np.isfinite(seconds) | (seconds == FLOAT_FILL)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(sm) & (sm >= bounds[0]) & (sm <= bounds[1]) & ~no_time
+    return sm, valid, no_time
+
+
+def recommended(qflag: np.ndarray) -> np.ndarray:
+    """(N,) bool: bit 0 of ``retrieval_qual_flag`` clear ("retrieval recommended") and not the flag's fill."""
+    qflag = np.asarray(qflag)
+    return (qflag != FLAG_FILL) & ((qflag & 1) == 0)
+
+
 class SmapReader:
     """Reads SPL2SMP granules at a fixed set of model cells.
 
@@ -247,24 +275,20 @@ class SmapReader:
                 return CellObservations.empty({"direction": "<U1", "surface_flag": np.uint16,
                                                "retrieval_qual_flag": np.uint16})
             sm_ds = _dataset(f, path, "soil_moisture")
-            sm = sm_ds[i0:i1][take].astype(np.float64)
+            sm = sm_ds[i0:i1][take]
             sm_fill = float(_attr(sm_ds, "_FillValue", FLOAT_FILL))
-            lo, hi = valid_range(sm_ds)
+            bounds = valid_range(sm_ds)
             qflag = _dataset(f, path, "retrieval_qual_flag")[i0:i1][take]
             surface = _dataset(f, path, "surface_flag")[i0:i1][take]
             seconds = _dataset(f, path, "tb_time_seconds")[i0:i1][take].astype(np.float64)
             start = granule_start(f, path)
 
-        sm[sm == sm_fill] = np.nan
-        with np.errstate(invalid="ignore"):
-            valid = np.isfinite(sm) & (sm >= lo) & (sm <= hi)
-        quality = (qflag != FLAG_FILL) & ((qflag & 1) == 0)
-        no_time = ~np.isfinite(seconds) | (seconds == FLOAT_FILL)
+        sm, valid, no_time = screen(sm, sm_fill, bounds, seconds)
+        quality = recommended(qflag)
         if np.any(no_time) and start is None:
             raise InputError(f"{path}: tb_time_seconds is filled and the granule start is unknown")
         time = np.where(no_time, start if start is not None else 0,
                         np.round(np.where(no_time, 0.0, seconds)).astype(np.int64) + EPOCH_2000)
-        valid &= ~no_time
         return CellObservations(cell, time, sm, quality, valid,
                                 {"direction": np.full(cell.size, direction, dtype="<U1"),
                                  "surface_flag": surface.astype(np.uint16),

@@ -33,10 +33,13 @@ from .sources import ModelSeries, read_period
 
 CDF_FILE, MEAN_FILE = "cdf_smap.nc", "smap_mean_offset.nc"
 LAI_FILE, VOD_FILE = "lai_rescaling.nc", "vod_calibration.nc"
-_COORDS = {"month": (np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month"}),
+_COORDS = {"month": (np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month (1-12)", "units": "1"}),
            "percentile": (PERCENTILES.astype(np.float64), {"long_name": "percentile", "units": "%"}),
+           # the climatology slot of mpilda.climatology.day_slot plus one; a label, not a time: units "1"
+           # (units "days" would make CF readers take it for a duration)
            "day": (np.arange(1, DAYS + 1, dtype=np.int32),
-                   {"long_name": "day of year (29 February shares 28 February's slot)"})}
+                   {"long_name": f"day of year (1-{DAYS} climatology slot; 29 February shares 28 February's slot)",
+                    "units": "1"})}
 
 
 class _Context:
