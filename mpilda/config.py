@@ -358,6 +358,15 @@ class Perturbations(Section):
                                doc="Perturbation normals are cut at this many standard deviations.")
     ryu_correction: bool = option(True, doc="Shift the ensemble every step so that its mean follows the "
                                             "unperturbed control run (Ryu et al. 2009).")
+    zero_mean: bool = option(False, doc="Re-centre every forcing perturbation over the members at each draw, "
+                                        "after the cut: the SW and P multipliers divided by their member mean "
+                                        "(mean exactly 1), the LW perturbation less its member mean (mean "
+                                        "exactly 0), so that the members do not shift the forcing mean; the "
+                                        "AR(1) state is not touched. No: only the white noises have zero "
+                                        "member mean, and the cut and the lognormal leave each draw's applied "
+                                        "means off 1 and 0 (by 1.2 % SW, 3.2 % P, 0.5 W m-2 LW, standard "
+                                        "deviations at 24 members). LIS shifts its perturbed forcing to the "
+                                        "unperturbed mean at each draw (README, Simplifications).")
 
     def check(self) -> None:
         import numpy as np
@@ -466,6 +475,10 @@ class Assimilation(Section):
                                                               "end).")
     climatology_window: int = option(31, units="days", lo=1, hi=365,
                                      doc="Odd width of the moving window of every mean seasonal cycle.")
+    unreadable: str = option("skip", choices=("skip", "stop"),
+                             doc="An observation file a DA run cannot read (truncated, corrupt): `skip` it, named "
+                                 "in a warning and counted in diagnostics.nc (`<sensor>_unreadable_files`) and "
+                                 "balance.json; `stop` the run with an error naming it.")
 
     def check(self) -> None:
         if self.climatology_window % 2 == 0:

@@ -18,7 +18,8 @@ from .config import Config
 from .errors import InputError
 from .grid import Grid
 from .log import Progress, log
-from .output import GridWriter, OutputError, Variable, ensure_directory, resolve_io_mode, standard_attributes
+from .output import (GridWriter, OutputError, Variable, ensemble_range, ensure_directory, resolve_io_mode,
+                     standard_attributes)
 from .parallel import Decomposition, LocalDomain
 from .restart import read_restart, write_restart
 
@@ -49,6 +50,8 @@ OUTPUT_VARIABLES = [
     Variable("ghf", "W m-2", "ground heat flux into the soil", "downward_heat_flux_in_soil"),
     Variable("precip", "kg m-2 s-1", "precipitation (rain and snow) of the forcing", "precipitation_flux"),
 ]
+#: The variables of daily_spread.nc: the ensemble range of each daily mean, so labelled (no standard_name).
+SPREAD_VARIABLES = [ensemble_range(v) for v in OUTPUT_VARIABLES]
 _FLUX_NAMES = ("gpp", "et", "nee", "qs", "qsb", "swnet", "lwnet", "hfx", "lh", "ghf")
 
 
@@ -281,7 +284,7 @@ class Runner:
         if any(cfg.sensors().values()):
             from .assimilation import Assimilator
 
-            self.assimilator = Assimilator(cfg, self.local, self.model, self.n_members)
+            self.assimilator = Assimilator(cfg, self.local, self.model, self.n_members, comm)
         self.overpass = None
         if cfg.output.overpass or cfg.experiment.name == "truth":
             self.overpass = OverpassSampler(self.local.lon, self.dt, {
@@ -465,8 +468,8 @@ class Runner:
                 break
         return state
 
-    def _writer(self, name: str, title: str, start, days, member_dim: bool = False) -> GridWriter:
-        variables = OUTPUT_VARIABLES
+    def _writer(self, name: str, title: str, start, days, member_dim: bool = False,
+                variables: list[Variable] = OUTPUT_VARIABLES) -> GridWriter:
         if member_dim:
             variables = [Variable(v.name, v.units, v.long_name, v.standard_name, extra=("member",)) for v in variables]
         attrs = dict(self.attrs, title=f"{self.attrs['title']}: {title}")
@@ -552,7 +555,8 @@ class Runner:
         writers = {"mean": self._writer("daily_mean.nc", "daily means (ensemble mean)", start, days)}
         if self.n_members:
             writers["spread"] = self._writer("daily_spread.nc", "ensemble spread (max - min over members) "
-                                                                "of the daily means", start, days)
+                                                                "of the daily means", start, days,
+                                             variables=SPREAD_VARIABLES)
             if cfg.output.members:
                 writers["members"] = self._writer("daily_members.nc", "daily means of every member", start, days,
                                                   member_dim=True)
