@@ -22,7 +22,15 @@ out exactly for any period) go to ``diagnostics.nc``: counts of available,
 assimilated and rejected observations per sensor and mask, and of the files
 skipped as unreadable; innovations and normalised innovations; Desroziers et
 al. (2005) products; increments of SM1, RZSM and LAI by the sensor combination
-that caused them; the ensemble spread (max - min) before and after analyses.
+that caused them; the ensemble spread (max - min) before and after analyses; the sum of the error
+variances R of the assimilated observations.
+
+Observation errors (``[obs.<sensor>]``): each cell's configured error std (``error`` = constant, map
+or operator: mpilda.obs.error_models), optionally re-estimated per cell from the Desroziers relation
+over a moving window of days (``adaptive = desroziers``: mpilda.obs.adaptive; the window advances as
+each day's diagnostics are taken); thinning (``thin_days``) rejects a cell's retrievals of the k-1 days
+after a day whose retrievals were assimilated (mask ``thinned``).  The windows and the last
+assimilated days are in the checkpoints.
 """
 
 from __future__ import annotations
@@ -42,10 +50,12 @@ from .errors import AnalysisError, InputError
 from .log import log
 from .model.constants import TFRZ
 from .model.snow import SNOW_FLAG_SWE
-from .obs.masks import MaskCounts, not_finite
+from .obs.adaptive import DesroziersWindow
+from .obs.error_models import configured_error_std
+from .obs.masks import MaskCounts, assimilated_days, not_finite, retrieval_day, thinned
 from .obs.operators import rzsm
 from .obs.records import CellObservations, as_seconds, iso
-from .obs.rescale import MeanOffset
+from .obs.rescale import MeanOffset, SeasonalCycleOffset
 from .obs.sources import SensorReader
 from .output import Variable
 from .parallel import LocalDomain
@@ -56,9 +66,9 @@ STATE = ("sm1", "sm2", "sm3", "sm4", "lai")
 UPDATES = {"smap": (0, 1, 2, 3), "lai": (4,), "vod": (0, 1, 2, 3, 4)}
 SENSOR_ORDER = ("smap", "lai", "vod")
 #: Masks that apply to each sensor (SPEC section 4).
-SENSOR_MASKS = {"smap": ("invalid", "quality", "frozen", "snow", "rain", "no_cdf"),
-                "lai": ("invalid", "quality", "frozen", "snow", "no_cdf", "bare"),
-                "vod": ("invalid", "quality", "frozen", "snow", "bare", "operator")}
+SENSOR_MASKS = {"smap": ("invalid", "quality", "frozen", "snow", "rain", "no_cdf", "thinned"),
+                "lai": ("invalid", "quality", "frozen", "snow", "no_cdf", "bare", "thinned"),
+                "vod": ("invalid", "quality", "frozen", "snow", "bare", "operator", "thinned")}
 
 
 def combinations(sensors) -> list[str]:
@@ -92,7 +102,10 @@ def diagnostic_variables(sensors) -> list[Variable]:
                 Variable(f"{s}_oma_omb_sum", f"({unit})2", f"sum of (O-A)(O-F) of {s} (Desroziers et al. 2005: "
                                                            f"its mean estimates R)", cell_methods="time: sum"),
                 Variable(f"{s}_amb_omb_sum", f"({unit})2", f"sum of (A-F)(O-F) of {s} (Desroziers: its mean "
-                                                           f"estimates HBH')", cell_methods="time: sum")]
+                                                           f"estimates HBH')", cell_methods="time: sum"),
+                Variable(f"{s}_r_var_sum", f"({unit})2", f"sum of the observation error variances R used for "
+                                                         f"the assimilated {s} observations (mean R = this / "
+                                                         f"{s}_assimilated)", cell_methods="time: sum")]
     for c in combinations(sensors):
         for var, unit in (("sm1", "m3 m-3"), ("rzsm", "m3 m-3"), ("lai", "m2 m-2")):
             out += [Variable(f"inc_{var}_{c}_sum", unit, f"sum of {var} increments A-F caused by {c}",
@@ -111,13 +124,14 @@ def diagnostic_variables(sensors) -> list[Variable]:
 
 def observation_masks(sensor: str, obs: CellObservations, scalable: np.ndarray, tsoil1: np.ndarray,
                       swe: np.ndarray, rain: np.ndarray, rain_threshold: float, bare: np.ndarray,
-                      operator_poor: np.ndarray | None) -> dict[str, np.ndarray]:
+                      operator_poor: np.ndarray | None, thin: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Which masks hit each observation (SPEC section 4); arrays (n_obs,) at the observations' cells.
 
     ``scalable``: a robust rescaling exists (CDF matching / seasonal statistics);
     ``tsoil1``, ``swe``: ensemble-mean soil layer-1 temperature [K] and snow [kg m-2];
     ``rain``: the forcing's rain rate [kg m-2 s-1]; ``bare``: non-vegetated cell;
-    ``operator_poor``: the VOD operator fits the cell poorly.
+    ``operator_poor``: the VOD operator fits the cell poorly; ``thin``: thinned away
+    (mpilda.obs.masks.thinned; None: nothing is).
     """
     hits = {"invalid": ~obs.valid, "quality": ~obs.quality, "frozen": tsoil1 < TFRZ, "snow": swe > SNOW_FLAG_SWE}
     if sensor == "smap":
@@ -129,6 +143,7 @@ def observation_masks(sensor: str, obs: CellObservations, scalable: np.ndarray, 
     elif sensor == "vod":
         hits["bare"] = bare
         hits["operator"] = operator_poor
+    hits["thinned"] = np.zeros(len(obs), dtype=bool) if thin is None else np.asarray(thin, dtype=bool)
     return hits
 
 
@@ -140,6 +155,7 @@ class Batch(NamedTuple):
     value: np.ndarray       # (n,) observation rescaled to the model's climatology (sensor units)
     time: np.ndarray        # (n,) s since 1970
     hx: np.ndarray          # (N, n) the members' predictions (sensor units)
+    r_std: np.ndarray       # (n,) the observation error std of the analysis (sensor units)
 
 
 @dataclass
@@ -186,7 +202,16 @@ class Assimilator:
                              f"an EnKF needs [ensemble] members >= 2 (the paper: 24)")
         self.dt = cfg.time.timestep
         self.readers = {s: SensorReader(cfg, s, local) for s in self.sensors}
-        self.error = {"smap": cfg.obs_smap.error_std, "lai": cfg.obs_lai.error_std, "vod": cfg.obs_vod.error_std}
+        #: Per sensor: the configured error std (n_cells,), the adaptive window of R (adaptive =
+        #: desroziers), the thinning interval and the last day (since 1970; NaN: none) with assimilated
+        #: retrievals per cell (thin_days > 1).
+        self.error = {s: configured_error_std(cfg, s, local) for s in self.sensors}
+        sections = {s: getattr(cfg, f"obs_{s}") for s in self.sensors}
+        self.adaptive = {s: DesroziersWindow(self.error[s], c.adaptive_days, c.adaptive_min_count, c.adaptive_bounds)
+                         for s, c in sections.items() if c.adaptive == "desroziers"}
+        self.thin_days = {s: c.thin_days for s, c in sections.items() if c.thin_days > 1}
+        self.last_day = {s: np.full(local.n_cells, np.nan) for s in self.thin_days}
+        self.day_start: int | None = None
         self.smap_scaling = load_smap_rescaling(cfg, local) if "smap" in self.sensors and cfg.obs_smap.rescale != "no" \
             else None
         self.lai_scaling = load_lai_rescaling(cfg, local) if "lai" in self.sensors and cfg.obs_lai.rescale else None
@@ -321,25 +346,39 @@ class Assimilator:
         """
         value, ok_scale = self._rescale(sensor, obs)
         c = obs.cell
+        day = retrieval_day(obs.time)
+        thin = thinned(day, self.last_day[sensor][c], self.thin_days[sensor]) if sensor in self.thin_days else None
         hits = observation_masks(sensor, obs, ok_scale, mean_tsoil[c], mean_swe[c], rain_control[c],
                                  self.cfg.obs_smap.rain_threshold, self.bare[c],
-                                 None if self.vod_mask is None else self.vod_mask[c])
+                                 None if self.vod_mask is None else self.vod_mask[c], thin)
         candidate = np.flatnonzero(~np.logical_or.reduce(list(hits.values())))
         hx = self._predict(state, sensor, c[candidate], obs.time[candidate], slice(0, self.n)) if candidate.size \
             else np.empty((self.n, 0))
-        bad = not_finite(value[candidate], hx, np.full(candidate.size, self.error[sensor]))
+        r_std = self.error_std(sensor)[c]
+        bad = not_finite(value[candidate], hx, r_std[candidate])
         hits["invalid"] = hits["invalid"].copy()
         hits["invalid"][candidate[bad]] = True
         keep = self.counts.add(sensor, c, hits)
         self._count_daily(sensor, c, hits, keep)
         if not keep.any():
             return None
-        return Batch(sensor, c[keep], value[keep], obs.time[keep], hx[:, ~bad])
+        if sensor in self.thin_days:
+            self.last_day[sensor] = assimilated_days(day[keep], c[keep], self.last_day[sensor])
+        return Batch(sensor, c[keep], value[keep], obs.time[keep], hx[:, ~bad], r_std[keep])
+
+    def error_std(self, sensor: str) -> np.ndarray:
+        """The error std (n_cells,) [sensor units] of the sensor's analyses now: the configured one, or
+        the adaptive estimate of the window up to the previous day."""
+        window = self.adaptive.get(sensor)
+        return self.error[sensor] if window is None else window.std
 
     def _rescale(self, sensor: str, obs: CellObservations):
         value = np.where(np.isfinite(obs.value), obs.value, 0.0)
         if sensor == "smap" and isinstance(self.smap_scaling, MeanOffset):
             return self.smap_scaling.apply(value, obs.cell)
+        if sensor == "smap" and isinstance(self.smap_scaling, SeasonalCycleOffset):
+            # [obs.smap] rescale = seasonal: the cycles' difference at the retrieval's day-of-year slot
+            return self.smap_scaling.apply(value, day_slot(obs.time), obs.cell)
         if sensor == "smap" and self.smap_scaling is not None:
             month = obs.time.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
             return self.smap_scaling.apply(value, month, obs.cell)
@@ -371,6 +410,7 @@ class Assimilator:
         value = np.concatenate([b.value for b in batches])
         times = np.concatenate([b.time for b in batches])
         hx = np.concatenate([b.hx for b in batches], axis=1)                      # (N, n_obs)
+        errors = np.concatenate([b.r_std for b in batches])
         # group by cell: slots in a fixed order (sensor, then time, then value) whatever the reading order
         order = np.lexsort((value, times, sensor, cell))
         sensor, cell, value, times, hx = sensor[order], cell[order], value[order], times[order], hx[:, order]
@@ -386,8 +426,7 @@ class Assimilator:
         impact = np.zeros((nc, len(STATE), k))
         present[row, slot] = True
         y[row, slot] = value
-        errors = np.array([self.error[s] for s in SENSOR_ORDER])
-        r_std[row, slot] = errors[sensor]
+        r_std[row, slot] = errors[order]
         hxb[row, slot] = hx.T
         for j, s in enumerate(SENSOR_ORDER):
             allowed = [i for i in UPDATES[s] if i in self.updated]
@@ -472,6 +511,7 @@ class Assimilator:
             np.add.at(d[f"{s}_ninnov_sumsq"], c, ninn[row[sel], slot[sel]] ** 2)
             np.add.at(d[f"{s}_oma_omb_sum"], c, (value[sel] - mean_a[sel]) * omb[sel])
             np.add.at(d[f"{s}_amb_omb_sum"], c, (mean_a[sel] - mean_f[sel]) * omb[sel])
+            np.add.at(d[f"{s}_r_var_sum"], c, b.r_std[row[sel], slot[sel]] ** 2)
         present_sensors = np.zeros((cells.size, len(SENSOR_ORDER)), dtype=bool)
         present_sensors[row, sensor] = True
         combo = np.array(["_".join(s for j, s in enumerate(SENSOR_ORDER) if p[j]) for p in present_sensors])
@@ -498,16 +538,25 @@ class Assimilator:
         return {"ssm": np.ptp(sm1, axis=0), "rzsm": np.ptp(rz, axis=0), "lai": np.ptp(lai, axis=0)}
 
     def take_daily(self) -> dict[str, np.ndarray]:
-        """The day's sums (n_cells,) by diagnostics.nc variable; they join the run's totals."""
+        """The day's sums (n_cells,) by diagnostics.nc variable; they join the run's totals, and the
+        Desroziers sums join the adaptive windows (the R of the next day's analyses)."""
         out = self.daily
         for k, v in out.items():
             self.totals[k] += v
+        if self.day_start is not None:
+            for s, window in self.adaptive.items():
+                window.push(self.day_start // 86400, out[f"{s}_oma_omb_sum"], out[f"{s}_assimilated"])
         self.daily = {k: np.zeros(self.local.n_cells) for k in out}
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """What a checkpoint carries: the observation counts and the run's totals, (n_cells,) each."""
-        return dict(self.counts.arrays(), **{f"total_{k}": v for k, v in self.totals.items()})
+        """What a checkpoint carries: the observation counts and the run's totals, (n_cells,) each; the
+        adaptive windows ((adaptive_days, n_cells) daily sums) and the thinning's last days (n_cells,)."""
+        out = dict(self.counts.arrays(), **{f"total_{k}": v for k, v in self.totals.items()})
+        for s, window in self.adaptive.items():
+            out.update(window.arrays(f"adaptive_{s}"))
+        out.update({f"thin_{s}_last_day": v for s, v in self.last_day.items()})
+        return out
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
         self.counts.load(arrays)
@@ -515,11 +564,18 @@ class Assimilator:
             # a checkpoint of an older mpilda lacks the later diagnostics (unreadable files): zero so far
             total = arrays.get(f"total_{k}")
             self.totals[k] = np.zeros(self.local.n_cells) if total is None else np.array(total, dtype=np.float64)
+        for s, window in self.adaptive.items():
+            window.load(arrays, f"adaptive_{s}")
+        for s in self.last_day:
+            last = arrays.get(f"thin_{s}_last_day")
+            self.last_day[s] = np.full(self.local.n_cells, np.nan) if last is None else \
+                np.array(last, dtype=np.float64)
 
     def summary(self, comm) -> dict:
         """Totals over the run so far and all ranks (collective): counts per sensor and mask, and of the
         observation files skipped as unreadable (``unreadable_files``); mean and std of the normalised
-        innovations per sensor; mean |increment| of SM1, RZSM and LAI per analysis; the mean spread
+        innovations and the mean error variance R of the assimilated observations (``r_var_mean``) per
+        sensor; mean |increment| of SM1, RZSM and LAI per analysis; the mean spread
         (max - min) of SSM, RZSM and LAI before and after the analyses."""
         from mpi4py import MPI
 
@@ -541,6 +597,8 @@ class Assimilator:
                 out[s]["ninnov_mean"] = round(float(mean), 6)
                 out[s]["ninnov_std"] = round(float(np.sqrt(max(total[f"{s}_ninnov_sumsq"] / n - mean ** 2, 0.0)
                                                            * n / (n - 1))), 6)
+            if n > 0:
+                out[s]["r_var_mean"] = float(f"{total[f'{s}_r_var_sum'] / n:.6g}")
         analyses = total["analysis_count"]
         if analyses > 0:
             out["mean_abs_increment"] = {var: round(float(sum(total[k] for k in names if k.startswith(f"inc_{var}_")

@@ -7,8 +7,8 @@ from mpilda.obs.masks import MaskCounts
 from mpilda.obs.records import CellObservations
 
 # one observation per case: 0 clean, 1 NaN value, 2 not recommended, 3 frozen soil, 4 snow, 5 raining,
-# 6 no robust rescaling, 7 bare ground, 8 poor VOD operator
-N = 9
+# 6 no robust rescaling, 7 bare ground, 8 poor VOD operator, 9 thinned away ([obs.<sensor>] thin_days)
+N = 10
 
 
 def _obs():
@@ -37,10 +37,12 @@ def _inputs():
 
 
 def test_every_mask_is_triggered_by_its_case_and_only_by_it():
-    expected = {"invalid": 1, "quality": 2, "frozen": 3, "snow": 4, "rain": 5, "no_cdf": 6, "bare": 7, "operator": 8}
+    expected = {"invalid": 1, "quality": 2, "frozen": 3, "snow": 4, "rain": 5, "no_cdf": 6, "bare": 7, "operator": 8,
+                "thinned": 9}
     scalable, tsoil, swe, rain, bare, poor = _inputs()
+    thin = np.arange(N) == 9
     for sensor in ("smap", "lai", "vod"):
-        hits = observation_masks(sensor, _obs(), scalable, tsoil, swe, rain, 3e-6, bare, poor)
+        hits = observation_masks(sensor, _obs(), scalable, tsoil, swe, rain, 3e-6, bare, poor, thin)
         assert set(hits) == set(SENSOR_MASKS[sensor])
         for name, hit in hits.items():
             assert np.flatnonzero(hit).tolist() == [expected[name]], (sensor, name)
@@ -63,6 +65,7 @@ def test_counts_per_mask_and_cell():
     hits["snow"] = hits["snow"] | (np.arange(N) == 3)          # one observation hit twice
     keep = counts.add("vod", obs.cell, hits)
     c = counts.counts["vod"]
-    assert keep.tolist() == [True, False, False, False, False, True, True, False, False]   # no rain/cdf for VOD
-    assert c["available"].sum() == N and c["assimilated"].sum() == 3 and c["rejected"].sum() == 6
+    # no rain/cdf for VOD; no thinning asked for
+    assert keep.tolist() == [True, False, False, False, False, True, True, False, False, True]
+    assert c["available"].sum() == N and c["assimilated"].sum() == 4 and c["rejected"].sum() == 6
     assert c["snow"][3] == 1 and c["frozen"][3] == 1 and c["rejected"][3] == 1      # counted per mask, rejected once

@@ -12,17 +12,21 @@ mask that hit it, and once under ``rejected``.  The masks:
 * ``frozen``: model soil layer 1 frozen (T < 273.16 K) in the ensemble mean;
 * ``snow``: snow on the ground in the ensemble mean (SWE > 1 kg m-2);
 * ``rain``: forcing rain rate above the threshold (SSM only);
-* ``no_cdf``: no robust CDF matching for the cell and month (SSM), no seasonal
-  statistics (LAI);
+* ``no_cdf``: no robust rescaling of the retrieval: SSM without a CDF matching for
+  the cell and month (``rescale = cdf``), a mean offset for the cell (``mean``) or mean
+  seasonal cycles for the cell and day of year (``seasonal``); LAI without seasonal
+  statistics;
 * ``bare``: bare ground, where model LAI is zero by definition (LAI and VOD);
-* ``operator``: the VOD operator fits the cell poorly (VOD).
+* ``operator``: the VOD operator fits the cell poorly (VOD);
+* ``thinned``: ``[obs.<sensor>] thin_days = k > 1`` and the cell's retrievals of a day less than k days
+  before were assimilated (every sensor; see :func:`thinned`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MASKS = ("invalid", "quality", "frozen", "snow", "rain", "no_cdf", "bare", "operator")
+MASKS = ("invalid", "quality", "frozen", "snow", "rain", "no_cdf", "bare", "operator", "thinned")
 SENSORS = ("smap", "lai", "vod")
 
 
@@ -40,6 +44,40 @@ def not_finite(value: np.ndarray, hx: np.ndarray, error_std: np.ndarray) -> np.n
     with np.errstate(invalid="ignore", over="ignore"):
         innovation = value - hx.mean(axis=0)
     return ~(np.isfinite(value) & np.isfinite(hx).all(axis=0) & np.isfinite(innovation) & np.isfinite(error_std))
+
+
+def retrieval_day(time: np.ndarray) -> np.ndarray:
+    """(n_obs,) int64 UTC day number (days since 1970-01-01) of retrieval times [s since 1970]."""
+    return np.floor_divide(np.asarray(time, dtype=np.int64), 86400)
+
+
+def thinned(day: np.ndarray, last_day: np.ndarray, thin_days: int) -> np.ndarray:
+    """(n_obs,) bool: the retrieval is thinned away.
+
+    Args:
+        day: (n_obs,) UTC day number of each retrieval (:func:`retrieval_day`).
+        last_day: (n_obs,) the last day on which retrievals of the retrieval's cell (and sensor) were
+            assimilated; NaN: never.
+        thin_days: k >= 1: a cell's retrievals are assimilated on at most one day in every k.
+
+    True where last_day < day < last_day + k: the retrievals of the day of the last assimilation itself
+    pass (a day's retrievals count as one), and k = 1 thins nothing. Days are whole numbers, exact in
+    float64.
+    """
+    with np.errstate(invalid="ignore"):
+        d = np.asarray(day, dtype=np.float64)
+        return (d > last_day) & (d < last_day + thin_days)
+
+
+def assimilated_days(day: np.ndarray, cell: np.ndarray, last_day: np.ndarray) -> np.ndarray:
+    """``last_day`` (n_cells,) with each cell's latest ``day`` (n_obs,) of assimilated retrievals at ``cell``
+    (n_obs,) taken in (a new array; NaN where a cell never had one)."""
+    out = np.array(last_day, dtype=np.float64)
+    latest = np.full(out.shape, -np.inf)
+    np.maximum.at(latest, cell, np.asarray(day, dtype=np.float64))
+    seen = np.isfinite(latest)
+    out[seen] = np.fmax(out[seen], latest[seen])
+    return out
 
 
 class MaskCounts:

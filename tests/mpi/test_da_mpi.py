@@ -100,22 +100,97 @@ def test_da_run_is_identical_on_any_number_of_ranks(twin, name):
     on_root(comm, check)
 
 
+def _error_options(twin):
+    """Issue 18's observation-error options, all on: a SMAP error map (written by rank 0), Desroziers
+    windows for SMAP and VOD, the VOD operator's error, and thinning of both."""
+    comm = MPI.COMM_WORLD
+    path = twin / "smap_error.nc"
+    if comm.rank == 0 and not path.exists():
+        import netCDF4
+
+        from mpilda.grid import Grid
+
+        grid = Grid.from_config(_config(twin, "OL", "ol").domain)
+        lat, lon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+        with netCDF4.Dataset(path, "w") as f:
+            f.createDimension("lat", grid.lat.size)
+            f.createDimension("lon", grid.lon.size)
+            f.createVariable("lat", "f8", ("lat",))[:] = grid.lat
+            f.createVariable("lon", "f8", ("lon",))[:] = grid.lon
+            f.createVariable("error_std", "f8", ("lat", "lon"))[:] = 0.008 + 0.01 * (lat - lat.min()) + \
+                0.004 * (lon - lon.min())
+    comm.Barrier()
+    return ["obs.smap.error=map", f"obs.smap.error_file={path}", "obs.smap.adaptive=desroziers",
+            "obs.smap.adaptive_days=3", "obs.smap.adaptive_min_count=2", "obs.smap.thin_days=2",
+            "obs.vod.error=operator", "obs.vod.adaptive=desroziers", "obs.vod.adaptive_days=4",
+            "obs.vod.adaptive_min_count=2", "obs.vod.thin_days=3"]
+
+
+@pytest.mark.mpi(min_size=1)
+def test_da_run_with_observation_error_options_is_identical_on_any_number_of_ranks(twin):
+    """DA_SSM+VOD with every option of issue 18 on: the same bytes on k ranks and on 1; retrievals are
+    thinned; the R recorded per cell and day stays within the adaptive bounds of the configured R."""
+    comm = MPI.COMM_WORLD
+    options = _error_options(twin)
+    period = ("2015-04-01", "2015-04-11")
+
+    def config(out):
+        return config_from_text(_config(twin, "DA_SSM+VOD", out, members=6, period=period).to_ini(),
+                                overrides=options)
+
+    counts = run(config("options_k"), comm)["assimilation"]
+    for s in ("smap", "vod"):
+        assert_all(comm, counts[s]["assimilated"] > 0 and counts[s]["thinned"] > 0, f"{s}: {counts[s]}")
+    if comm.rank == 0:
+        run(config("options_1"), MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        for file, names in (("daily_mean.nc", [v.name for v in OUTPUT_VARIABLES]),
+                            ("daily_spread.nc", [v.name for v in OUTPUT_VARIABLES]),
+                            ("diagnostics.nc", [v.name for v in diagnostic_variables(["smap", "vod"])])):
+            with h5py.File(twin / "options_k" / file) as a, h5py.File(twin / "options_1" / file) as b:
+                for n in names:
+                    assert a[n][...].tobytes() == b[n][...].tobytes(), f"{file}:{n} differs on {comm.size} ranks"
+        import netCDF4
+
+        with netCDF4.Dataset(twin / "smap_error.nc") as f:
+            r0 = np.ma.filled(f["error_std"][...], np.nan) ** 2
+        with h5py.File(twin / "options_k" / "diagnostics.nc") as d:
+            n = d["smap_assimilated"][...].astype(np.float64)
+            used = n < 1e30
+            assert n[used].sum() == counts["smap"]["assimilated"]
+            assert d["smap_rejected_thinned"][...][used].sum() == counts["smap"]["thinned"]
+            ratio = (d["smap_r_var_sum"][...] / np.where(used & (n > 0), n, np.nan) / r0[None])[used & (n > 0)]
+            # diagnostics.nc stores float32: the bounds hold to its precision
+            assert (ratio >= 0.25 * (1 - 1e-6)).all() and (ratio <= 4 * (1 + 1e-6)).all(), ratio
+            assert np.ptp(ratio) > 0.1, "the adaptive R never moved from the map's"
+
+    on_root(comm, check)
+
+
 class _Crash(Exception):
     pass
 
 
 @pytest.mark.mpi(min_size=1)
-def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one(twin):
+@pytest.mark.parametrize("options", [False, True], ids=["paper", "error_options"])
+def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one(twin, options):
     """DA_SSM+VOD with checkpoints every 3 days: a run that dies in day 8 (after the day-6 checkpoint)
-    and is resumed with --resume writes the very bytes of the uninterrupted run, and the same balance."""
+    and is resumed with --resume writes the very bytes of the uninterrupted run, and the same balance;
+    also with issue 18's options on (the adaptive windows and the thinning's last days are in the
+    checkpoints)."""
     from mpilda.experiment import Runner
 
     comm = MPI.COMM_WORLD
     period = ("2015-04-01", "2015-04-11")
+    overrides = _error_options(twin) if options else []
+    tag = "_options" if options else ""
 
     def config(out):
-        cfg = _config(twin, "DA_SSM+VOD", out, members=6, period=period)
-        return config_from_text(cfg.to_ini().replace("checkpoint_days = 0", "checkpoint_days = 3"))
+        cfg = _config(twin, "DA_SSM+VOD", out + tag, members=6, period=period)
+        return config_from_text(cfg.to_ini().replace("checkpoint_days = 0", "checkpoint_days = 3"),
+                                overrides=overrides)
 
     whole = run(config("resume_whole"), comm)
 
@@ -131,7 +206,7 @@ def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one
     except _Crash:
         crashed = True
     assert_all(comm, crashed, "the crashing run did not crash")
-    out = twin / "resume_part"
+    out = twin / f"resume_part{tag}"
     assert_all(comm, not (out / "daily_mean.nc").exists() and (out / "daily_mean.nc.incomplete").exists(),
                "an interrupted run must leave only .incomplete outputs")
     assert_all(comm, sorted(p.name for p in (out / "restart").glob("*.nc")) == ["restart_20150407.nc"],
@@ -141,12 +216,12 @@ def test_a_da_run_resumed_after_a_crash_is_bit_identical_to_an_uninterrupted_one
 
     def check():
         for file in ("daily_mean.nc", "daily_spread.nc", "diagnostics.nc", "overpass.nc"):
-            with h5py.File(twin / "resume_whole" / file) as a, h5py.File(out / file) as b:
+            with h5py.File(twin / f"resume_whole{tag}" / file) as a, h5py.File(out / file) as b:
                 names = [n for n in a if n not in ("lat", "lon", "time", "time_bnds", "lat_bnds", "lon_bnds", "bnds")]
                 assert names and sorted(names) == sorted(n for n in b if n in names)
                 for n in names:
                     assert a[n][...].tobytes() == b[n][...].tobytes(), f"{file}:{n} differs after the resume"
-        with h5py.File(twin / "resume_whole" / "restart" / "restart_20150411.nc") as a, \
+        with h5py.File(twin / f"resume_whole{tag}" / "restart" / "restart_20150411.nc") as a, \
                 h5py.File(out / "restart" / "restart_20150411.nc") as b:
             for n in a:
                 assert a[n][...].tobytes() == b[n][...].tobytes(), f"final restart {n} differs after the resume"
