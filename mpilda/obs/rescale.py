@@ -1,4 +1,5 @@
-"""Removing observation biases against the model: CDF matching (SSM) and seasonal rescaling (LAI).
+"""Removing observation biases against the model: CDF matching, mean offsets and seasonal cycles (SSM),
+seasonal rescaling (LAI).
 
 * CDF matching (SPEC section 4; Reichle & Koster 2004; monthly as in Heyvaert
   et al. 2023): per cell and calendar month, the observations' percentiles
@@ -12,6 +13,16 @@
   rescaled values (tests/test_oracles.py); they differ only where a sample has
   tied percentiles: mpilda nudges the tied knots apart by 1e-9 of the sample's
   range, pytesmo re-interpolates the tied percentiles between their neighbours.
+* Seasonal-cycle rescaling of SSM (``[obs.smap] rescale = seasonal``; Kwon et al. 2022,
+  "Irrigation characterization improved by the direct use of SMAP soil moisture anomalies within
+  a data assimilation system", Environ. Res. Lett. 17, 084006: SMAP anomalies on the model's
+  climatology, so that anomalies the model lacks, such as irrigation, are not matched away; the
+  paper's section 4.2.1 proposes it): per cell and day of year,
+  y' = y - clim_obs + clim_model, the climatologies being the moving-window mean seasonal
+  cycles (``mpilda.climatology``, R_anom's) of the daily means of the retrieval/model pairs.
+  Only the difference of the mean seasonal cycles is removed; the retrievals' anomalies stay
+  as they are, unscaled.  A (cell, day slot) whose window holds fewer than ``min_samples``
+  days with a pair has no robust cycle: its retrievals are masked (``no_cdf``).
 * Seasonal rescaling of LAI (Scherrer et al. 2023): per cell and day of year,
   y* = max(0, clim_model + (y - clim_obs) * std_model / std_obs), the climatologies
   and anomaly standard deviations being moving-window statistics
@@ -148,6 +159,78 @@ class MeanOffset:
         values = np.asarray(values, float)
         c = np.asarray(cell)
         return values + np.nan_to_num(self.offset[c]), self.robust()[c] & np.isfinite(values)
+
+
+def daily_pairs(obs, model, day, cell, n_days: int, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily means of retrieval/model pairs on a (day, cell) array.
+
+    Args:
+        obs, model: (n,) a retrieval and the model value at its time (same units), NaN: no pair.
+        day: (n,) day index 0..n_days-1 of each pair; cell: (n,) cell index 0..n_cells-1.
+
+    Returns:
+        (obs, model) daily means (n_days, n_cells), NaN on the days without a pair.  A day's pairs
+        (e.g. a morning and an evening overpass) are added in an order fixed by (day, cell, obs,
+        model), not by the order they were read in, so the means do not depend on the rank count.
+    """
+    obs, model = np.asarray(obs, float), np.asarray(model, float)
+    ok = np.isfinite(obs) & np.isfinite(model)
+    o, m, d, c = obs[ok], model[ok], np.asarray(day)[ok], np.asarray(cell)[ok]
+    order = np.lexsort((m, o, c, d))
+    o, m, d, c = o[order], m[order], d[order], c[order]
+    sums = np.zeros((2, n_days, n_cells))
+    count = np.zeros((n_days, n_cells))
+    np.add.at(sums[0], (d, c), o)
+    np.add.at(sums[1], (d, c), m)
+    np.add.at(count, (d, c), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(count > 0, sums / count, np.nan)
+    return means[0], means[1]
+
+
+@dataclass
+class SeasonalCycleOffset:
+    """Per cell and day slot, removal of the difference of the mean seasonal cycles of the SSM
+    retrievals and the model: y' = y - obs_clim + model_clim (Kwon et al. 2022; module docstring).
+
+    ``obs_clim``, ``model_clim``: (365, n_cells) moving-window mean seasonal cycles of the daily
+    retrievals and of the model at the same times [m3 m-3]; ``count``: (365, n_cells) days with a
+    pair in each slot's window (over all years); ``min_samples``: days a slot needs.
+    """
+
+    obs_clim: np.ndarray
+    model_clim: np.ndarray
+    count: np.ndarray
+    min_samples: int
+
+    @classmethod
+    def fit(cls, obs, model, slots, window: int, min_samples: int) -> "SeasonalCycleOffset":
+        """Cycles from daily pairs ``obs``, ``model`` (n_days, n_cells) (NaN: no pair that day; only days
+        where both exist count) at day slots (n_days,) 0..364, with an odd ``window`` [days].
+
+        Both cycles are ``mpilda.climatology.seasonal_cycle`` (what R_anom's anomalies use) over the
+        same days; every slot with at least one day in its window has them (``robust`` decides).
+        """
+        obs, model = np.asarray(obs, float), np.asarray(model, float)
+        pair = np.isfinite(obs) & np.isfinite(model)
+        oc, count = seasonal_cycle(np.where(pair, obs, np.nan), slots, window, 1)
+        mc, _ = seasonal_cycle(np.where(pair, model, np.nan), slots, window, 1)
+        return cls(oc, mc, count.astype(np.int64), min_samples)
+
+    def _robust_at(self, s, c) -> np.ndarray:
+        oc, mc = self.obs_clim[s, c], self.model_clim[s, c]
+        return (self.count[s, c] >= self.min_samples) & np.isfinite(oc) & np.isfinite(mc)
+
+    def robust(self) -> np.ndarray:
+        """(365, n_cells): the cycles of a (slot, cell) rest on enough days."""
+        return self._robust_at(slice(None), slice(None))
+
+    def apply(self, values, slot, cell) -> tuple[np.ndarray, np.ndarray]:
+        """Rescaled values and whether robust cycles existed, for retrievals at (day slot 0..364, cell)."""
+        values = np.asarray(values, float)
+        s, c = np.asarray(slot), np.asarray(cell)
+        out = values - np.nan_to_num(self.obs_clim[s, c]) + np.nan_to_num(self.model_clim[s, c])
+        return out, self._robust_at(s, c) & np.isfinite(values)
 
 
 def piecewise_linear(x: np.ndarray, xk: np.ndarray, yk: np.ndarray) -> np.ndarray:

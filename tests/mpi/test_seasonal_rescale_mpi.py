@@ -1,0 +1,83 @@
+"""[obs.smap] rescale = seasonal on any rank count: the same tables and the same DA_SSM run, byte for byte."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import h5py
+import pytest
+from mpi4py import MPI
+
+from mpilda.assimilation import diagnostic_variables
+from mpilda.config import config_from_text
+from mpilda.experiment import OUTPUT_VARIABLES, run
+from mpilda.obs.synthetic import make_observations
+from mpilda.obs.tables import SEASONAL_FILE, make_rescaling
+
+from ..conftest import window_config
+from .conftest import assert_all, on_root
+
+
+def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, tables="tables"):
+    """The test window with specified errors; the truth stands in for the open loop."""
+    return config_from_text(window_config(start, end, f"""
+[experiment]
+name = {name}
+[ensemble]
+members = {members}
+[output]
+directory = {tmp}/{out}
+overpass = yes
+checkpoint_days = 0
+[synthetic]
+directory = {tmp}/world
+truth_directory = {tmp}/truth
+errors = specified
+lai_pixel_size = 0.0625
+[obs.smap]
+rescale = seasonal
+min_cdf_samples = 8
+[obs.lai]
+rescale = no
+[assimilation]
+ol_directory = {tmp}/truth
+tables_directory = {tmp}/{tables}
+"""))
+
+
+@pytest.fixture(scope="module")
+def twin():
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-seasonal-") if comm.rank == 0 else None, root=0))
+    truth = _config(tmp, "truth", "truth")
+    run(truth, comm)
+    make_observations(truth, comm)
+    yield tmp
+    comm.Barrier()
+    if comm.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_seasonal_tables_and_da_ssm_are_identical_on_any_number_of_ranks(twin):
+    comm = MPI.COMM_WORLD
+    make_rescaling(_config(twin, "OL", "truth", tables="tables_k"), comm)
+    summary = run(_config(twin, "DA_SSM", "da_k", "2015-05-01", "2015-05-06", members=4, tables="tables_k"), comm)
+    counts = summary["assimilation"]["smap"]
+    assert_all(comm, counts["assimilated"] > 0, f"nothing assimilated: {counts}")
+    if comm.rank == 0:
+        make_rescaling(_config(twin, "OL", "truth", tables="tables_1"), MPI.COMM_SELF)
+        run(_config(twin, "DA_SSM", "da_1", "2015-05-01", "2015-05-06", members=4, tables="tables_1"), MPI.COMM_SELF)
+    comm.Barrier()
+
+    def check():
+        with h5py.File(twin / "tables_k" / SEASONAL_FILE) as a, h5py.File(twin / "tables_1" / SEASONAL_FILE) as b:
+            for n in ("obs_clim", "model_clim", "count"):
+                assert a[n][...].tobytes() == b[n][...].tobytes(), f"{SEASONAL_FILE}:{n} differs on {comm.size} ranks"
+        for file, names in (("daily_mean.nc", [v.name for v in OUTPUT_VARIABLES]),
+                            ("diagnostics.nc", [v.name for v in diagnostic_variables(["smap"])])):
+            with h5py.File(twin / "da_k" / file) as a, h5py.File(twin / "da_1" / file) as b:
+                for n in names:
+                    assert a[n][...].tobytes() == b[n][...].tobytes(), f"{file}:{n} differs on {comm.size} ranks"
+
+    on_root(comm, check)
