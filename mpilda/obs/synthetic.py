@@ -25,6 +25,30 @@ so the files do not depend on the rank count):
 Noise levels are the [synthetic] keys (in model units, so that the errors
 after rescaling match the paper's observation errors).
 
+Problems the paper's discussion names (issue 18), each off by default (the
+files are then those of the code before them, bit for bit):
+
+* ``vod_error_spread = s``: a spatially varying VOD error where the operator is
+  poor. A pixel's error std is ``noise * (1 + s * g)`` with ``g`` in [0, 1] the
+  fraction of the pixel's model cells that are cropland (IGBP 12 or 14, the
+  classes of ``CROPLANDS``): harvest removes the canopy within days and
+  management decouples VOD from the modelled LAI and RZSM; the paper's region of
+  a poor operator (north of the Black Sea, section 4.2.3, Fig. 2b) is cropland.
+* ``vod_error_smoothing_days = k``: LPDR-like smoothing (section 4.2.4). The
+  error of calendar day ``t`` is ``noise_pixel * sum_{j<k} z(t - j) / sqrt(k)``,
+  a k-day moving average of keyed daily standard normals ``z`` (keyed by the
+  pixel and the day number since 1970-01-01, never by where a file or rank
+  starts) rescaled to unit variance: the error variance is preserved and its
+  autocorrelation at a lag of L days is ``(k - L) / k`` for L < k and 0 beyond
+  (``smoothed_normals``). The truth VOD itself is not smoothed (LAI and RZSM
+  change slowly). k = 1 keeps the independent daily errors of before.
+* ``irrigation_ssm = w`` and ``irrigation_months``: an anomaly the model lacks
+  (section 4.2.1). In the listed months every SMAP retrieval gets ``w * c`` added
+  (m3 m-3; after the bias g(x)), ``c`` the fraction of the EASE cell's
+  model cells that are cropland: a summer wetting of irrigated fields. The truth
+  run is not changed, so neither the truth nor the model has it; against the
+  truth it is an observation error with a seasonal cycle.
+
 With ``[synthetic] errors = specified`` the observations carry exactly the
 errors the filter assumes: SMAP is the EASE-cell mean truth plus noise of
 [obs.smap] error_std (no bias g); LAI is the truth at the dekad's date and
@@ -59,11 +83,68 @@ from .vod import vod_file_name, write_vod_file
 _SMAP_NOISE, _SMAP_SWATH, _SMAP_FLAG, _SMAP_BIAS, _SMAP_TROUBLE = 1, 2, 3, 4, 5
 _LAI_NOISE, _LAI_PIXEL, _LAI_CLOUD, _LAI_BIAS = 11, 12, 13, 14
 _VOD_NOISE, _VOD_GAP, _VOD_COEF = 21, 22, 23
+_VOD_SMOOTH = 24          # the daily normals of the k-day moving-average VOD errors
 #: SPL2SMP bits: retrieval_qual_flag bit 0 = not recommended; surface_flag bits 5 snow, 8 model frozen,
 #: 10 dense vegetation (data-formats.md s.1).
 _NOT_RECOMMENDED = 1
 _SNOW, _FROZEN, _DENSE = 1 << 5, 1 << 8, 1 << 10
 FORESTS = (1, 2, 3, 4, 5)
+#: IGBP cropland classes (12 croplands, 14 cropland/natural vegetation mosaic), as landscape.py's crop belt.
+CROPLANDS = (12, 14)
+#: Day numbers of the keyed VOD error normals count from this date.
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(day: dt.date) -> int:
+    """Days since 1970-01-01 of ``day``: the time counter of the smoothed VOD errors."""
+    return (day - _EPOCH).days
+
+
+def smoothed_normals(seed: int, ids: np.ndarray, days: np.ndarray, k: int) -> np.ndarray:
+    """(n_days, n_ids) unit-variance k-day moving averages of keyed daily standard normals.
+
+    ``e(t) = sum_{j=0}^{k-1} z(t - j) / sqrt(k)`` with ``z`` the normals of Stream.SYNTHETIC_OBS,
+    member ``_VOD_SMOOTH``, keyed by id and day number ``t`` (``days``, (n_days,) int, days since
+    1970-01-01, each >= k - 1). Var e = 1; corr(e(t), e(t + L)) = (k - L) / k for 0 <= L < k and 0
+    beyond. A pure function of (seed, id, day): any split of ids or days gives the same bits (the
+    lags are summed one after the other, the same order for every element).
+    """
+    days = np.atleast_1d(np.asarray(days, dtype=np.int64))
+    ids = np.asarray(ids, dtype=np.int64)
+    if k < 1 or (days.size and days.min() < k - 1):
+        raise ValueError(f"smoothing over k = {k} days from day number {days.min() if days.size else 0}: "
+                         f"expected k >= 1 and day numbers >= k - 1")
+    total = np.zeros((days.size, ids.size))
+    for j in range(k):
+        total += normals(seed, Stream.SYNTHETIC_OBS, ids[None, :], member=_VOD_SMOOTH,
+                         time=(days - j)[:, None])[0]
+    return total / np.sqrt(k)
+
+
+def cropland_fraction(groups: np.ndarray, landcover: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups,) fraction of the cells of each group (an EASE cell; ``groups`` (n_cells,) its index
+    0..n_groups-1 per model cell) whose land cover is a class of ``CROPLANDS``; 0 for empty groups."""
+    crop = np.isin(landcover, CROPLANDS).astype(np.float64)
+    cells = np.bincount(groups, minlength=n_groups)
+    return np.bincount(groups, weights=crop, minlength=n_groups) / np.maximum(cells, 1)
+
+
+def vod_error_std(noise_std: float, spread: float, poor_fraction: np.ndarray) -> np.ndarray | float:
+    """Error std of each VOD pixel, ``noise_std * (1 + spread * g)`` with ``g`` (n,) in [0, 1] the
+    pixel's share of vegetation where the VOD operator is poor (``cropland_fraction``); just
+    ``noise_std`` when ``spread`` is 0 (the paper's constant error)."""
+    if spread == 0:
+        return noise_std
+    return noise_std * (1.0 + spread * np.asarray(poor_fraction, dtype=np.float64))
+
+
+def irrigation_wetting(day: dt.date, amount: float, months: tuple[int, ...],
+                       crop_fraction: np.ndarray) -> np.ndarray:
+    """(n,) SSM [m3 m-3] added to the SMAP retrievals of EASE cells with ``crop_fraction`` (n,) on
+    ``day``: ``amount * crop_fraction`` in the ``months`` (1..12), 0 otherwise."""
+    if amount == 0 or day.month not in months:
+        return np.zeros(np.shape(crop_fraction))
+    return amount * np.asarray(crop_fraction, dtype=np.float64)
 
 
 def true_vod_coefficients(seed: int, cell_ids: np.ndarray) -> np.ndarray:
@@ -136,6 +217,7 @@ def make_observations(cfg: Config, comm) -> dict:
     """Write the synthetic SMAP, LAI and VOD files of the truth run (collective); returns a summary."""
     from ..landscape import read_class_map
 
+    _check_earlier_problems(cfg)
     grid = Grid.from_config(cfg.domain)
     truth = _Truth(cfg.synthetic.truth_directory / "overpass.nc", grid)
     ids = grid.land_ids
@@ -159,7 +241,7 @@ def make_observations(cfg: Config, comm) -> dict:
     if comm.rank == 0:
         _write_true_coefficients(cfg, grid, coef, comm)
     smap = _SmapMaker(cfg, lat, lon, landcover, seed)
-    vod = _VodMaker(cfg, lat, lon, seed, coef, clim_lai, clim_rzsm)
+    vod = _VodMaker(cfg, lat, lon, seed, coef, clim_lai, clim_rzsm, landcover)
     lai = _LaiMaker(cfg, grid, lat, lon, landcover, seed)
     days = [truth.start + dt.timedelta(days=i) for i in range(truth.n_days)]
     dekads = set(_dekads(days[0], days[-1] + dt.timedelta(days=1)))
@@ -179,12 +261,42 @@ def make_observations(cfg: Config, comm) -> dict:
                    vod_retrievals=int(total[2]), vod_qa_good_fraction=float(total[3] / max(total[2], 1)),
                    lai_cells=int(total[4]), lai_clear_fraction=float(total[5] / max(total[4], 1)),
                    directories={k: str(v) for k, v in dirs.items()})
+    problems = _problems(cfg)
+    if problems:
+        summary["problems"] = problems
     if comm.rank == 0:
         path = cfg.synthetic.directory / "obs" / "obs_summary.json"
         path.write_text(json.dumps(summary, indent=1))
         log.info("synthetic observations: %s", summary)
     truth.file.close()
     return summary
+
+
+def _problems(cfg: Config) -> dict:
+    """The [synthetic] problems switched on (issue 18), for the summary; {} with the defaults."""
+    s = cfg.synthetic
+    out = {}
+    if s.vod_error_spread:
+        out["vod_error_spread"] = s.vod_error_spread
+    if s.vod_error_smoothing_days > 1:
+        out["vod_error_smoothing_days"] = s.vod_error_smoothing_days
+    if s.irrigation_ssm:
+        out.update(irrigation_ssm=s.irrigation_ssm, irrigation_months=list(s.irrigation_month_list))
+    return out
+
+
+def _check_earlier_problems(cfg: Config) -> None:
+    """An InputError when the world's obs/ holds observations made with other [synthetic] problems: files
+    already there are not written again, so they would silently keep the earlier ones."""
+    path = cfg.synthetic.directory / "obs" / "obs_summary.json"
+    if not path.exists():
+        return
+    found = json.loads(path.read_text()).get("problems", {})
+    want = _problems(cfg)
+    if found != want:
+        raise InputError(f"{path}: the observations in {path.parent} were made with the [synthetic] problems "
+                         f"{found or 'off'}, not {want or 'off'}; choose another [synthetic] directory or delete "
+                         f"{path.parent}")
 
 
 def _write_true_coefficients(cfg, grid, coef, comm) -> None:
@@ -221,6 +333,10 @@ class _SmapMaker:
         self.a, self.b, self.c = (0.0, 1.0, 0.0) if specified else (-0.05 + 0.13 * u[0], 0.7 + 0.6 * u[1],
                                                                      -0.5 + u[2])
         self.trouble = uniforms(seed, Stream.SYNTHETIC_OBS, self.keys, member=_SMAP_TROUBLE)[0] < 0.10
+        # the irrigation-like wetting the model lacks: on the cropland share of each EASE cell
+        self.irrigation = cfg.synthetic.irrigation_ssm
+        self.irrigation_months = cfg.synthetic.irrigation_month_list
+        self.crop = cropland_fraction(self.inverse, landcover, n)
         # revisit: the swath covers a fraction of the cells each day, more towards the pole
         self.cover = np.clip(0.35 + 0.5 * (np.abs(self.elat) - 30.0) / 40.0, 0.35, 0.85)
         self.orbit0 = 1000
@@ -245,6 +361,8 @@ class _SmapMaker:
             z = normals(self.seed, Stream.SYNTHETIC_OBS, self.keys, member=_SMAP_NOISE + 100 * d, time=index, n=1)[0]
             x = np.clip(truth + self.noise * z, 0.0, 0.65)
             sm = np.clip(self.a + self.b * x + self.c * (x - 0.25) ** 2, 0.01, None)
+            if self.irrigation:
+                sm = sm + irrigation_wetting(day, self.irrigation, self.irrigation_months, self.crop)
             rnd = uniforms(self.seed, Stream.SYNTHETIC_OBS, self.keys, member=_SMAP_FLAG + 100 * d, time=index)[0]
             bad = frozen | snow | self.dense | self.trouble | (rnd < 0.15)
             qual = np.where(bad, _NOT_RECOMMENDED, 0).astype(np.uint16)
@@ -269,15 +387,22 @@ class _SmapMaker:
 class _VodMaker:
     """Daily descending VOD on EASE M25 from the truth's LAI and RZSM at 01:30 local."""
 
-    def __init__(self, cfg, lat, lon, seed, coef, clim_lai, clim_rzsm):
+    def __init__(self, cfg, lat, lon, seed, coef, clim_lai, clim_rzsm, landcover=None):
         self.seed = seed
         self.noise = cfg.obs_vod.error_std if cfg.synthetic.errors == "specified" else cfg.synthetic.vod_noise_std
+        self.smoothing = cfg.synthetic.vod_error_smoothing_days
         self.lon, self.coef, self.clim_lai, self.clim_rzsm = lon, coef, clim_lai, clim_rzsm
         row, col = ease.rowcol("M25", lat, lon)
         self.r0, self.c0 = int(row.min()), int(col.min())
         self.shape = (int(row.max()) - self.r0 + 1, int(col.max()) - self.c0 + 1)
         self.flat = (row - self.r0) * self.shape[1] + (col - self.c0)
         self.keys = row * 2000 + col
+        size = self.shape[0] * self.shape[1]
+        self.pixels = self.r0 * 2000 + self.c0 + (np.arange(size) // self.shape[1]) * 2000 \
+            + np.arange(size) % self.shape[1]                              # global row * 2000 + col
+        # the error std of each pixel: larger on the cropland share (vod_error_spread; no land cover: none)
+        crop = cropland_fraction(self.flat, np.zeros(lat.size) if landcover is None else landcover, size)
+        self.std = vod_error_std(self.noise, cfg.synthetic.vod_error_spread, crop)
         # climatological VOD: a per-cell base plus a share of the LAI cycle (VOD ~0.2-1 in Europe)
         u = uniforms(seed, Stream.SYNTHETIC_OBS, np.arange(lat.size), member=_VOD_COEF + 50, n=2)
         self.base, self.lai_share = 0.15 + 0.25 * u[0], 0.08 + 0.06 * u[1]
@@ -303,16 +428,21 @@ class _VodMaker:
         # several model cells can share an EASE cell: the mean of their VOD, plus one retrieval's noise
         s = np.bincount(self.flat[ok], weights=vod[ok], minlength=grid_qa.size)
         n = np.bincount(self.flat[ok], minlength=grid_qa.size)
-        pixels = self.r0 * 2000 + self.c0 + (np.arange(grid_qa.size) // self.shape[1]) * 2000 \
-            + np.arange(grid_qa.size) % self.shape[1]                      # global row * 2000 + col
-        z = normals(self.seed, Stream.SYNTHETIC_OBS, pixels, member=_VOD_NOISE, time=index)[0]
-        grid_vod = np.where(n > 0, s / np.maximum(n, 1) + self.noise * z, np.nan)
+        grid_vod = np.where(n > 0, s / np.maximum(n, 1) + self.std * self.errors(day, index), np.nan)
         np.maximum.at(grid_qa, self.flat[frozen & ok], 1)
         path = directory / vod_file_name(day, "D")
         if not path.exists():
             write_vod_file(directory, day, "D", np.clip(grid_vod, 0.0, 3.0).reshape(self.shape),
                            qa=grid_qa.reshape(self.shape), row0=self.r0, col0=self.c0)
         return int(ok.sum()), int((ok & ~frozen).sum())
+
+    def errors(self, day: dt.date, index: int) -> np.ndarray:
+        """(n_pixels,) unit-variance errors of the day's retrievals: the day's own normals keyed by its
+        index in the truth file (k = 1, as before issue 18), or the k-day moving average of
+        ``smoothed_normals``."""
+        if self.smoothing == 1:
+            return normals(self.seed, Stream.SYNTHETIC_OBS, self.pixels, member=_VOD_NOISE, time=index)[0]
+        return smoothed_normals(self.seed, self.pixels, np.array([day_number(day)]), self.smoothing)[0]
 
 
 class _LaiMaker:
