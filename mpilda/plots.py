@@ -92,3 +92,50 @@ def plot_vod_calibration(table: str | Path, path: str | Path, grid) -> Path:
               (np.where(grid.land, mask, np.nan), "VOD mask (1: not assimilated)", "-", "Greys", (0, 1))]
     return map_panels(grid, panels, path, "VOD observation operator on retrievals left out of the fit (cf. paper "
                                           "Fig. 2)", ncols=2)
+
+
+def plot_innovation_autocorrelation(rows, path: str | Path) -> Path | None:
+    """Lagged autocorrelation of the innovations vs lag, one panel per sensor, a line per experiment
+    (cf. the paper's Figs. S17/S19).
+
+    ``rows``: evaluation.json's ``innovation_autocorrelation`` (dicts of experiment, sensor, lag_days,
+    autocorrelation (median over cells), autocorrelation_q25/_q75, n_cells; None where undefined).
+    The quartiles over cells are drawn as a band; lags without a value are left out (markers show
+    isolated lags, e.g. of the 10-daily LAI).  Returns None when no row has a value.
+    """
+    sensors = [s for s in ("smap", "lai", "vod") if any(r["sensor"] == s for r in rows)]
+    if not any(r.get("autocorrelation") is not None for r in rows):
+        return None
+    plt = _pyplot()
+    colours = {e: f"C{k}" for k, e in enumerate(dict.fromkeys(r["experiment"] for r in rows))}  # one per experiment
+    low = min([-0.5] + [r["autocorrelation_q25"] for r in rows if r.get("autocorrelation_q25") is not None])
+    fig, axes = plt.subplots(1, len(sensors), figsize=(4.4 * len(sensors), 3.8), squeeze=False, sharey=True)
+    for ax, s in zip(axes[0], sensors):
+        for e in dict.fromkeys(r["experiment"] for r in rows if r["sensor"] == s):
+            got = [r for r in rows if r["sensor"] == s and r["experiment"] == e
+                   and r.get("autocorrelation") is not None]
+            if not got:
+                continue
+            lag = np.array([r["lag_days"] for r in got], dtype=float)
+            med = np.array([r["autocorrelation"] for r in got], dtype=float)
+            ax.plot(lag, med, marker="o", ms=3, lw=1.2, color=colours[e],
+                    label=f"{e} ({got[0]['n_cells']} cells at lag {int(lag[0])})")
+            lo = np.array([np.nan if r.get("autocorrelation_q25") is None else r["autocorrelation_q25"]
+                           for r in got], dtype=float)
+            hi = np.array([np.nan if r.get("autocorrelation_q75") is None else r["autocorrelation_q75"]
+                           for r in got], dtype=float)
+            ax.fill_between(lag, lo, hi, color=colours[e], alpha=0.15, lw=0)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlim(0.5, 10.5)
+        ax.set_ylim(low - 0.05, 1.0)
+        ax.set_xlabel("lag [days]")
+        ax.set_title(f"{s.upper()} innovations O − F", fontsize=10)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("autocorrelation [-]\n(median over cells, quartile band)")
+    fig.suptitle("Lagged autocorrelation of the total error (cf. paper Figs. S17/S19)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
