@@ -269,6 +269,36 @@ class SyntheticSection(Section):
                                   doc="Fraction of the variance of the weather anomalies (storms, clouds, synoptic "
                                       "temperature) that the model forcing gets wrong: its weather fields have a "
                                       "correlation of sqrt(1 - weather_error) with the truth's.")
+    vod_error_spread: float = option(0.0, lo=0.0, hi=10.0,
+                                     doc="Spatially varying error of synthetic VOD where the operator is poor: a "
+                                         "pixel's error std is the VOD noise times (1 + vod_error_spread * g), g the "
+                                         "fraction of its model cells that are cropland (IGBP 12, 14); 0: the same "
+                                         "error everywhere (the paper's assumption).")
+    vod_error_smoothing_days: int = option(1, units="days", lo=1, hi=60,
+                                           doc="LPDR-like smoothing of synthetic VOD: its errors are a k-day moving "
+                                               "average of daily keyed normals, rescaled to the same variance "
+                                               "(autocorrelation (k - L) / k at a lag of L < k days, 0 beyond); 1: "
+                                               "independent daily errors.")
+    irrigation_ssm: float = option(0.0, units="m3 m-3", lo=0.0, hi=0.3,
+                                   doc="Irrigation-like wetting the model lacks: added to the synthetic SMAP "
+                                       "retrievals (after their bias) in irrigation_months, times the cropland "
+                                       "fraction (IGBP 12, 14) of the EASE cell; the truth run is unchanged. 0: "
+                                       "none.")
+    irrigation_months: str = option("6, 7, 8", doc="Comma-separated months (1..12) of the irrigation wetting.")
+
+    def check(self) -> None:
+        try:
+            months = [int(m) for m in self.irrigation_months.replace(",", " ").split()]
+        except ValueError:
+            months = []
+        if not months or any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
+            raise _Invalid("irrigation_months", self.irrigation_months,
+                           "comma-separated distinct months 1..12 (e.g. 6, 7, 8)")
+
+    @property
+    def irrigation_month_list(self) -> tuple[int, ...]:
+        """The irrigation months (1..12)."""
+        return tuple(int(m) for m in self.irrigation_months.replace(",", " ").split())
 
 
 @dataclass(frozen=True)
@@ -385,6 +415,37 @@ class Perturbations(Section):
 
 
 ASSIMILATE = ("auto", "yes", "no")
+#: Observation error models of every [obs.<sensor>] section (mpilda.obs.error_models).
+ERROR_MODELS = ("constant", "map", "operator")
+_ERROR_DOC = ("constant: every retrieval's error standard deviation is error_std (the paper); map: each "
+              "cell's is read from error_file; operator ([obs.vod] only): each cell's is the VOD operator's "
+              "RMSE on held-out weeks (vod_calibration.nc `rmse`, the paper's Fig. 2), at least error_std.")
+_ERROR_FILE_DOC = ("With error = map: a netCDF map on the grid (1-D lat/lon coordinates) whose variable "
+                   "`error_std` holds a positive, finite error standard deviation (the sensor's units) at "
+                   "every land cell.")
+_ADAPTIVE_DOC = ("desroziers: per cell, R is re-estimated at the end of every day as the mean of (O-A)(O-F) of "
+                 "the retrievals assimilated in the last adaptive_days days (Desroziers et al. 2005), once "
+                 "there are adaptive_min_count of them (before: the configured R of `error`), bounded by "
+                 "adaptive_bounds, and used by the next day's analyses; no: R stays the configured one.")
+_BOUNDS_DOC = ("Lower and upper bound of the adaptive R as factors of the cell's configured error variance "
+               "(error_std squared, or the map's / operator's); lower <= 1 <= upper. The default 0.25, 4 "
+               "lets the std range from half to twice the configured one.")
+_THIN_DOC = ("Thinning: after a cell's retrievals of day d were assimilated, its retrievals of days d+1 .. "
+             "d+k-1 are rejected (mask `thinned`); the retrievals of one UTC day count as one (both SMAP "
+             "overpasses of a day pass). 1: every retrieval (the paper).")
+
+
+def _check_observation_error(section) -> None:
+    """The rules of the error, adaptive and thinning keys of an [obs.<sensor>] section (raise _Invalid)."""
+    if section.error == "operator" and section.NAME != "obs.vod":
+        raise _Invalid("error", section.error, "constant or map (operator sets each cell's error from the VOD "
+                                               "operator's held-out RMSE: [obs.vod] only)")
+    if section.error == "map" and section.error_file is None:
+        raise _Invalid("error_file", None, "a netCDF map with variable error_std when error = map")
+    lo, hi = section.adaptive_bounds
+    if not 0.0 < lo <= 1.0 <= hi:
+        raise _Invalid("adaptive_bounds", section.adaptive_bounds,
+                       "two factors of the configured error variance, 0 < lower <= 1 <= upper")
 
 
 @dataclass(frozen=True)
@@ -399,11 +460,14 @@ class ObsSmap(Section):
                                                  "world's obs/smap).")
     error_std: float = option(0.0125, units="m3 m-3", lo=1e-6, hi=1.0,
                               doc="Observation error standard deviation (paper: 0.0125).")
-    rescale: str = option("cdf", choices=("cdf", "mean", "no"),
+    rescale: str = option("cdf", choices=("cdf", "mean", "seasonal", "no"),
                           doc="cdf: match the retrievals' CDF to the SM1 of the rescaling run per cell and "
                               "calendar month (the paper); mean: remove only the per-cell mean difference (a "
-                              "static bias, e.g. of a 36 km retrieval at each 0.25 degree cell it covers); no: "
-                              "assimilate them as they are.")
+                              "static bias, e.g. of a 36 km retrieval at each 0.25 degree cell it covers); "
+                              "seasonal: remove only the difference of the mean seasonal cycles (per cell and "
+                              "day of year, [assimilation] climatology_window, as R_anom) and keep the "
+                              "retrievals' anomalies unscaled (Kwon et al. 2022; a day of year needs "
+                              "min_cdf_samples days with pairs in its window); no: assimilate them as they are.")
     rescale_directory: Optional[Path] = option(None, doc="The run whose SM1 the rescaling is fitted to (default: "
                                                          "[assimilation] ol_directory, the paper's open loop; a "
                                                          "twin with [synthetic] errors = specified may use its "
@@ -415,6 +479,19 @@ class ObsSmap(Section):
     rain_threshold: float = option(3e-6, units="kg m-2 s-1", lo=0.0, hi=1.0,
                                    doc="No SSM assimilation while the forcing rain rate exceeds this "
                                        "(paper: 0.0108 mm/h).")
+    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
+    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
+    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
+    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
+                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
+    adaptive_min_count: int = option(10, lo=1, hi=100000,
+                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
+                                         "fewer: the configured R.")
+    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
+    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
+
+    def check(self) -> None:
+        _check_observation_error(self)
 
 
 @dataclass(frozen=True)
@@ -433,6 +510,19 @@ class ObsLai(Section):
                                doc="Local solar time at which a dekad's LAI is assimilated.")
     min_valid_fraction: float = option(0.5, lo=0.0, hi=1.0,
                                        doc="Minimum fraction of valid 300 m pixels in a model cell for a cell value.")
+    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
+    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
+    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
+    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
+                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
+    adaptive_min_count: int = option(10, lo=1, hi=100000,
+                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
+                                         "fewer: the configured R.")
+    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
+    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
+
+    def check(self) -> None:
+        _check_observation_error(self)
 
 
 @dataclass(frozen=True)
@@ -458,6 +548,19 @@ class ObsVod(Section):
     holdout_every: int = option(5, lo=2, hi=100,
                                 doc="Every this-many-th week of retrievals is left out of the operator fit and used "
                                     "to evaluate it.")
+    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
+    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
+    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
+    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
+                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
+    adaptive_min_count: int = option(10, lo=1, hi=100000,
+                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
+                                         "fewer: the configured R.")
+    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
+    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
+
+    def check(self) -> None:
+        _check_observation_error(self)
 
 
 @dataclass(frozen=True)
@@ -534,12 +637,23 @@ class Twin(Section):
                                   "beside the spin-ups, and the DA experiments beside each other, each on this "
                                   "many ranks (0: as many side by side as there are ranks; the number of ranks: "
                                   "one stage after the other). The results are the same either way.")
+    beyond: str = option("", doc="Options beyond the paper, each run as a variant of every DA experiment that "
+                                 "assimilates its sensor and compared with it (the 'Beyond the paper' table): "
+                                 "comma-separated among vod_error_operator, adaptive_error, vod_thinning[=days] "
+                                 "(default 3 days), ssm_seasonal. Empty: none (the paper).")
 
     def check(self) -> None:
         for name in (e.strip() for e in self.experiments.split(",") if e.strip()):
             if name not in EXPERIMENTS or name in ("truth", "OL"):
                 raise _Invalid("experiments", self.experiments,
                                f"DA experiments among {', '.join(EXPERIMENTS[2:])}{_suggest(name, EXPERIMENTS)}")
+        from .beyond import OPTIONS, parse_options
+
+        try:
+            parse_options(self.beyond)
+        except ValueError:
+            raise _Invalid("beyond", self.beyond, f"comma-separated options among {', '.join(OPTIONS)} "
+                                                  f"(vod_thinning=<days >= 1>)") from None
 
     @property
     def experiment_list(self) -> list[str]:

@@ -5,7 +5,8 @@ runs' ``diagnostics.nc``; writes ``<dir>/report/report.md`` and PNG figures:
 assimilated observations (paper Fig. 1), the VOD operator fit (Fig. 2), impact
 RMSD (Fig. 4), delta R_anom against the truth and the gridded reference (Figs.
 5-8), the correlation of RZSM increments from SSM and VOD (Fig. 10), the std of
-normalised innovations (Fig. 11), and time series of innovations and increments.
+normalised innovations (Fig. 11), time series of innovations and increments, and the
+lagged autocorrelation of the innovations (Figs. S17/S19, with its table).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from .config import Config
 from .grid import Grid
-from .plots import _pyplot, map_panels, plot_vod_calibration
+from .plots import _pyplot, map_panels, plot_innovation_autocorrelation, plot_vod_calibration
 
 #: The paper's values (SPEC section 9: Table 3 medians of delta R_anom, Table 4 spread ratios DA/OL).
 PAPER_TABLE3 = {("DA_SSM", "ssm"): 0.016, ("DA_SSM", "rzsm"): 0.015, ("DA_LAI", "gpp", "X-BASE"): 0.022}
@@ -68,7 +69,58 @@ def tables(result: dict) -> str:
                        f"{_fmt(r['r_anom'])} | {_fmt(r['r_anom_ol'])} |")
         out.append("")
         out.append("RMSE units: m3 m-3 (ssm, rzsm), m2 m-2 (lai), g C m-2 d-1 (gpp), mm d-1 (et).")
+    out += autocorrelation_table(result.get("innovation_autocorrelation", []))
+    out += beyond_table(result.get("beyond", []), result.get("beyond_innovations", []))
     return "\n".join(out) + "\n"
+
+
+def beyond_table(rows, innovations) -> list[str]:
+    """Markdown lines of the 'Beyond the paper' table ([twin] beyond): each option against the
+    paper's setting of the same experiment, against the truth (medians over the common mask)."""
+    if not rows:
+        return []
+    out = ["", "## Beyond the paper: each option against the paper's setting of the same experiment", "",
+           ("Medians over the cells of the common mask of RMSE and R_anom against the truth; 'helps' when "
+            "both improve, 'hurts' when both worsen, 'mixed' otherwise, 'no change' within 0.05 % of RMSE "
+            "and 0.0005 of R_anom."), "",
+           "| experiment | option | variable | RMSE | RMSE paper | R_anom | R_anom paper | verdict |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        digits = 4 if r["variable"] in ("ssm", "rzsm") else 3
+        scale = 86400 * 1000 if r["variable"] == "gpp" else 1
+        rm, rb = ((None if x is None else x * scale) for x in (r["rmse"], r["rmse_baseline"]))
+        out.append(f"| {r['experiment']} | {r['option']} | {r['variable']} | {_fmt(rm, digits)} | {_fmt(rb, digits)} "
+                   f"| {_fmt(r['r_anom'])} | {_fmt(r['r_anom_baseline'])} | {r['verdict']} |")
+    out += ["", "RMSE units: m3 m-3 (ssm, rzsm), m2 m-2 (lai), g C m-2 d-1 (gpp)."]
+    if innovations:
+        out += ["", "| experiment | option | sensor | std of normalised innovations | paper's setting |",
+                "|---|---|---|---|---|"]
+        out += [f"| {r['experiment']} | {r['option']} | {r['sensor'].upper()} | {_fmt(r['ninnov_std'], 2)} | "
+                f"{_fmt(r['ninnov_std_baseline'], 2)} |" for r in innovations]
+    return out
+
+
+def autocorrelation_table(rows) -> list[str]:
+    """Markdown lines of the innovations' lagged autocorrelation: a row per experiment and sensor, a
+    column per lag (median over the cells of the common mask; – where fewer than MIN_LAG_PAIRS pairs)."""
+    if not rows:
+        return []
+    from .evaluation.innovations import MIN_LAG_PAIRS
+
+    lags = sorted({r["lag_days"] for r in rows})
+    out = ["", "## Lagged autocorrelation of the innovations O − F (total error; cf. paper Figs. S17/S19)", "",
+           (f"Per cell, the Pearson correlation of the daily mean innovations d and d + lag over the day pairs "
+            f"with an assimilated retrieval on both days (at least {MIN_LAG_PAIRS} pairs); the median over the "
+            f"cells of the common mask, and the number of cells with a value at lag {lags[0]}.  The paper finds "
+            f"it much larger for the smoothed VOD than for SMAP SSM."), "",
+           "| experiment | sensor | " + " | ".join(f"lag {k} d" for k in lags) + f" | cells (lag {lags[0]}) |",
+           "|---|---|" + "---|" * (len(lags) + 1)]
+    for key in dict.fromkeys((r["experiment"], r["sensor"]) for r in rows):
+        got = {r["lag_days"]: r for r in rows if (r["experiment"], r["sensor"]) == key}
+        values = " | ".join(_fmt(got[k]["autocorrelation"], 2) if k in got else "–" for k in lags)
+        first = got.get(lags[0], {}).get("n_cells", "–")
+        out.append(f"| {key[0]} | {key[1].upper()} | {values} | {first} |")
+    return out
 
 
 def _grid_field(ds, name, grid):
@@ -213,6 +265,10 @@ def write_report(root: str | Path, cfg: Config | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     grid = Grid.from_config(cfg.domain)
     made = figures(root, out, grid, result.get("experiments", []), cfg)
+    acf = plot_innovation_autocorrelation(result.get("innovation_autocorrelation", []),
+                                          out / "innovation_autocorrelation.png")
+    if acf is not None:
+        made.append(("Figs. S17/S19: lagged autocorrelation of the innovations (total error)", acf))
     sites, cells = result.get("sites", {}), result.get("site_cells", {})
     lines = [f"# mpilda report: {root}", "",
              (f"Period {result['period'][0]} .. {result['period'][1]}; experiments: "

@@ -12,7 +12,10 @@ stopped twin resumes where it stopped):
 6. ``observations``: synthetic SMAP, CGLS LAI and AMSR2 VOD from the truth;
 7. ``tables``: CDF matching, seasonal LAI rescaling, VOD calibration from the OL;
 8. one stage per DA experiment of ``[twin] experiments``;
-9. ``evaluate`` and ``report``.
+9. with ``[twin] beyond``: ``beyond_tables`` (the seasonal SMAP rescaling, if an option needs
+   it) and one stage per variant ``<experiment>@<option>`` (``mpilda.beyond``), in
+   ``<twin directory>/beyond/``;
+10. ``evaluate`` and ``report``.
 
 Every stage is a config derived from the twin's config by overriding keys,
 validated like a user's (its resolved text is in each output file).
@@ -74,15 +77,32 @@ def stage_configs(cfg: Config) -> list[tuple[str, object]]:
     stages.append(("tables", derive({**common, "experiment.name": "OL"})))
     for name in cfg.twin.experiment_list:
         stages.append((name, derive({**run, "experiment.name": name, "output.directory": root / name})))
+    extra = beyond_variants(cfg)
+    if any(v.overrides.get("obs.smap.rescale") == "seasonal" for v in extra):
+        stages.append(("beyond_tables", derive({**common, "experiment.name": "OL", "obs.smap.rescale": "seasonal",
+                                                "obs.lai.rescale": False})))
+    for v in extra:
+        stages.append((v.name, derive({**run, "experiment.name": v.experiment,
+                                       "output.directory": root / "beyond" / v.name, **v.overrides})))
     stages.append(("evaluate", derive(common)))
     stages.append(("report", derive(common)))
     return stages
 
 
-def _stage_hash(stage_cfg: Config) -> str:
-    """The hash of a stage's configuration, without ``[twin] stage_ranks`` (how many ranks run a stage
-    does not change its results, so a change of it does not run finished stages again)."""
-    text = "\n".join(line for line in stage_cfg.to_ini().splitlines() if not line.startswith("stage_ranks"))
+def beyond_variants(cfg: Config):
+    """The variants of ``[twin] beyond`` (``mpilda.beyond.Variant``) over ``[twin] experiments``."""
+    from .beyond import variants
+
+    return variants(cfg.twin.beyond, cfg.twin.experiment_list)
+
+
+def _stage_hash(stage_cfg: Config, name: str = "") -> str:
+    """The hash of stage ``name``'s configuration, without ``[twin] stage_ranks`` (how many ranks run a
+    stage does not change its results, so a change of it does not run finished stages again) and,
+    but for the evaluation and the report, ``[twin] beyond`` (the variants are stages of their own:
+    adding one runs only it, the evaluation and the report)."""
+    skip = ("stage_ranks",) if name in ("evaluate", "report") else ("stage_ranks", "beyond")
+    text = "\n".join(line for line in stage_cfg.to_ini().splitlines() if not line.startswith(skip))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -103,6 +123,10 @@ def _run_stage(name: str, stage_cfg: Config, comm) -> None:
         if stage_cfg.obs_smap.rescale != "no" or stage_cfg.obs_lai.rescale:
             make_rescaling(stage_cfg, comm)
         calibrate_vod(stage_cfg, comm)
+    elif name == "beyond_tables":
+        from .obs.tables import make_rescaling
+
+        make_rescaling(stage_cfg, comm, summary_file="rescaling_seasonal.json")    # the paper's tables stay
     elif name == "evaluate":
         from .evaluation.run import evaluate
 
@@ -123,8 +147,9 @@ def tables_need_ol(cfg: Config) -> bool:
     """Whether the tables the DA experiments read come from the open loop: a rescaling of SMAP or LAI
     fitted to it, or a VOD operator fitted to its states. Otherwise the open loop is just one more run
     of the set, and runs beside the DA experiments."""
-    return (cfg.obs_smap.rescale != "no" and cfg.obs_smap.rescale_directory is None) or cfg.obs_lai.rescale \
-        or cfg.obs_vod.calibration_directory is None
+    seasonal = any(v.overrides.get("obs.smap.rescale") == "seasonal" for v in beyond_variants(cfg))
+    return ((cfg.obs_smap.rescale != "no" or seasonal) and cfg.obs_smap.rescale_directory is None) \
+        or cfg.obs_lai.rescale or cfg.obs_vod.calibration_directory is None
 
 
 def stage_rounds(names: list[str], experiments: list[str], size: int, stage_ranks: int,
@@ -182,7 +207,7 @@ def run_twin(cfg: Config, comm) -> Path:
         for name in chain:
             stage_cfg = makers[name]()
             marker = marks / f"{name}.done"
-            digest = _stage_hash(stage_cfg)
+            digest = _stage_hash(stage_cfg, name)
             if marker.exists() and marker.read_text().strip() == digest:
                 log.info("twin stage %d/%d %s: already done", numbers[name], len(stages), name)
                 continue
@@ -195,8 +220,8 @@ def run_twin(cfg: Config, comm) -> Path:
             seconds[name] = time.monotonic() - t0
         return seconds
 
-    rounds = stage_rounds([n for n, _ in stages], cfg.twin.experiment_list, comm.size, cfg.twin.stage_ranks,
-                          ol_first=tables_need_ol(cfg))
+    runs = cfg.twin.experiment_list + [v.name for v in beyond_variants(cfg)]
+    rounds = stage_rounds([n for n, _ in stages], runs, comm.size, cfg.twin.stage_ranks, ol_first=tables_need_ol(cfg))
     for chains in rounds:
         n = len(chains)
         if n == 1:

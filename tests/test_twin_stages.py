@@ -88,3 +88,20 @@ def test_the_ranks_per_stage_do_not_change_a_stages_hash(tmp_path):
 
     assert digest("[twin]\nstage_ranks = 1\n") == digest("") == digest("[twin]\nstage_ranks = 7\n")
     assert digest("[twin]\nensemble_spinup_days = 7\n") != digest("")
+
+
+def test_the_variants_beyond_the_paper_change_only_the_evaluation_and_report_hashes(tmp_path):
+    """Adding [twin] beyond to a finished twin runs the variants, the evaluation and the report only."""
+    from mpilda.config import config_from_text
+    from mpilda.twin import _stage_hash
+
+    from .conftest import window_config
+
+    def digest(text, name):
+        return _stage_hash(config_from_text(window_config("2015-04-01", "2015-04-05", text), base_dir=tmp_path),
+                           name)
+
+    for name in ("truth", "OL", "tables", "DA_SSM"):
+        assert digest("[twin]\nbeyond = vod_thinning\n", name) == digest("", name)
+    for name in ("evaluate", "report"):
+        assert digest("[twin]\nbeyond = vod_thinning\n", name) != digest("", name)

@@ -12,6 +12,11 @@ paper's tables:
   for the gridded reference, every cell (no test);
 * Table 4: spread ratios DA/OL of the time- and space-mean spread of SSM, RZSM, LAI over the common mask;
 * skill against the truth (twin world): median over cells of RMSE and R_anom;
+* the lagged autocorrelation of the innovations O − F (the "total error", paper 4.2, Figs. S17/S19)
+  per DA experiment and assimilated sensor at lags of 1-10 days, per cell from diagnostics.nc
+  (:mod:`.innovations`), the median over the cells of the common mask
+  (``innovation_autocorrelation``: rows of experiment, sensor, lag_days, autocorrelation,
+  autocorrelation_q25, autocorrelation_q75, n_cells, n_pairs; None where no cell has enough pairs);
 * maps: impact RMSD (eq. 3, in the variable's units), delta R_anom against the truth and
   the gridded reference, assimilated counts per sensor, the common mask.
 
@@ -39,7 +44,7 @@ from ..grid import Grid
 from ..log import log
 from ..output import GridWriter, Variable, read_cells, resolve_io_mode, standard_attributes
 from ..parallel import Decomposition, LocalDomain
-from . import metrics
+from . import innovations, metrics
 
 EXPERIMENTS = ("DA_SSM", "DA_LAI", "DA_VOD", "DA_SSM+LAI", "DA_SSM+VOD")
 SENSORS = ("smap", "lai", "vod")
@@ -265,6 +270,9 @@ def evaluate(cfg: Config, comm) -> dict:
             cell_rows[(e, var, "xbase_delta")] = d
             maps[f"delta_r_anom_xbase_{var}_{_tag(e)}"] = MapField(
                 d, "1", f"R_anom of {e} minus R_anom of OL against X-BASE, daily {var}")
+    cell_rows.update(_innovation_autocorrelation(root, local, das))
+    if has_truth:
+        cell_rows.update(_beyond_cells(runs, truth_dir / "daily_mean.nc", days, window, das))
     spread = {}
     for e in runs.names:
         path = root / e / "daily_spread.nc"
@@ -307,6 +315,121 @@ def _xbase(cfg: Config, local: LocalDomain, days) -> dict[str, np.ndarray]:
         if np.isfinite(data.values).any():
             out[var] = metrics.align(data.days, data.values, days)
     return out
+
+
+def _innovation_autocorrelation(root: Path, local: LocalDomain, das,
+                                min_pairs: int = innovations.MIN_LAG_PAIRS) -> dict:
+    """Per-cell lagged autocorrelations of the daily mean innovations of every DA run and sensor.
+
+    Returns {(experiment, sensor, "innov_acf_lagLL"): (n_cells,) autocorrelation, (experiment, sensor,
+    "innov_pairs_lagLL"): (n_cells,) day pairs (float)} for the lags of :data:`innovations.LAGS`.
+    """
+    out = {}
+    for e in das:
+        diag = root / e / "diagnostics.nc"
+        if not diag.exists():
+            continue
+        with _h5(diag) as f:
+            sensors = [s for s in SENSORS if f"{s}_innov_sum" in f and f"{s}_assimilated" in f]
+        for s in sensors:
+            v = read_cells(diag, [f"{s}_innov_sum", f"{s}_assimilated"], local)
+            x = innovations.daily_mean_innovation(v[f"{s}_innov_sum"], v[f"{s}_assimilated"])
+            acf, pairs = innovations.lagged_autocorrelation(x, min_pairs=min_pairs)
+            for i, lag in enumerate(innovations.LAGS):
+                out[(e, s, f"innov_acf_lag{lag:02d}")] = acf[i]
+                out[(e, s, f"innov_pairs_lag{lag:02d}")] = pairs[i].astype(np.float64)
+    return out
+
+
+def _variants(root: Path, das) -> list[tuple[str, str, str]]:
+    """The runs of ``<runs>/beyond/<experiment>@<option>`` (``[twin] beyond``) whose experiment was run
+    too: (name, experiment, option), sorted by name."""
+    from ..beyond import split_name
+
+    found = []
+    for d in sorted((root / "beyond").glob("*@*")) if (root / "beyond").is_dir() else []:
+        parts = split_name(d)
+        if parts and parts[0] in das and (d / "daily_mean.nc").exists():
+            found.append((d.name, *parts))
+    return found
+
+
+def _beyond_cells(runs: "_Runs", truth_file: Path, days, window: int, das) -> dict:
+    """Per-cell skill of the variants against the truth, and the normalised-innovation std per sensor
+    of the variants and of their baselines: {(run, variable, "truth_rmse" | "truth_r_anom"): (n_cells,),
+    (run, sensor, "ninnov_std"): (n_cells,)}."""
+    from ..beyond import VARIABLES, innovation_std
+
+    found = _variants(runs.root, das)
+    out = {}
+    if not found:
+        return out
+    for var in VARIABLES:
+        truth = runs.daily("", var, truth_file)
+        for name, _, _ in found:
+            v = runs.daily(name, var, runs.root / "beyond" / name / "daily_mean.nc")
+            out[(name, var, "truth_rmse")] = metrics.rmsd(v, truth)
+            out[(name, var, "truth_r_anom")] = metrics.r_anom(v, truth, days, window)
+    paths = {e: runs.root / e / "diagnostics.nc" for e in {x[1] for x in found}}
+    paths.update({name: runs.root / "beyond" / name / "diagnostics.nc" for name, _, _ in found})
+    for run_name, diag in paths.items():
+        if not diag.exists():
+            continue
+        with _h5(diag) as f:
+            sensors = [s for s in SENSORS if f"{s}_ninnov_sumsq" in f]
+        for s in sensors:
+            names = [f"{s}_assimilated", f"{s}_ninnov_sum", f"{s}_ninnov_sumsq"]
+            v = read_cells(diag, names, runs.local)
+            totals = [metrics.time_sum(np.where(np.isfinite(v[k]), v[k], 0.0)) for k in names]
+            out[(run_name, s, "ninnov_std")] = innovation_std(*totals)
+    return out
+
+
+def beyond_rows(cells: dict, common: np.ndarray, root: Path, das) -> tuple[list[dict], list[dict]]:
+    """evaluation.json's ``beyond`` and ``beyond_innovations``, medians over the common mask.
+
+    ``beyond``: per variant and variable (SSM, RZSM, LAI, GPP), the variant's and its baseline's RMSE
+    and R_anom against the truth, with a verdict (``mpilda.beyond.verdict``). ``beyond_innovations``:
+    per variant and sensor, the std of the normalised innovations of the variant and the baseline.
+    """
+    from ..beyond import VARIABLES, verdict
+
+    def median(key):
+        return _finite(metrics.spatial_median(cells[key][common])) if key in cells else None
+    skill, innov = [], []
+    for name, e, option in _variants(root, das):
+        for var in VARIABLES:
+            r = dict(experiment=e, option=option, variable=var, rmse=median((name, var, "truth_rmse")),
+                     rmse_baseline=median((e, var, "truth_rmse")), r_anom=median((name, var, "truth_r_anom")),
+                     r_anom_baseline=median((e, var, "truth_r_anom")))
+            skill.append(dict(r, verdict=verdict(r["rmse"], r["rmse_baseline"], r["r_anom"], r["r_anom_baseline"])))
+        innov += [dict(experiment=e, option=option, sensor=s, ninnov_std=median((name, s, "ninnov_std")),
+                       ninnov_std_baseline=median((e, s, "ninnov_std")))
+                  for s in SENSORS if (name, s, "ninnov_std") in cells]
+    return skill, innov
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def innovation_autocorrelation_rows(cells: dict, common: np.ndarray, das) -> list[dict]:
+    """evaluation.json's ``innovation_autocorrelation``: per DA experiment, sensor and lag, the median over
+    the cells of the common mask of the innovations' lagged autocorrelation (:func:`innovations.summary_rows`).
+
+    cells: the whole domain's per-cell values (keys of :func:`_innovation_autocorrelation`); common:
+    (n_cells,) bool.
+    """
+    rows = []
+    for e in das:
+        for s in SENSORS:
+            keys = [(e, s, f"innov_{k}_lag{lag:02d}") for k in ("acf", "pairs") for lag in innovations.LAGS]
+            if all(k in cells for k in keys):
+                n = len(innovations.LAGS)
+                acf = np.stack([cells[k] for k in keys[:n]])
+                pairs = np.nan_to_num(np.stack([cells[k] for k in keys[n:]]), nan=0.0)
+                rows += innovations.summary_rows(e, s, acf, pairs, common)
+    return rows
 
 
 def table4_rows(parts, experiments) -> list[dict]:
@@ -446,6 +569,8 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
                         rmse_ol=median(("OL", v, "truth_rmse")), r_anom=median((e, v, "truth_r_anom")),
                         r_anom_ol=median(("OL", v, "truth_r_anom"))))
         result = dict(table3=table3, table4=table4, truth_skill=truth_skill,
+                      innovation_autocorrelation=innovation_autocorrelation_rows(cells, mask, das),
+                      **dict(zip(("beyond", "beyond_innovations"), beyond_rows(cells, mask, root, das))),
                       period=[str(runs.days[0]), str(runs.days[-1] + 1)], experiments=das,
                       common_mask_cells=int(mask.sum()),
                       sites={k: len({(r[2], r[5]) for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")},

@@ -6,6 +6,7 @@ writer on the model grid:
 
 * ``cdf_smap.nc``: obs_knots, model_knots (month, percentile, lat, lon), count (month, lat, lon);
   or, with ``[obs.smap] rescale = mean``, ``smap_mean_offset.nc``: offset, count (lat, lon);
+  or, with ``rescale = seasonal``, ``smap_seasonal_cycle.nc``: obs_clim, model_clim, count (day, lat, lon);
 * ``lai_rescaling.nc``: obs_clim, obs_std, model_clim, model_std (day, lat, lon);
 * ``vod_calibration.nc``: alpha, beta0..beta3, r2, rmse, r_anom, mask, n_fit, n_eval (lat, lon)
   and clim_vod, clim_lai, clim_rzsm (day, lat, lon); ``vod_calibration.png`` (the paper's Fig. 2).
@@ -28,10 +29,10 @@ from ..output import GridWriter, Variable, read_cells, resolve_io_mode, standard
 from ..parallel import Decomposition, LocalDomain
 from .calibration import VodCalibration, calibrate
 from .operators import VodOperator
-from .rescale import PERCENTILES, CdfMatching, MeanOffset, SeasonalRescaling
+from .rescale import PERCENTILES, CdfMatching, MeanOffset, SeasonalCycleOffset, SeasonalRescaling, daily_pairs
 from .sources import ModelSeries, read_period
 
-CDF_FILE, MEAN_FILE = "cdf_smap.nc", "smap_mean_offset.nc"
+CDF_FILE, MEAN_FILE, SEASONAL_FILE = "cdf_smap.nc", "smap_mean_offset.nc", "smap_seasonal_cycle.nc"
 LAI_FILE, VOD_FILE = "lai_rescaling.nc", "vod_calibration.nc"
 _COORDS = {"month": (np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month (1-12)", "units": "1"}),
            "percentile": (PERCENTILES.astype(np.float64), {"long_name": "percentile", "units": "%"}),
@@ -79,9 +80,10 @@ def _counts(comm, local_counts: dict[str, int]) -> dict[str, int]:
     return {k: int(comm.allreduce(int(v))) for k, v in local_counts.items()}
 
 
-def make_rescaling(cfg: Config, comm) -> dict:
-    """The rescaling tables of SMAP (``[obs.smap] rescale``: monthly CDF matching, or a mean offset) and
-    the seasonal rescaling of LAI (``[obs.lai] rescale``), for the cells of every rank (collective)."""
+def make_rescaling(cfg: Config, comm, summary_file: str = "rescaling.json") -> dict:
+    """The rescaling tables of SMAP (``[obs.smap] rescale``: monthly CDF matching, a mean offset, or the
+    mean seasonal cycles) and the seasonal rescaling of LAI (``[obs.lai] rescale``), for the cells of
+    every rank (collective); their summary goes to ``summary_file`` in the tables directory."""
     ctx = _Context(cfg, comm)
     summary = {}
     if cfg.obs_smap.rescale != "no":
@@ -91,14 +93,15 @@ def make_rescaling(cfg: Config, comm) -> dict:
     summary["period"] = [f"{ctx.start:%Y-%m-%d}", f"{ctx.end:%Y-%m-%d}"]
     if comm.rank == 0:
         ctx.out.mkdir(parents=True, exist_ok=True)
-        (ctx.out / "rescaling.json").write_text(json.dumps(summary, indent=1))
+        (ctx.out / summary_file).write_text(json.dumps(summary, indent=1))
         log.info("rescaling tables in %s: %s", ctx.out, summary)
     return summary
 
 
 def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
     """SMAP against the SM1 of the rescaling run at the observation times: CDF matching per calendar
-    month (cdf_smap.nc) or a mean offset per cell (smap_mean_offset.nc)."""
+    month (cdf_smap.nc), a mean offset per cell (smap_mean_offset.nc) or the mean seasonal cycles
+    (smap_seasonal_cycle.nc)."""
     n = ctx.local.n_cells
     series = ctx.ol if cfg.obs_smap.rescale_directory is None else \
         ModelSeries(cfg.obs_smap.rescale_directory, ctx.local)
@@ -114,6 +117,8 @@ def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
         model = np.where(asc, over["sm1_1800"][day, obs.cell], over["sm1_0600"][day, obs.cell])
     else:
         model = series.daily(["sm1"])["sm1"][day, obs.cell]
+    if cfg.obs_smap.rescale == "seasonal":
+        return _smap_seasonal(cfg, comm, ctx, series, obs.value, model, day, obs.cell)
     if cfg.obs_smap.rescale == "mean":
         table = MeanOffset.fit(obs.value, model, obs.cell, n, cfg.obs_smap.min_cdf_samples)
         ctx.write(MEAN_FILE, "per-cell mean offset of SMAP SSM to the model's SM1", [
@@ -133,6 +138,34 @@ def _smap_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
         dict(obs_knots=cdf.obs_knots, model_knots=cdf.model_knots, count=cdf.count.astype(np.int32)),
         {"month": 12, "percentile": PERCENTILES.size})
     return _counts(comm, dict(pairs=obs.value.size, robust_cell_months=cdf.robust().sum(), cell_months=12 * n))
+
+
+def _smap_seasonal(cfg: Config, comm, ctx: "_Context", series: ModelSeries, obs, model, day, cell) -> dict:
+    """The mean seasonal cycles of SMAP and of the model's SM1 at the SMAP times (smap_seasonal_cycle.nc).
+
+    ``obs``, ``model`` (n,) [m3 m-3]: the pairs of the period; ``day`` (n,): their day in ``series``;
+    ``cell`` (n,): their local cell.  The pairs are averaged per day and cell, and the cycles are the
+    moving-window climatology of those daily series (``[assimilation] climatology_window``), as for
+    R_anom.
+    """
+    n = ctx.local.n_cells
+    first, last = ctx.period_days(series)
+    pairs_o, pairs_m = daily_pairs(obs, model, day - first, cell, last - first, n)
+    slots = day_slot(np.datetime64(series.start.date()) + np.arange(first, last))
+    table = SeasonalCycleOffset.fit(pairs_o, pairs_m, slots, cfg.assimilation.climatology_window,
+                                    cfg.obs_smap.min_cdf_samples)
+    d = ("day",)
+    ctx.write(SEASONAL_FILE, "seasonal-cycle rescaling of SMAP SSM to the model's SM1 (Kwon et al. 2022)", [
+        Variable("obs_clim", "m3 m-3", "mean seasonal cycle of the daily SMAP SSM (days with a model pair)",
+                 dtype="f8", extra=d, static=True),
+        Variable("model_clim", "m3 m-3", "mean seasonal cycle of the model SM1 at the SMAP times", dtype="f8",
+                 extra=d, static=True),
+        Variable("count", "1", "days with a SMAP/model pair in the day's climatology window (all years)",
+                 dtype="i4", extra=d, static=True)],
+        dict(obs_clim=table.obs_clim, model_clim=table.model_clim, count=table.count.astype(np.int32)),
+        {"day": DAYS})
+    return _counts(comm, dict(pairs=obs.size, days_with_pairs=np.isfinite(pairs_o).sum(),
+                              robust_cell_slots=table.robust().sum(), cell_slots=DAYS * n))
 
 
 def _lai_rescaling(cfg: Config, comm, ctx: "_Context") -> dict:
@@ -256,8 +289,12 @@ def _vod_summary(cfg, comm, ctx, cal: VodCalibration) -> dict:
 
 # --- loaders for DA runs ------------------------------------------------------------------------
 
-def load_smap_rescaling(cfg: Config, local: LocalDomain) -> CdfMatching | MeanOffset:
-    """The SMAP rescaling of ``[obs.smap] rescale`` (cdf or mean) at a rank's cells."""
+def load_smap_rescaling(cfg: Config, local: LocalDomain) -> CdfMatching | MeanOffset | SeasonalCycleOffset:
+    """The SMAP rescaling of ``[obs.smap] rescale`` (cdf, mean or seasonal) at a rank's cells."""
+    if cfg.obs_smap.rescale == "seasonal":
+        t = read_cells(cfg.tables_directory / SEASONAL_FILE, ["obs_clim", "model_clim", "count"], local)
+        return SeasonalCycleOffset(t["obs_clim"], t["model_clim"], t["count"].astype(np.int64),
+                                   cfg.obs_smap.min_cdf_samples)
     if cfg.obs_smap.rescale == "mean":
         t = read_cells(cfg.tables_directory / MEAN_FILE, ["offset", "count"], local)
         return MeanOffset(t["offset"], t["count"].astype(np.int64), cfg.obs_smap.min_cdf_samples)
@@ -277,3 +314,8 @@ def load_vod_operator(cfg: Config, local: LocalDomain) -> tuple[VodOperator, np.
     coef = np.stack([t[k] for k in names[:5]], axis=1)
     mask = (t["mask"] != 0) | ~np.all(np.isfinite(coef), axis=1)
     return VodOperator(np.nan_to_num(coef), t["clim_vod"], t["clim_lai"], t["clim_rzsm"]), mask
+
+
+def load_vod_rmse(cfg: Config, local: LocalDomain) -> np.ndarray:
+    """The VOD operator's RMSE on held-out weeks (n_cells,) at a rank's cells (NaN where not evaluated)."""
+    return read_cells(cfg.tables_directory / VOD_FILE, ["rmse"], local)["rmse"]

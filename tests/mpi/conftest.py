@@ -35,5 +35,7 @@ def on_root(comm, check):
             check()
         except AssertionError as exc:
             error = str(exc) or "assertion failed"
+        except Exception as exc:           # any error on rank 0 fails every rank instead of leaving them waiting
+            error = f"{type(exc).__name__}: {exc}"
     error = comm.bcast(error, root=0)
     assert error is None, f"rank 0: {error}"

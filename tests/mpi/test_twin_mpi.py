@@ -44,6 +44,7 @@ directory = {tmp}/twin
 truth_spinup_cycles = 0
 model_spinup_cycles = 1
 ensemble_spinup_days = 3
+beyond = ssm_seasonal
 [output]
 checkpoint_days = 0
 """
@@ -159,7 +160,7 @@ def test_evaluation_maps_have_units_and_one_rank_evaluates_the_same_bytes(tiny_t
     alone = root / "evaluated_alone"
     if comm.rank == 0:
         alone.mkdir(exist_ok=True)
-        for experiment in ["OL"] + tiny_twin.twin.experiment_list:
+        for experiment in ["OL"] + tiny_twin.twin.experiment_list + ["beyond"]:
             if not (alone / experiment).exists():
                 (alone / experiment).symlink_to(root / experiment)
         stage = dict(stage_configs(tiny_twin))["evaluate"]()
@@ -189,5 +190,139 @@ def test_evaluation_maps_have_units_and_one_rank_evaluates_the_same_bytes(tiny_t
         together = (root / "evaluation" / "evaluation.json").read_text()
         assert together == (alone / "evaluation" / "evaluation.json").read_text(), f"1 rank != {comm.size}"
         assert all("n_sites" in row for row in json.loads(together)["table3"])
+
+    on_root(comm, check)
+
+
+def _recomputed_autocorrelation(root, experiment, sensor, lags, min_pairs, rows, cols):
+    """Cell by cell with numpy's corrcoef, the lagged autocorrelation of the daily mean innovations in
+    diagnostics.nc: (n_lags, n_cells) at the cells (rows, cols) of the grid."""
+    with h5py.File(root / experiment / "diagnostics.nc") as f:
+        s = f[f"{sensor}_innov_sum"][...].astype(np.float64)
+        n = f[f"{sensor}_assimilated"][...].astype(np.float64)
+    s[np.abs(s) > 1e30] = np.nan
+    n[np.abs(n) > 1e30] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(n > 0, s / n, np.nan)[:, rows, cols]
+    out = np.full((len(lags), x.shape[1]), np.nan)
+    for i, lag in enumerate(lags):
+        for k in range(x.shape[1]):
+            a, b = x[:-lag, k], x[lag:, k]
+            ok = np.isfinite(a) & np.isfinite(b)
+            if ok.sum() >= min_pairs and a[ok].std() > 0 and b[ok].std() > 0:
+                out[i, k] = np.corrcoef(a[ok], b[ok])[0, 1]
+    return out
+
+
+@pytest.mark.mpi(min_size=1)
+def test_evaluation_and_report_json_give_the_lagged_autocorrelation_of_the_innovations(tiny_twin, capsys):
+    """Issue 18, item 5 (paper Figs. S17/S19): evaluation.json's innovation_autocorrelation has a row per
+    DA experiment, assimilated sensor and lag 1-10 d, each the median over the common mask of the
+    per-cell autocorrelations recomputed here cell by cell; report --json prints the same rows and
+    report.md shows the table.  The tiny twin's 12 days give few pairs, so the per-cell values are also
+    checked over the whole domain with 3 pairs at least."""
+    from mpilda.cli import build_parser, cmd_report
+    from mpilda.evaluation.innovations import LAGS, MIN_LAG_PAIRS
+    from mpilda.evaluation.run import _innovation_autocorrelation
+    from mpilda.grid import Grid
+    from mpilda.parallel import Decomposition
+
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+    sensors = {"DA_SSM": ["smap"], "DA_LAI": ["lai"], "DA_VOD": ["vod"], "DA_SSM+LAI": ["smap", "lai"],
+               "DA_SSM+VOD": ["smap", "vod"]}
+
+    def check():
+        result = json.loads((root / "evaluation" / "evaluation.json").read_text())
+        rows = result["innovation_autocorrelation"]
+        expected = {(e, s, lag) for e in tiny_twin.twin.experiment_list for s in sensors[e] for lag in LAGS}
+        assert {(r["experiment"], r["sensor"], r["lag_days"]) for r in rows} == expected
+        assert len(rows) == len(expected)
+        with h5py.File(root / "evaluation" / "evaluation.nc") as f:
+            common = np.nonzero(f["common_mask"][...] == 1)
+        assert common[0].size == result["common_mask_cells"]
+        recomputed = {}
+        for r in rows:
+            key = (r["experiment"], r["sensor"])
+            if key not in recomputed:
+                recomputed[key] = _recomputed_autocorrelation(root, *key, LAGS, MIN_LAG_PAIRS, *common)
+            v = recomputed[key][LAGS.index(r["lag_days"])]
+            v = v[np.isfinite(v)]
+            assert r["n_cells"] == v.size, (r, v)
+            if v.size == 0:
+                assert r["autocorrelation"] is None and r["autocorrelation_q25"] is None, r
+            else:
+                assert -1 <= r["autocorrelation_q25"] <= r["autocorrelation"] <= r["autocorrelation_q75"] <= 1, r
+                assert r["autocorrelation"] == pytest.approx(float(np.median(v)), abs=1e-9), r
+                assert r["n_pairs"] >= MIN_LAG_PAIRS, r
+        grid = Grid.from_config(tiny_twin.domain)
+        local = Decomposition.build(grid, tiny_twin.domain.tile_size, 1).local(0)
+        cells = _innovation_autocorrelation(root, local, tiny_twin.twin.experiment_list, min_pairs=3)
+        rows_cols = grid.rows_cols(local.cell_ids)
+        n_values = 0
+        for e, s in {(r["experiment"], r["sensor"]) for r in rows}:
+            want = _recomputed_autocorrelation(root, e, s, LAGS, 3, *rows_cols)
+            got = np.stack([cells[(e, s, f"innov_acf_lag{lag:02d}")] for lag in LAGS])
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=f"{e} {s}")
+            n_values += int(np.isfinite(got).sum())
+        assert n_values > 0, "no cell of the tiny twin has 3 pairs of innovations at any lag"
+        capsys.readouterr()
+        cmd_report(build_parser().parse_args(["report", str(root), "--json"]), MPI.COMM_SELF)
+        printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert printed["innovation_autocorrelation"] == rows
+        report = (root / "report" / "report.md").read_text()
+        assert "## Lagged autocorrelation of the innovations" in report
+        has_value = any(r["autocorrelation"] is not None for r in rows)
+        assert (root / "report" / "innovation_autocorrelation.png").exists() == has_value
+        assert ("(innovation_autocorrelation.png)" in report) == has_value
+
+    on_root(comm, check)
+
+
+@pytest.mark.mpi(min_size=1)
+def test_the_variants_beyond_the_paper_run_and_are_compared_with_their_experiment(tiny_twin, capsys):
+    """Issue 18, item 7: [twin] beyond = ssm_seasonal makes the seasonal SMAP tables and runs every
+    experiment assimilating SMAP once more with them; evaluation.json's beyond rows compare each with
+    its experiment (per-cell RMSE against the truth recomputed here), and report --json and report.md
+    show them."""
+    from mpilda.cli import build_parser, cmd_report
+    from mpilda.evaluation.run import _beyond_cells, _Runs
+    from mpilda.grid import Grid
+    from mpilda.parallel import Decomposition
+
+    comm = MPI.COMM_WORLD
+    root = tiny_twin.twin.directory
+    experiments = ("DA_SSM", "DA_SSM+LAI", "DA_SSM+VOD")
+    variants = [f"{e}@ssm_seasonal" for e in experiments]
+
+    def check():
+        assert (root / "OL" / "smap_seasonal_cycle.nc").exists()          # the twin's tables go beside the OL
+        for name in variants:
+            assert (root / "beyond" / name / "daily_mean.nc").exists(), name
+        result = json.loads((root / "evaluation" / "evaluation.json").read_text())
+        got = {(r["experiment"], r["option"], r["variable"]) for r in result["beyond"]}
+        assert got == {(e, "ssm_seasonal", v) for e in experiments for v in ("ssm", "rzsm", "lai", "gpp")}
+        assert {(r["experiment"], r["sensor"]) for r in result["beyond_innovations"]} == {
+            ("DA_SSM", "smap"), ("DA_SSM+LAI", "smap"), ("DA_SSM+LAI", "lai"), ("DA_SSM+VOD", "smap"),
+            ("DA_SSM+VOD", "vod")}
+        grid = Grid.from_config(tiny_twin.domain)
+        local = Decomposition.build(grid, tiny_twin.domain.tile_size, 1).local(0)
+        runs = _Runs(root, local, tiny_twin.twin.experiment_list)
+        truth_file = root / "truth" / "daily_mean.nc"
+        cells = _beyond_cells(runs, truth_file, runs.days, 31, tiny_twin.twin.experiment_list)
+        rows, cols = grid.rows_cols(local.cell_ids)
+        with h5py.File(truth_file) as t, h5py.File(root / "beyond" / variants[0] / "daily_mean.nc") as v, \
+                h5py.File(root / "DA_SSM" / "daily_mean.nc") as b:
+            truth = t["ssm"][...][:, rows, cols].astype(np.float64)
+            run = v["ssm"][...][:, rows, cols].astype(np.float64)
+            baseline = b["ssm"][...][:, rows, cols].astype(np.float64)
+        assert not np.array_equal(run, baseline), "the seasonal rescaling changed nothing"
+        want = np.sqrt(np.mean((run - truth) ** 2, axis=0))
+        np.testing.assert_allclose(cells[(variants[0], "ssm", "truth_rmse")], want, rtol=1e-12)
+        capsys.readouterr()
+        cmd_report(build_parser().parse_args(["report", str(root), "--json"]), MPI.COMM_SELF)
+        printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert printed["beyond"] == result["beyond"]
+        assert "## Beyond the paper" in (root / "report" / "report.md").read_text()
 
     on_root(comm, check)
