@@ -435,6 +435,25 @@ _THIN_DOC = ("Thinning: after a cell's retrievals of day d were assimilated, its
              "overpasses of a day pass). 1: every retrieval (the paper).")
 
 
+@dataclass(frozen=True)
+class _ObservationErrors(Section):
+    """The observation-error keys every [obs.<sensor>] section has (beyond the paper; defaults: the paper)."""
+
+    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
+    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
+    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
+    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
+                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
+    adaptive_min_count: int = option(10, lo=1, hi=100000,
+                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
+                                         "fewer: the configured R.")
+    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
+    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
+
+    def check(self) -> None:
+        _check_observation_error(self)
+
+
 def _check_observation_error(section) -> None:
     """The rules of the error, adaptive and thinning keys of an [obs.<sensor>] section (raise _Invalid)."""
     if section.error == "operator" and section.NAME != "obs.vod":
@@ -449,7 +468,7 @@ def _check_observation_error(section) -> None:
 
 
 @dataclass(frozen=True)
-class ObsSmap(Section):
+class ObsSmap(_ObservationErrors):
     """SMAP L2 surface soil moisture (SPL2SMP v8)."""
 
     NAME: ClassVar[str] = "obs.smap"
@@ -479,23 +498,10 @@ class ObsSmap(Section):
     rain_threshold: float = option(3e-6, units="kg m-2 s-1", lo=0.0, hi=1.0,
                                    doc="No SSM assimilation while the forcing rain rate exceeds this "
                                        "(paper: 0.0108 mm/h).")
-    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
-    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
-    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
-    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
-                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
-    adaptive_min_count: int = option(10, lo=1, hi=100000,
-                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
-                                         "fewer: the configured R.")
-    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
-    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
-
-    def check(self) -> None:
-        _check_observation_error(self)
 
 
 @dataclass(frozen=True)
-class ObsLai(Section):
+class ObsLai(_ObservationErrors):
     """CGLS LAI 300 m v1."""
 
     NAME: ClassVar[str] = "obs.lai"
@@ -510,23 +516,10 @@ class ObsLai(Section):
                                doc="Local solar time at which a dekad's LAI is assimilated.")
     min_valid_fraction: float = option(0.5, lo=0.0, hi=1.0,
                                        doc="Minimum fraction of valid 300 m pixels in a model cell for a cell value.")
-    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
-    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
-    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
-    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
-                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
-    adaptive_min_count: int = option(10, lo=1, hi=100000,
-                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
-                                         "fewer: the configured R.")
-    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
-    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
-
-    def check(self) -> None:
-        _check_observation_error(self)
 
 
 @dataclass(frozen=True)
-class ObsVod(Section):
+class ObsVod(_ObservationErrors):
     """AMSR2 LPDR v3 X-band vegetation optical depth, night-time (descending) overpass."""
 
     NAME: ClassVar[str] = "obs.vod"
@@ -548,19 +541,6 @@ class ObsVod(Section):
     holdout_every: int = option(5, lo=2, hi=100,
                                 doc="Every this-many-th week of retrievals is left out of the operator fit and used "
                                     "to evaluate it.")
-    error: str = option("constant", choices=ERROR_MODELS, doc=_ERROR_DOC)
-    error_file: Optional[Path] = option(None, doc=_ERROR_FILE_DOC)
-    adaptive: str = option("no", choices=("no", "desroziers"), doc=_ADAPTIVE_DOC)
-    adaptive_days: int = option(30, units="days", lo=1, hi=3660,
-                                doc="Length of the moving window of the adaptive R (adaptive = desroziers).")
-    adaptive_min_count: int = option(10, lo=1, hi=100000,
-                                     doc="Assimilated retrievals a cell needs in the window for an adaptive R; "
-                                         "fewer: the configured R.")
-    adaptive_bounds: tuple[float, ...] = option((0.25, 4.0), lo=1e-6, hi=1e6, length=2, doc=_BOUNDS_DOC)
-    thin_days: int = option(1, units="days", lo=1, hi=366, doc=_THIN_DOC)
-
-    def check(self) -> None:
-        _check_observation_error(self)
 
 
 @dataclass(frozen=True)

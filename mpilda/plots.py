@@ -16,6 +16,17 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write (creating the directory) and close a figure; returns its path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plot_decomposition(dec, path: str | Path) -> Path:
     """Map of the land tiles coloured by owning rank, over the coastline of the land mask."""
     plt = _pyplot()
@@ -71,12 +82,7 @@ def map_panels(grid, panels, path: str | Path, title: str, ncols: int = 3) -> Pa
         ax.set_ylabel("latitude [degrees north]")
         fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_vod_calibration(table: str | Path, path: str | Path, grid) -> Path:
@@ -133,9 +139,4 @@ def plot_innovation_autocorrelation(rows, path: str | Path) -> Path | None:
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("autocorrelation [-]\n(median over cells, quartile band)")
     fig.suptitle("Lagged autocorrelation of the total error (cf. paper Figs. S17/S19)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

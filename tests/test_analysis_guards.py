@@ -27,38 +27,19 @@ from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import calibrate_vod
 from mpilda.parallel import Decomposition
 
-from .conftest import window_config
+from .conftest import tiny_twin_config, window_config
 
 UTC = dt.timezone.utc
 
 
-def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, extra=""):
-    return config_from_text(window_config(start, end, f"""
-[experiment]
-name = {name}
-[ensemble]
-members = {members}
-[output]
-directory = {tmp}/{out}
-overpass = yes
-checkpoint_days = 0
-[synthetic]
-directory = {tmp}/world
-truth_directory = {tmp}/truth
-errors = specified
-lai_pixel_size = 0.0625
-[obs.smap]
-rescale = no
-[assimilation]
-ol_directory = {tmp}/truth
-tables_directory = {tmp}/tables
-climatology_start = 2015-04-01
-climatology_end = 2015-05-06
-""" + extra))
+def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0):
+    return tiny_twin_config(tmp, name, out, start, end, members, ["obs.lai.rescale=yes",
+                                                                   "assimilation.climatology_start=2015-04-01",
+                                                                   "assimilation.climatology_end=2015-05-06"])
 
 
-def _da(tmp, out, name="DA_SSM+VOD", start="2015-05-03", end="2015-05-05", extra=""):
-    return _config(tmp, name, out, start, end, members=4, extra=extra)
+def _da(tmp, out, name="DA_SSM+VOD", start="2015-05-03", end="2015-05-05"):
+    return _config(tmp, name, out, start, end, members=4)
 
 
 @pytest.fixture(scope="module")

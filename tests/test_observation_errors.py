@@ -25,7 +25,7 @@ from mpilda.obs.records import CellObservations, as_seconds
 from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import calibrate_vod
 
-from .conftest import MINIMAL, window_config
+from .conftest import MINIMAL, tiny_twin_config
 
 UTC = dt.timezone.utc
 
@@ -270,30 +270,7 @@ def test_config_map_needs_an_error_file_and_defaults_are_the_papers():
 # -- the Assimilator on a tiny twin --------------------------------------------------------------
 
 def _config(tmp, name, out, start="2015-04-01", end="2015-05-06", members=0, overrides=()):
-    return config_from_text(window_config(start, end, f"""
-[experiment]
-name = {name}
-[ensemble]
-members = {members}
-[output]
-directory = {tmp}/{out}
-overpass = yes
-checkpoint_days = 0
-[synthetic]
-directory = {tmp}/world
-truth_directory = {tmp}/truth
-errors = specified
-lai_pixel_size = 0.0625
-[obs.smap]
-rescale = no
-[obs.lai]
-rescale = no
-[obs.vod]
-holdout_every = 3
-[assimilation]
-ol_directory = {tmp}/truth
-tables_directory = {tmp}/tables
-"""), overrides=list(overrides))
+    return tiny_twin_config(tmp, name, out, start, end, members, ["obs.vod.holdout_every=3", *overrides])
 
 
 @pytest.fixture(scope="module")

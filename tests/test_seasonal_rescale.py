@@ -20,7 +20,7 @@ from mpilda.obs.rescale import SeasonalCycleOffset, daily_pairs
 from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import SEASONAL_FILE, load_smap_rescaling, make_rescaling
 
-from .conftest import MINIMAL, window_config
+from .conftest import MINIMAL, tiny_twin_config
 
 WINDOW = 31
 
@@ -192,29 +192,8 @@ def test_config_accepts_seasonal_and_names_the_choices():
 # -- end to end: the rescale command and a DA_SSM run -----------------------------------------------
 
 def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, overrides=()):
-    return config_from_text(window_config(start, end, f"""
-[experiment]
-name = {name}
-[ensemble]
-members = {members}
-[output]
-directory = {tmp}/{out}
-overpass = yes
-checkpoint_days = 0
-[synthetic]
-directory = {tmp}/world
-truth_directory = {tmp}/truth
-errors = specified
-lai_pixel_size = 0.0625
-[obs.smap]
-rescale = seasonal
-min_cdf_samples = 8
-[obs.lai]
-rescale = no
-[assimilation]
-ol_directory = {tmp}/truth
-tables_directory = {tmp}/tables
-"""), overrides=list(overrides))
+    return tiny_twin_config(tmp, name, out, start, end, members,
+                            ["obs.smap.rescale=seasonal", "obs.smap.min_cdf_samples=8", *overrides])
 
 
 @pytest.fixture(scope="module")

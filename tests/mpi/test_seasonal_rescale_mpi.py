@@ -9,40 +9,19 @@ import pytest
 from mpi4py import MPI
 
 from mpilda.assimilation import diagnostic_variables
-from mpilda.config import config_from_text
 from mpilda.experiment import OUTPUT_VARIABLES, run
 from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import SEASONAL_FILE, make_rescaling
 
-from ..conftest import window_config
+from ..conftest import tiny_twin_config
 from .conftest import assert_all, on_root
 
 
 def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, tables="tables"):
-    """The test window with specified errors; the truth stands in for the open loop."""
-    return config_from_text(window_config(start, end, f"""
-[experiment]
-name = {name}
-[ensemble]
-members = {members}
-[output]
-directory = {tmp}/{out}
-overpass = yes
-checkpoint_days = 0
-[synthetic]
-directory = {tmp}/world
-truth_directory = {tmp}/truth
-errors = specified
-lai_pixel_size = 0.0625
-[obs.smap]
-rescale = seasonal
-min_cdf_samples = 8
-[obs.lai]
-rescale = no
-[assimilation]
-ol_directory = {tmp}/truth
-tables_directory = {tmp}/{tables}
-"""))
+    """The tiny twin's run with the seasonal SMAP rescaling, its tables in tmp/<tables>."""
+    return tiny_twin_config(tmp, name, out, start, end, members,
+                            ["obs.smap.rescale=seasonal", "obs.smap.min_cdf_samples=8",
+                             f"assimilation.tables_directory={tmp}/{tables}"])
 
 
 @pytest.fixture(scope="module")
