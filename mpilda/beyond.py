@@ -117,11 +117,11 @@ def innovation_std(assimilated: np.ndarray, ninnov_sum: np.ndarray, ninnov_sumsq
 
 def verdict(rmse: float | None, rmse_baseline: float | None, r_anom: float | None,
             r_anom_baseline: float | None) -> str:
-    """'helps' (lower RMSE and higher R_anom than the baseline), 'hurts' (both worse), 'mixed' or
-    'no change' (both equal to 3 digits), 'n/a' without numbers."""
+    """'helps' (lower RMSE and higher R_anom than the baseline), 'hurts' (both worse), 'mixed', or
+    'no change' (RMSE within 0.05 % and R_anom within 0.0005 of the baseline's); 'n/a' without numbers."""
     if None in (rmse, rmse_baseline, r_anom, r_anom_baseline):
         return "n/a"
-    d_rmse = round(rmse - rmse_baseline, 12) / max(abs(rmse_baseline), 1e-300)
+    d_rmse = (rmse - rmse_baseline) / max(abs(rmse_baseline), 1e-300)       # relative: GPP is ~1e-8 kg m-2 s-1
     d_r = r_anom - r_anom_baseline
     if abs(d_rmse) < 5e-4 and abs(d_r) < 5e-4:
         return "no change"
