@@ -1,7 +1,10 @@
 """MPI test helpers: every assertion is agreed on by all ranks, so one failing rank fails all and none hangs."""
 
+import contextlib
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 from mpi4py import MPI
@@ -39,3 +42,15 @@ def on_root(comm, check):
             error = f"{type(exc).__name__}: {exc}"
     error = comm.bcast(error, root=0)
     assert error is None, f"rank 0: {error}"
+
+
+@contextlib.contextmanager
+def shared_directory(comm, prefix: str):
+    """A temporary directory that rank 0 makes and every rank uses; rank 0 removes it when all are done."""
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix=prefix) if comm.rank == 0 else None, root=0))
+    try:
+        yield tmp
+    finally:
+        comm.Barrier()
+        if comm.rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)

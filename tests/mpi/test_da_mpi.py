@@ -2,8 +2,6 @@
 
 import datetime
 import shutil
-import tempfile
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,7 +15,7 @@ from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import calibrate_vod, make_rescaling
 
 from ..conftest import WINDOW
-from .conftest import assert_all, on_root
+from .conftest import assert_all, on_root, shared_directory
 
 CONFIG = WINDOW + """
 [time]
@@ -53,16 +51,13 @@ def _config(tmp, name, out, members=0, period=None):
 def twin():
     """World, truth and OL runs, synthetic observations and tables, shared by the tests of this module."""
     comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-da-") if comm.rank == 0 else None, root=0))
-    run(_config(tmp, "truth", "truth"), comm)
-    run(_config(tmp, "OL", "ol"), comm)
-    make_observations(_config(tmp, "truth", "truth"), comm)
-    make_rescaling(_config(tmp, "OL", "ol"), comm)
-    calibrate_vod(_config(tmp, "OL", "ol"), comm)
-    yield tmp
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with shared_directory(comm, "mpilda-da-") as tmp:
+        run(_config(tmp, "truth", "truth"), comm)
+        run(_config(tmp, "OL", "ol"), comm)
+        make_observations(_config(tmp, "truth", "truth"), comm)
+        make_rescaling(_config(tmp, "OL", "ol"), comm)
+        calibrate_vod(_config(tmp, "OL", "ol"), comm)
+        yield tmp
 
 
 @pytest.mark.mpi(min_size=1)

@@ -1,8 +1,5 @@
 """[obs.smap] rescale = seasonal on any rank count: the same tables and the same DA_SSM run, byte for byte."""
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import h5py
 import pytest
@@ -14,7 +11,7 @@ from mpilda.obs.synthetic import make_observations
 from mpilda.obs.tables import SEASONAL_FILE, make_rescaling
 
 from ..conftest import tiny_twin_config
-from .conftest import assert_all, on_root
+from .conftest import assert_all, on_root, shared_directory
 
 
 def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, tables="tables"):
@@ -27,14 +24,11 @@ def _config(tmp, name, out, start="2015-04-01", end="2015-05-16", members=0, tab
 @pytest.fixture(scope="module")
 def twin():
     comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-seasonal-") if comm.rank == 0 else None, root=0))
-    truth = _config(tmp, "truth", "truth")
-    run(truth, comm)
-    make_observations(truth, comm)
-    yield tmp
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with shared_directory(comm, "mpilda-seasonal-") as tmp:
+        truth = _config(tmp, "truth", "truth")
+        run(truth, comm)
+        make_observations(truth, comm)
+        yield tmp
 
 
 @pytest.mark.mpi(min_size=1)

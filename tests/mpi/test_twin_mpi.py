@@ -2,9 +2,6 @@
 ranks, the same bytes as a stage run alone, the report with every table and figure, and a resume."""
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,7 +13,7 @@ from mpilda.experiment import OUTPUT_VARIABLES, run
 from mpilda.twin import run_twin, stage_configs
 
 from ..conftest import WINDOW
-from .conftest import assert_all, on_root
+from .conftest import assert_all, on_root, shared_directory
 
 CONFIG = WINDOW + """
 [time]
@@ -58,13 +55,10 @@ FIGURES = ("fig1_assimilated.png", "fig2_vod_calibration.png", "fig4_impact_rmsd
 @pytest.fixture(scope="module")
 def tiny_twin():
     comm = MPI.COMM_WORLD
-    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="mpilda-twin-") if comm.rank == 0 else None, root=0))
-    cfg = config_from_text(CONFIG.format(tmp=tmp))
-    run_twin(cfg, comm)
-    yield cfg
-    comm.Barrier()
-    if comm.rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with shared_directory(comm, "mpilda-twin-") as tmp:
+        cfg = config_from_text(CONFIG.format(tmp=tmp))
+        run_twin(cfg, comm)
+        yield cfg
 
 
 @pytest.mark.mpi(min_size=1)
