@@ -280,11 +280,23 @@ class SyntheticSection(Section):
                                                "(autocorrelation (k - L) / k at a lag of L < k days, 0 beyond); 1: "
                                                "independent daily errors.")
     irrigation_ssm: float = option(0.0, units="m3 m-3", lo=0.0, hi=0.3,
-                                   doc="Irrigation-like wetting the model lacks: added to the synthetic SMAP "
+                                   doc="A summer wetting of the retrievals only: added to the synthetic SMAP "
                                        "retrievals (after their bias) in irrigation_months, times the cropland "
-                                       "fraction (IGBP 12, 14) of the EASE cell; the truth run is unchanged. 0: "
-                                       "none.")
-    irrigation_months: str = option("6, 7, 8", doc="Comma-separated months (1..12) of the irrigation wetting.")
+                                       "fraction (IGBP 12, 14) of the EASE cell; the truth run is unchanged, so "
+                                       "it is a seasonal retrieval error (irrigation the model lacks: "
+                                       "irrigation_threshold). 0: none.")
+    irrigation_threshold: float = option(0.0, lo=0.0, hi=1.0,
+                                         doc="Irrigation the model lacks, in the truth: the truth run irrigates its "
+                                             "cropland cells (IGBP 12, 14) in irrigation_months, each day at 06:00 "
+                                             "local when the root-zone (top 1 m) moisture availability (theta - "
+                                             "WLTSMC) / (REFSMC - WLTSMC) is below this threshold, with the water "
+                                             "that brings the top 1 m to field capacity, as rain over 4 h (the "
+                                             "sprinkler scheme of Ozdogan et al. 2010; 0.5 in their paper). The "
+                                             "open loop and the DA runs never get it; the synthetic SMAP retrievals "
+                                             "carry it. 0: none.")
+    irrigation_months: str = option("6, 7, 8", doc="Comma-separated months (1..12) of the irrigation wetting "
+                                                   "(irrigation_ssm) and of the truth's irrigation "
+                                                   "(irrigation_threshold).")
 
     def check(self) -> None:
         try:

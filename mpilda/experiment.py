@@ -278,6 +278,15 @@ class Runner:
             # the twin with specified errors: the truth is one more realisation of the ensemble's perturbations
             self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, 1,
                                        first_member=TRUTH_MEMBER, control=False)
+        self.irrigation = None
+        if cfg.experiment.name == "truth" and cfg.forcing.source == "synthetic" and cfg.synthetic.irrigation_threshold:
+            from .forcing.irrigation import Irrigation
+
+            # the water the model lacks: the truth's sprinkler irrigation of cropland cells
+            p = self.model.p
+            self.irrigation = Irrigation(self.local.lon, p.landcover, p.smcref, p.smcwlt,
+                                         cfg.synthetic.irrigation_threshold, cfg.synthetic.irrigation_month_list,
+                                         self.dt)
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
         self.assimilator = None
@@ -307,6 +316,8 @@ class Runner:
                                  f"needs {self.n_ens} ([ensemble] members = {self.n_members}, plus the control)")
             elif self.perturber is not None:
                 self.perturber.load(arrays)
+            if self.irrigation is not None:
+                self.irrigation.load(arrays)
             log.info("starting from restart %s (written at %s)", path, meta.get("time"))
             return state
         return self.model.cold_start(self.n_ens, self.forcing.at(time), time)
@@ -328,6 +339,8 @@ class Runner:
         state = _state_of(arrays, path)
         if self.perturber is not None:
             self.perturber.load(arrays)
+        if self.irrigation is not None:
+            self.irrigation.load(arrays)
         budget.load(arrays)
         if self.assimilator is not None:
             self.assimilator.load(arrays)
@@ -342,6 +355,8 @@ class Runner:
         arrays = dict(state.arrays(), **(arrays or {}))
         if self.perturber is not None:
             arrays.update(self.perturber.arrays())
+        if self.irrigation is not None:
+            arrays.update(self.irrigation.arrays())
         return write_restart(path, self.local, self.comm, arrays, meta, self.mode)
 
     # -- stepping ------------------------------------------------------------------
@@ -362,6 +377,8 @@ class Runner:
         if self.perturber is not None:
             forcing = self.perturber.forcing(forcing, _epoch_seconds(t))
             t0 = self._tick("perturbations", t0)
+        if self.irrigation is not None:
+            forcing = self.irrigation.add(forcing, state.rzsm[0], t)
         fluxes = self.model.step(state, forcing, t)
         t0 = self._tick("model", t0)
         if self.perturber is not None:
@@ -531,6 +548,8 @@ class Runner:
             state = self.initial_state(start)
             state = self.spinup(state)
             budget.storage_start = state.water().sum(axis=0)
+            if self.irrigation is not None:
+                self.irrigation.water[:] = 0.0          # the run's irrigation, not the spin-up's
         checkpoints = cfg.output.checkpoint_days
         last = {"path": checkpoint[0] if checkpoint else None}
 
@@ -584,6 +603,11 @@ class Runner:
             w.close()
         budget.storage_end = state.water().sum(axis=0)
         summary = budget.summary(self.comm)
+        if self.irrigation is not None:
+            # domain mean over land cells [mm], like the budget's terms (it is part of their precipitation)
+            summary["irrigation_mm"] = float(self.comm.allreduce(float(self.irrigation.water.sum()), op=_sum())
+                                             / self.grid.n_land)
+            summary["irrigated_cells"] = int(self.comm.allreduce(int(self.irrigation.irrigated.sum()), op=_sum()))
         if self.assimilator is not None:
             summary["assimilation"] = self.assimilator.summary(self.comm)
             if self.comm.rank == 0:

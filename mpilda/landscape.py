@@ -34,6 +34,8 @@ LANDCOVER_CLASSES = {1: "evergreen needleleaf forest", 2: "evergreen broadleaf f
                      10: "grassland", 11: "permanent wetland", 12: "cropland", 13: "urban and built-up",
                      14: "cropland/natural vegetation mosaic", 15: "snow and ice", 16: "barren",
                      17: "water", 18: "wooded tundra", 19: "mixed tundra", 20: "barren tundra"}
+#: IGBP cropland classes (12 croplands, 14 cropland/natural vegetation mosaic).
+CROPLANDS = (12, 14)
 #: STATSGO soil texture class names (SOILPARM.TBL, STAS).
 SOIL_CLASSES = {1: "sand", 2: "loamy sand", 3: "sandy loam", 4: "silt loam", 5: "silt", 6: "loam",
                 7: "sandy clay loam", 8: "silty clay loam", 9: "clay loam", 10: "sandy clay", 11: "silty clay",
@@ -173,7 +175,7 @@ def _soil_weights(z: dict[str, np.ndarray], landcover: np.ndarray) -> dict[int, 
         12: 0.08 * temp + 0.2 * med + 0.12 * st + eps,
         13: eps * eps,
     }
-    crop = np.isin(landcover, (12, 14))
+    crop = np.isin(landcover, CROPLANDS)
     forest_north = np.isin(landcover, (1, 3, 5, 18, 19))
     barren = np.isin(landcover, (16, 20))
     wet = landcover == 11

@@ -42,12 +42,13 @@ files are then those of the code before them, bit for bit):
   autocorrelation at a lag of L days is ``(k - L) / k`` for L < k and 0 beyond
   (``smoothed_normals``). The truth VOD itself is not smoothed (LAI and RZSM
   change slowly). k = 1 keeps the independent daily errors of before.
-* ``irrigation_ssm = w`` and ``irrigation_months``: an anomaly the model lacks
-  (section 4.2.1). In the listed months every SMAP retrieval gets ``w * c`` added
+* ``irrigation_ssm = w`` and ``irrigation_months``: a summer wetting of the
+  retrievals only. In the listed months every SMAP retrieval gets ``w * c`` added
   (m3 m-3; after the bias g(x)), ``c`` the fraction of the EASE cell's
-  model cells that are cropland: a summer wetting of irrigated fields. The truth
-  run is not changed, so neither the truth nor the model has it; against the
-  truth it is an observation error with a seasonal cycle.
+  model cells that are cropland. The truth run is not changed, so against the
+  truth it is an observation error with a seasonal cycle. (An anomaly the model
+  lacks, section 4.2.1, is ``irrigation_threshold``: irrigation of the truth run
+  itself, ``mpilda.forcing.irrigation``, which the retrievals then carry.)
 
 With ``[synthetic] errors = specified`` the observations carry exactly the
 errors the filter assumes: SMAP is the EASE-cell mean truth plus noise of
@@ -70,6 +71,7 @@ from ..climatology import day_slot, seasonal_cycle
 from ..config import Config
 from ..errors import InputError
 from ..grid import Grid
+from ..landscape import CROPLANDS
 from ..log import Progress, log
 from ..model.constants import TFRZ
 from ..parallel import Decomposition
@@ -89,8 +91,6 @@ _VOD_SMOOTH = 24          # the daily normals of the k-day moving-average VOD er
 _NOT_RECOMMENDED = 1
 _SNOW, _FROZEN, _DENSE = 1 << 5, 1 << 8, 1 << 10
 FORESTS = (1, 2, 3, 4, 5)
-#: IGBP cropland classes (12 croplands, 14 cropland/natural vegetation mosaic), as landscape.py's crop belt.
-CROPLANDS = (12, 14)
 #: Day numbers of the keyed VOD error normals count from this date.
 _EPOCH = dt.date(1970, 1, 1)
 

@@ -30,23 +30,29 @@ checkpoint_days = 2
 members = {write_members}
 [synthetic]
 directory = {world}
+irrigation_threshold = {irrigation}
+irrigation_months = 4
 """
 
 
-def _config(tmp, name, out, members):
+def _config(tmp, name, out, members, irrigation=0.0):
     return config_from_text(CONFIG.format(name=name, out=tmp / out, world=tmp / "world", members=members,
-                                          write_members="yes" if members else "no"))
+                                          write_members="yes" if members else "no", irrigation=irrigation))
 
 
 @pytest.mark.mpi(min_size=1)
-@pytest.mark.parametrize("name, members", [("truth", 0), ("OL", 0), ("OL", 3)])
-def test_run_is_identical_on_any_number_of_ranks(comm, mpi_tmp_path, name, members):
-    tag = f"{name}{members}"
-    summary = run(_config(mpi_tmp_path, name, f"{tag}_k", members), comm)
+@pytest.mark.parametrize("name, members, irrigation", [("truth", 0, 0.0), ("truth", 0, 1.0), ("OL", 0, 0.0),
+                                                       ("OL", 3, 0.0)])
+def test_run_is_identical_on_any_number_of_ranks(comm, mpi_tmp_path, name, members, irrigation):
+    """... and the truth's irrigation (every cropland cell below field capacity irrigated in April) too."""
+    tag = f"{name}{members}{'_irrigated' if irrigation else ''}"
+    summary = run(_config(mpi_tmp_path, name, f"{tag}_k", members, irrigation), comm)
     assert_all(comm, abs(summary["residual_mm"]) < 1e-9, f"domain water balance residual {summary}")
     assert_all(comm, summary["max_water_error_kg_m2_per_step"] < 1e-9, "a step broke the water balance")
+    if irrigation:
+        assert_all(comm, summary["irrigation_mm"] > 1.0, f"no irrigation water given: {summary}")
     if comm.rank == 0:
-        run(_config(mpi_tmp_path, name, f"{tag}_1", members), MPI.COMM_SELF)
+        run(_config(mpi_tmp_path, name, f"{tag}_1", members, irrigation), MPI.COMM_SELF)
     comm.Barrier()
     files = ["daily_mean.nc"] + (["daily_spread.nc", "daily_members.nc"] if members else [])
 
