@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", type=Path, help="the runs directory (with evaluation/)")
     p.add_argument("--json", action="store_true",
                    help="print {table3, table4, truth_skill, innovation_autocorrelation, beyond, "
-                        "beyond_innovations} as one JSON object")
+                        "beyond_innovations, beyond_cropland, beyond_innovations_cropland} as one JSON object")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("twin", help="the whole twin experiment: world, truth, spin-ups, OL, observations, tables, "
@@ -254,7 +254,8 @@ def cmd_report(args, comm) -> int:
     path = write_report(args.directory)
     if args.json:
         result = load_result(args.directory)
-        keys = ("table3", "table4", "truth_skill", "innovation_autocorrelation", "beyond", "beyond_innovations")
+        keys = ("table3", "table4", "truth_skill", "innovation_autocorrelation", "beyond", "beyond_innovations",
+                "beyond_cropland", "beyond_innovations_cropland")
         print(json.dumps({k: result.get(k, []) for k in keys}))
     else:
         print(f"report: {path}")

@@ -209,6 +209,41 @@ def perturbed_truth(cfg: Config) -> bool:
     return cfg.experiment.name == "truth" and cfg.forcing.source == "synthetic" and cfg.synthetic.errors == "specified"
 
 
+def make_perturber(cfg: Config, local: LocalDomain):
+    """The perturbations of an ensemble run's members; for the truth of a twin with specified errors,
+    one more realisation of them (member TRUTH_MEMBER, no control); else None."""
+    from .perturb import Perturber
+
+    if perturbed_truth(cfg):
+        return Perturber(cfg.perturbations, cfg.random.seed, local.cell_ids, 1, first_member=TRUTH_MEMBER,
+                         control=False)
+    return Perturber(cfg.perturbations, cfg.random.seed, local.cell_ids, cfg.ensemble.members) \
+        if cfg.ensemble.members else None
+
+
+def truth_irrigation(cfg: Config, local: LocalDomain, model):
+    """The truth's sprinkler irrigation of its cropland cells (``mpilda.forcing.irrigation``), the water
+    the model runs lack, for the truth run of a synthetic world with [synthetic] irrigation_threshold;
+    else None."""
+    if not (cfg.experiment.name == "truth" and cfg.forcing.source == "synthetic"
+            and cfg.synthetic.irrigation_threshold):
+        return None
+    from .forcing.irrigation import Irrigation
+
+    p = model.p
+    return Irrigation(local.lon, p.landcover, p.smcref, p.smcwlt, cfg.synthetic.irrigation_threshold,
+                      cfg.synthetic.irrigation_month_list, cfg.time.timestep)
+
+
+def irrigation_summary(irrigation, comm, n_land: int) -> dict:
+    """balance.json's irrigation terms (collective): the water given over the run, as a domain mean over
+    the land cells [mm] like the budget's terms (it is part of their precipitation), and the number of
+    irrigated cells."""
+    water = comm.allreduce(float(irrigation.water.sum()), op=_sum())
+    return dict(irrigation_mm=water / n_land, irrigated_cells=int(comm.allreduce(int(irrigation.irrigated.sum()),
+                                                                                  op=_sum())))
+
+
 def build_model(cfg: Config, local: LocalDomain):
     """The land surface model for a rank's cells, with its maps and tables."""
     from .landscape import read_class_map, read_value_map
@@ -249,8 +284,6 @@ class Runner:
     """
 
     def __init__(self, cfg: Config, comm):
-        from .perturb import Perturber
-
         self.cfg, self.comm = cfg, comm
         ensure_directory(cfg.output.directory, "[output] directory", comm)   # before any work
         #: Set to a dict to accumulate the seconds of each part of the run loop (tools/bench.py da).
@@ -272,21 +305,10 @@ class Runner:
         self.n_members = cfg.ensemble.members
         self.n_ens = self.n_members + 1 if self.n_members else 1
         self.members = slice(0, max(self.n_members, 1))
-        self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, self.n_members) \
-            if self.n_members else None
-        if perturbed_truth(cfg):
-            # the twin with specified errors: the truth is one more realisation of the ensemble's perturbations
-            self.perturber = Perturber(cfg.perturbations, cfg.random.seed, self.local.cell_ids, 1,
-                                       first_member=TRUTH_MEMBER, control=False)
-        self.irrigation = None
-        if cfg.experiment.name == "truth" and cfg.forcing.source == "synthetic" and cfg.synthetic.irrigation_threshold:
-            from .forcing.irrigation import Irrigation
-
-            # the water the model lacks: the truth's sprinkler irrigation of cropland cells
-            p = self.model.p
-            self.irrigation = Irrigation(self.local.lon, p.landcover, p.smcref, p.smcwlt,
-                                         cfg.synthetic.irrigation_threshold, cfg.synthetic.irrigation_month_list,
-                                         self.dt)
+        self.perturber = make_perturber(cfg, self.local)
+        self.irrigation = truth_irrigation(cfg, self.local, self.model)
+        #: The parts whose state a checkpoint carries besides the model's.
+        self.carried = [part for part in (self.perturber, self.irrigation) if part is not None]
         self.out_dir = cfg.output.directory
         self.attrs = standard_attributes(comm, f"mpilda {cfg.experiment.name} run", cfg.to_ini())
         self.assimilator = None
@@ -337,10 +359,8 @@ class Runner:
             raise InputError(f"{path}: not a checkpoint of a run (no {missing[0]}); it can start a run as "
                              f"[spinup] restart_file, not resume one")
         state = _state_of(arrays, path)
-        if self.perturber is not None:
-            self.perturber.load(arrays)
-        if self.irrigation is not None:
-            self.irrigation.load(arrays)
+        for part in self.carried:
+            part.load(arrays)
         budget.load(arrays)
         if self.assimilator is not None:
             self.assimilator.load(arrays)
@@ -353,10 +373,8 @@ class Runner:
         meta = dict(time=f"{time:%Y-%m-%dT%H:%M:%SZ}", experiment=self.cfg.experiment.name,
                     members=self.n_members, seed=self.cfg.random.seed, **(extra or {}))
         arrays = dict(state.arrays(), **(arrays or {}))
-        if self.perturber is not None:
-            arrays.update(self.perturber.arrays())
-        if self.irrigation is not None:
-            arrays.update(self.irrigation.arrays())
+        for part in self.carried:
+            arrays.update(part.arrays())
         return write_restart(path, self.local, self.comm, arrays, meta, self.mode)
 
     # -- stepping ------------------------------------------------------------------
@@ -485,41 +503,31 @@ class Runner:
                 break
         return state
 
-    def _writer(self, name: str, title: str, start, days, member_dim: bool = False,
-                variables: list[Variable] = OUTPUT_VARIABLES) -> GridWriter:
-        if member_dim:
-            variables = [Variable(v.name, v.units, v.long_name, v.standard_name, extra=("member",)) for v in variables]
-        attrs = dict(self.attrs, title=f"{self.attrs['title']}: {title}")
-        return GridWriter(self.out_dir / name, self.local, self.comm, variables, start=start, n_times=days,
-                          dims={"member": max(self.n_members, 1)} if member_dim else None, mode=self.mode,
-                          compression=self.cfg.output.compression, attrs=attrs, resume_days=self.resume_days)
+    def _writers(self, start, days) -> dict[str, GridWriter]:
+        """The run's output files (collective), by role: 'mean' (daily means), 'spread', 'members',
+        'diagnostics' (the analyses' daily sums), 'overpass' (the state at overpass times)."""
+        def writer(name: str, title: str, variables, member_dim: bool = False) -> GridWriter:
+            if member_dim:
+                variables = [Variable(v.name, v.units, v.long_name, v.standard_name, extra=("member",))
+                             for v in variables]
+            return GridWriter(self.out_dir / name, self.local, self.comm, variables, start=start, n_times=days,
+                              dims={"member": max(self.n_members, 1)} if member_dim else None, mode=self.mode,
+                              compression=self.cfg.output.compression,
+                              attrs=dict(self.attrs, title=f"{self.attrs['title']}: {title}"),
+                              resume_days=self.resume_days)
 
-    def _check_space(self, state, writers: dict, checkpoint: bool, last: Path | None) -> None:
-        """Stop with a clear error, on every rank, before the disk of the output directory fills up:
-        there must be room for a day of every output file (uncompressed) and, when one is due, a
-        checkpoint (collective; one statvfs on rank 0)."""
-        import shutil
-
-        per_day = sum(w.bytes_per_day() for w in writers.values())
-        need = per_day + (self.comm.allreduce(sum(a.nbytes for a in state.arrays().values())) * 2 if checkpoint else 0)
-        free = shutil.disk_usage(self.out_dir).free if self.comm.rank == 0 else 0
-        free = self.comm.bcast(free, root=0)
-        if free < need + 4 * 2 ** 20:
-            kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint was written yet"
-            raise OutputError(f"[output] directory = {self.out_dir}: {free / 2**20:.0f} MB free; the next day and "
-                              f"checkpoint need about {need / 2**20:.0f} MB (+4 MB reserve): stopping before the disk "
-                              f"is full ({kept}; make room, then run again with --resume)")
-
-    def _checkpoint(self, restart_dir: Path) -> tuple[Path, dt.datetime] | None:
-        """The newest checkpoint of this run in ``restart_dir`` inside the run period, or None."""
-        cfg = self.cfg
-        found = None
-        if self.comm.rank == 0 and restart_dir.is_dir():
-            for path in sorted(restart_dir.glob("restart_????????.nc")):
-                when = dt.datetime.strptime(path.stem[-8:], "%Y%m%d").replace(tzinfo=dt.timezone.utc)
-                if cfg.time.start < when < cfg.time.end:
-                    found = (path, when)
-        return self.comm.bcast(found, root=0)
+        out = {"mean": writer("daily_mean.nc", "daily means (ensemble mean)", OUTPUT_VARIABLES)}
+        if self.n_members:
+            out["spread"] = writer("daily_spread.nc", "ensemble spread (max - min over members) of the daily means",
+                                   SPREAD_VARIABLES)
+            if self.cfg.output.members:
+                out["members"] = writer("daily_members.nc", "daily means of every member", OUTPUT_VARIABLES, True)
+        if self.assimilator is not None:
+            out["diagnostics"] = writer("diagnostics.nc", "data assimilation diagnostics (daily sums)",
+                                        self.assimilator.variables)
+        if self.overpass is not None:
+            out["overpass"] = writer("overpass.nc", "state at local overpass times", self.overpass.variables())
+        return out
 
     def run(self, resume: bool = False) -> dict:
         """Run the experiment (collective). ``resume``: continue from the newest checkpoint of an
@@ -528,7 +536,7 @@ class Runner:
         cfg = self.cfg
         start, days = cfg.time.start, cfg.time.n_days
         restart_dir = self.out_dir / "restart"
-        checkpoint = self._checkpoint(restart_dir) if resume else None
+        checkpoint = find_checkpoint(self.comm, restart_dir, cfg.time.start, cfg.time.end) if resume else None
         if resume and checkpoint is None and (self.out_dir / "balance.json").exists() \
                 and (self.out_dir / "daily_mean.nc").exists():
             log.info("%s: the run is already complete", self.out_dir)
@@ -555,7 +563,7 @@ class Runner:
 
         def on_day(day, time, daily):
             checkpoint_now = (checkpoints and (day + 1) % checkpoints == 0) or day + 1 == days
-            self._check_space(state, writers, checkpoint_now, last["path"])
+            check_space(self.comm, self.out_dir, state, writers, checkpoint_now, last["path"])
             if checkpoint_now:
                 for w in writers.values():      # the outputs hold every day up to the checkpoint first
                     w.flush()
@@ -571,28 +579,9 @@ class Runner:
                 if self.comm.rank == 0:
                     log.info("assimilation up to %s: %s", f"{time - dt.timedelta(days=1):%Y-%m-%d}", summary)
 
-        writers = {"mean": self._writer("daily_mean.nc", "daily means (ensemble mean)", start, days)}
-        if self.n_members:
-            writers["spread"] = self._writer("daily_spread.nc", "ensemble spread (max - min over members) "
-                                                                "of the daily means", start, days,
-                                             variables=SPREAD_VARIABLES)
-            if cfg.output.members:
-                writers["members"] = self._writer("daily_members.nc", "daily means of every member", start, days,
-                                                  member_dim=True)
-        if self.assimilator is not None:
-            attrs = dict(self.attrs, title=f"{self.attrs['title']}: data assimilation diagnostics (daily sums)")
-            writers["diagnostics"] = GridWriter(self.out_dir / "diagnostics.nc", self.local, self.comm,
-                                                self.assimilator.variables, start=start, n_times=days,
-                                                mode=self.mode, compression=cfg.output.compression, attrs=attrs,
-                                                resume_days=self.resume_days)
-        if self.overpass is not None:
-            attrs = dict(self.attrs, title=f"{self.attrs['title']}: state at local overpass times")
-            writers["overpass"] = GridWriter(self.out_dir / "overpass.nc", self.local, self.comm,
-                                             self.overpass.variables(), start=start, n_times=days, mode=self.mode,
-                                             compression=cfg.output.compression, attrs=attrs,
-                                             resume_days=self.resume_days)
+        writers = self._writers(start, days)
         try:
-            self._check_space(state, writers, True, last["path"])
+            check_space(self.comm, self.out_dir, state, writers, True, last["path"])
             self.integrate(state, start, days, cfg.experiment.name, writers=writers, budget=budget, on_day=on_day,
                            first_day=first_day)
         except BaseException:
@@ -604,10 +593,7 @@ class Runner:
         budget.storage_end = state.water().sum(axis=0)
         summary = budget.summary(self.comm)
         if self.irrigation is not None:
-            # domain mean over land cells [mm], like the budget's terms (it is part of their precipitation)
-            summary["irrigation_mm"] = float(self.comm.allreduce(float(self.irrigation.water.sum()), op=_sum())
-                                             / self.grid.n_land)
-            summary["irrigated_cells"] = int(self.comm.allreduce(int(self.irrigation.irrigated.sum()), op=_sum()))
+            summary.update(irrigation_summary(self.irrigation, self.comm, self.grid.n_land))
         if self.assimilator is not None:
             summary["assimilation"] = self.assimilator.summary(self.comm)
             if self.comm.rank == 0:
@@ -632,6 +618,35 @@ class Runner:
         self.comm.Allreduce(local, total, op=_sum())
         log.info("%s domain-mean spread (max - min): SSM %.4f m3 m-3, RZSM %.4f m3 m-3, LAI %.3f m2 m-2",
                  f"{time - dt.timedelta(days=1):%Y-%m-%d}", *(total[:3] / max(total[3], 1)))
+
+
+def check_space(comm, out_dir: Path, state, writers: dict, checkpoint: bool, last: Path | None) -> None:
+    """Stop with a clear error, on every rank, before the disk of ``out_dir`` fills up: there must be
+    room for a day of every output file of ``writers`` (uncompressed) and, when one is due
+    (``checkpoint``), a checkpoint of ``state``; ``last``: the last checkpoint written (collective; one
+    statvfs on rank 0)."""
+    import shutil
+
+    per_day = sum(w.bytes_per_day() for w in writers.values())
+    need = per_day + (comm.allreduce(sum(a.nbytes for a in state.arrays().values())) * 2 if checkpoint else 0)
+    free = comm.bcast(shutil.disk_usage(out_dir).free if comm.rank == 0 else 0, root=0)
+    if free < need + 4 * 2 ** 20:
+        kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint was written yet"
+        raise OutputError(f"[output] directory = {out_dir}: {free / 2**20:.0f} MB free; the next day and "
+                          f"checkpoint need about {need / 2**20:.0f} MB (+4 MB reserve): stopping before the disk "
+                          f"is full ({kept}; make room, then run again with --resume)")
+
+
+def find_checkpoint(comm, restart_dir: Path, start: dt.datetime, end: dt.datetime) -> tuple[Path, dt.datetime] | None:
+    """The newest checkpoint ``restart_YYYYMMDD.nc`` in ``restart_dir`` strictly inside the run period
+    (start, end), or None (collective; rank 0 looks)."""
+    found = None
+    if comm.rank == 0 and restart_dir.is_dir():
+        for path in sorted(restart_dir.glob("restart_????????.nc")):
+            when = dt.datetime.strptime(path.stem[-8:], "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+            if start < when < end:
+                found = (path, when)
+    return comm.bcast(found, root=0)
 
 
 def _epoch_seconds(t: dt.datetime) -> int:

@@ -71,16 +71,21 @@ def tables(result: dict) -> str:
         out.append("RMSE units: m3 m-3 (ssm, rzsm), m2 m-2 (lai), g C m-2 d-1 (gpp), mm d-1 (et).")
     out += autocorrelation_table(result.get("innovation_autocorrelation", []))
     out += beyond_table(result.get("beyond", []), result.get("beyond_innovations", []))
+    out += beyond_table(result.get("beyond_cropland", []), result.get("beyond_innovations_cropland", []),
+                        "that are cropland")
     return "\n".join(out) + "\n"
 
 
-def beyond_table(rows, innovations) -> list[str]:
+def beyond_table(rows, innovations, cells: str = "") -> list[str]:
     """Markdown lines of the 'Beyond the paper' table ([twin] beyond): each option against the
-    paper's setting of the same experiment, against the truth (medians over the common mask)."""
+    paper's setting of the same experiment, against the truth (medians over the common mask, or over
+    the part of it that ``cells`` names, e.g. "that are cropland")."""
     if not rows:
         return []
-    out = ["", "## Beyond the paper: each option against the paper's setting of the same experiment", "",
-           ("Medians over the cells of the common mask of RMSE and R_anom against the truth; 'helps' when "
+    where = f"the {rows[0].get('n_cells', '?')} cells of the common mask{' ' + cells if cells else ''}"
+    out = ["", "## Beyond the paper: each option against the paper's setting of the same experiment"
+           + (f" ({cells})" if cells else ""), "",
+           (f"Medians over {where} of RMSE and R_anom against the truth; 'helps' when "
             "both improve, 'hurts' when both worsen, 'mixed' otherwise, 'no change' within 0.05 % of RMSE "
             "and 0.0005 of R_anom."), "",
            "| experiment | option | variable | RMSE | RMSE paper | R_anom | R_anom paper | verdict |",

@@ -128,6 +128,22 @@ def test_beyond_rows_are_medians_over_the_common_mask(tmp_path):
     assert innov == [dict(experiment="DA_VOD", option="vod_thinning=3", sensor="vod",
                           ninnov_std=float(np.median(cells[("DA_VOD@vod_thinning=3", "vod", "ninnov_std")][mask])),
                           ninnov_std_baseline=float(np.median(cells[("DA_VOD", "vod", "ninnov_std")][mask])))]
+    assert {r["n_cells"] for r in skill} == {4}
+
+    # the cropland part of the common mask: the same medians over cells 0, 2 and 5 only
+    from mpilda.evaluation.run import CROPLAND_KEY, beyond_results
+
+    cells[CROPLAND_KEY] = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    result = beyond_results(cells, mask, tmp_path, ["DA_VOD"])
+    assert result["beyond"] == skill and result["beyond_innovations"] == innov
+    crop = np.array([True, False, True, False, False, True])
+    for r in result["beyond_cropland"]:
+        v = r["variable"]
+        assert r["n_cells"] == 3
+        assert r["rmse"] == float(np.median(cells[("DA_VOD@vod_thinning=3", v, "truth_rmse")][crop]))
+        assert r["r_anom_baseline"] == float(np.median(cells[("DA_VOD", v, "truth_r_anom")][crop]))
+    [row] = result["beyond_innovations_cropland"]
+    assert row["ninnov_std"] == float(np.median(cells[("DA_VOD@vod_thinning=3", "vod", "ninnov_std")][crop]))
 
 
 def test_report_shows_the_beyond_table():
@@ -141,4 +157,7 @@ def test_report_shows_the_beyond_table():
     assert "## Beyond the paper" in text
     assert "| DA_VOD | vod_thinning=3 | gpp | 0.864 | 1.037 | 0.810 | 0.800 | helps |" in text    # kg m-2 s-1 -> g C m-2 d-1
     assert "| DA_VOD | vod_thinning=3 | VOD | 0.90 | 1.00 |" in text
+    crop = tables({"beyond": [row], "beyond_cropland": [dict(row, n_cells=7, verdict="hurts")]})
+    assert "(that are cropland)" in crop and "Medians over the 7 cells of the common mask that are cropland" in crop
+    assert "| DA_VOD | vod_thinning=3 | gpp | 0.864 | 1.037 | 0.810 | 0.800 | hurts |" in crop
     assert "Beyond the paper" not in tables({})

@@ -131,15 +131,15 @@ def test_an_interrupted_irrigated_truth_resumes_bit_identically(tmp_path, monkey
 
     whole = run(config("whole"), MPI.COMM_SELF)
     calls = {"n": 0}
-    check_space = experiment.Runner._check_space
+    check_space = experiment.check_space
 
-    def stop_on_day_3(self, *args):
+    def stop_on_day_3(*args):
         calls["n"] += 1
         if calls["n"] == 4:                       # before the run, then days 1, 2 (checkpoint), 3
             raise KeyboardInterrupt("stopped")
-        return check_space(self, *args)
+        return check_space(*args)
 
-    monkeypatch.setattr(experiment.Runner, "_check_space", stop_on_day_3)
+    monkeypatch.setattr(experiment, "check_space", stop_on_day_3)
     with pytest.raises(KeyboardInterrupt):
         run(config("stopped"), MPI.COMM_SELF)
     monkeypatch.undo()

@@ -272,7 +272,7 @@ def evaluate(cfg: Config, comm) -> dict:
                 d, "1", f"R_anom of {e} minus R_anom of OL against X-BASE, daily {var}")
     cell_rows.update(_innovation_autocorrelation(root, local, das))
     if has_truth:
-        cell_rows.update(_beyond_cells(runs, truth_dir / "daily_mean.nc", days, window, das))
+        cell_rows.update(_beyond_cells(runs, truth_dir / "daily_mean.nc", days, window, das, cfg))
     spread = {}
     for e in runs.names:
         path = root / e / "daily_spread.nc"
@@ -354,16 +354,20 @@ def _variants(root: Path, das) -> list[tuple[str, str, str]]:
     return found
 
 
-def _beyond_cells(runs: "_Runs", truth_file: Path, days, window: int, das) -> dict:
+def _beyond_cells(runs: "_Runs", truth_file: Path, days, window: int, das, cfg: Config) -> dict:
     """Per-cell skill of the variants against the truth, and the normalised-innovation std per sensor
     of the variants and of their baselines: {(run, variable, "truth_rmse" | "truth_r_anom"): (n_cells,),
-    (run, sensor, "ninnov_std"): (n_cells,)}."""
+    (run, sensor, "ninnov_std"): (n_cells,)}, and CROPLAND_KEY: 1.0 on cropland cells (IGBP 12, 14,
+    where the beyond twin's problems are), else 0.0."""
     from ..beyond import VARIABLES, innovation_std
+    from ..landscape import CROPLANDS, read_class_map
 
     found = _variants(runs.root, das)
     out = {}
     if not found:
         return out
+    landcover = read_class_map(cfg.landcover_file, "landcover", runs.local.lat, runs.local.lon, 20)
+    out[CROPLAND_KEY] = np.isin(landcover, CROPLANDS).astype(np.float64)
     for var in VARIABLES:
         truth = runs.daily("", var, truth_file)
         for name, _, _ in found:
@@ -385,23 +389,40 @@ def _beyond_cells(runs: "_Runs", truth_file: Path, days, window: int, das) -> di
     return out
 
 
-def beyond_rows(cells: dict, common: np.ndarray, root: Path, das) -> tuple[list[dict], list[dict]]:
-    """evaluation.json's ``beyond`` and ``beyond_innovations``, medians over the common mask.
+#: The key of the per-cell cropland flag among the evaluation's cell rows (:func:`_beyond_cells`).
+CROPLAND_KEY = ("", "", "cropland")
 
-    ``beyond``: per variant and variable (SSM, RZSM, LAI, GPP), the variant's and its baseline's RMSE
-    and R_anom against the truth, with a verdict (``mpilda.beyond.verdict``). ``beyond_innovations``:
-    per variant and sensor, the std of the normalised innovations of the variant and the baseline.
+
+def beyond_results(cells: dict, common: np.ndarray, root: Path, das) -> dict:
+    """evaluation.json's ``beyond`` and ``beyond_innovations`` (medians over the common mask) and
+    ``beyond_cropland`` and ``beyond_innovations_cropland`` (over its cropland cells, where the beyond
+    twin's problems are: the larger VOD errors, the irrigation; the other cells are the control)."""
+    out = dict(zip(("beyond", "beyond_innovations"), beyond_rows(cells, common, root, das)))
+    crop = cells.get(CROPLAND_KEY)
+    if crop is not None:
+        out.update(zip(("beyond_cropland", "beyond_innovations_cropland"),
+                       beyond_rows(cells, common & (crop == 1.0), root, das)))
+    return out
+
+
+def beyond_rows(cells: dict, mask: np.ndarray, root: Path, das) -> tuple[list[dict], list[dict]]:
+    """Rows of medians over the cells of ``mask`` (n_cells,) bool: of skill and of innovations.
+
+    Skill rows: per variant and variable (SSM, RZSM, LAI, GPP), the variant's and its baseline's RMSE
+    and R_anom against the truth, with a verdict (``mpilda.beyond.verdict``) and the number of cells
+    ``n_cells``. Innovation rows: per variant and sensor, the std of the normalised innovations of the
+    variant and the baseline.
     """
     from ..beyond import VARIABLES, verdict
 
     def median(key):
-        return _finite(metrics.spatial_median(cells[key][common])) if key in cells else None
+        return _finite(metrics.spatial_median(cells[key][mask])) if key in cells else None
     skill, innov = [], []
     for name, e, option in _variants(root, das):
         for var in VARIABLES:
             r = dict(experiment=e, option=option, variable=var, rmse=median((name, var, "truth_rmse")),
                      rmse_baseline=median((e, var, "truth_rmse")), r_anom=median((name, var, "truth_r_anom")),
-                     r_anom_baseline=median((e, var, "truth_r_anom")))
+                     r_anom_baseline=median((e, var, "truth_r_anom")), n_cells=int(mask.sum()))
             skill.append(dict(r, verdict=verdict(r["rmse"], r["rmse_baseline"], r["r_anom"], r["r_anom_baseline"])))
         innov += [dict(experiment=e, option=option, sensor=s, ninnov_std=median((name, s, "ninnov_std")),
                        ninnov_std_baseline=median((e, s, "ninnov_std")))
@@ -570,7 +591,7 @@ def _finish(cfg, comm, local, grid, runs, das, maps, cell_rows, site_rows, sprea
                         r_anom_ol=median(("OL", v, "truth_r_anom"))))
         result = dict(table3=table3, table4=table4, truth_skill=truth_skill,
                       innovation_autocorrelation=innovation_autocorrelation_rows(cells, mask, das),
-                      **dict(zip(("beyond", "beyond_innovations"), beyond_rows(cells, mask, root, das))),
+                      **beyond_results(cells, mask, root, das),
                       period=[str(runs.days[0]), str(runs.days[-1] + 1)], experiments=das,
                       common_mask_cells=int(mask.sum()),
                       sites={k: len({(r[2], r[5]) for r in sites if r[0] == k}) for k in ("ismn", "fluxnet")},
