@@ -303,7 +303,7 @@ def test_the_variants_beyond_the_paper_run_and_are_compared_with_their_experimen
         local = Decomposition.build(grid, tiny_twin.domain.tile_size, 1).local(0)
         runs = _Runs(root, local, tiny_twin.twin.experiment_list)
         truth_file = root / "truth" / "daily_mean.nc"
-        cells = _beyond_cells(runs, truth_file, runs.days, 31, tiny_twin.twin.experiment_list)
+        cells = _beyond_cells(runs, truth_file, runs.days, 31, tiny_twin.twin.experiment_list, tiny_twin)
         rows, cols = grid.rows_cols(local.cell_ids)
         with h5py.File(truth_file) as t, h5py.File(root / "beyond" / variants[0] / "daily_mean.nc") as v, \
                 h5py.File(root / "DA_SSM" / "daily_mean.nc") as b:
@@ -317,6 +317,12 @@ def test_the_variants_beyond_the_paper_run_and_are_compared_with_their_experimen
         cmd_report(build_parser().parse_args(["report", str(root), "--json"]), MPI.COMM_SELF)
         printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert printed["beyond"] == result["beyond"]
+        # the same rows over the common mask's cropland cells (IGBP 12, 14), fewer of them
+        assert printed["beyond_cropland"] == result["beyond_cropland"]
+        assert {(r["experiment"], r["variable"]) for r in result["beyond_cropland"]} == {
+            (r["experiment"], r["variable"]) for r in result["beyond"]}
+        assert 0 < result["beyond_cropland"][0]["n_cells"] < result["beyond"][0]["n_cells"] \
+            == result["common_mask_cells"]
         assert "## Beyond the paper" in (root / "report" / "report.md").read_text()
 
     on_root(comm, check)
