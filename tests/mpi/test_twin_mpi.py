@@ -321,8 +321,12 @@ def test_the_variants_beyond_the_paper_run_and_are_compared_with_their_experimen
         assert printed["beyond_cropland"] == result["beyond_cropland"]
         assert {(r["experiment"], r["variable"]) for r in result["beyond_cropland"]} == {
             (r["experiment"], r["variable"]) for r in result["beyond"]}
-        assert 0 < result["beyond_cropland"][0]["n_cells"] < result["beyond"][0]["n_cells"] \
-            == result["common_mask_cells"]
+        with h5py.File(root / "evaluation" / "evaluation.nc") as f, \
+                h5py.File(tiny_twin.landcover_file) as g:
+            common = f["common_mask"][...] == 1
+            crop = np.isin(g["landcover"][...], (12, 14))
+        assert result["beyond"][0]["n_cells"] == result["common_mask_cells"] == int(common.sum())
+        assert result["beyond_cropland"][0]["n_cells"] == int((common & crop).sum())
         assert "## Beyond the paper" in (root / "report" / "report.md").read_text()
 
     on_root(comm, check)
