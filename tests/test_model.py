@@ -275,3 +275,20 @@ def test_a_nan_in_the_forcing_breaks_the_balance_check(field):
     f[field] = np.array([f[field][0], np.nan])
     with pytest.raises(BalanceError, match=r"column \(member 0, cell 1\)"):
         m.step(s, f, start)
+
+
+def test_root_zone_and_water_of_a_cell_do_not_depend_on_how_many_cells_are_beside_it():
+    """RZSM and the stored water are per-cell sums in a fixed order: a cell's value is the same bytes
+    in any slice of the columns (np.tensordot, a BLAS dot, rounded 2 of 500 cells differently in a
+    slice; a rank's share of the grid is such a slice)."""
+    from mpilda.model.state import N_VALUES, State
+
+    rng = np.random.default_rng(3)
+    block = rng.uniform(0.05, 0.45, size=(N_VALUES, 2, 500))
+    whole = State.from_block(block)
+    want = (DZ[0] * whole.smc[0] + DZ[1] * whole.smc[1] + DZ[2] * whole.smc[2]) / DZ[:3].sum()
+    np.testing.assert_allclose(whole.rzsm, want, rtol=1e-15)
+    for a, b in ((0, 1), (0, 7), (3, 250), (250, 500), (1, 2), (17, 18)):
+        part = State.from_block(np.ascontiguousarray(block[:, :, a:b]))
+        assert part.rzsm.tobytes() == np.ascontiguousarray(whole.rzsm[:, a:b]).tobytes(), (a, b)
+        assert part.water().tobytes() == np.ascontiguousarray(whole.water()[:, a:b]).tobytes(), (a, b)

@@ -74,8 +74,11 @@ class State:
     @property
     def rzsm(self) -> np.ndarray:
         """Root-zone soil moisture: thickness-weighted mean of the top 100 cm [m3 m-3] (SPEC section 2)."""
-        w = DZ[:RZSM_LAYERS]
-        return np.tensordot(w / w.sum(), self.smc[:RZSM_LAYERS], axes=(0, 0))
+        w = DZ[:RZSM_LAYERS] / DZ[:RZSM_LAYERS].sum()
+        out = w[0] * self.smc[0]
+        for k in range(1, RZSM_LAYERS):    # element-wise, not a BLAS dot (np.tensordot's rounding depends on
+            out = out + w[k] * self.smc[k]  # the array's size): a cell's value is the same on any rank count
+        return out
 
     def water(self) -> np.ndarray:
         """Water stored in a column [kg m-2]: canopy, snow and soil."""
