@@ -137,6 +137,13 @@ def _pixels(grid):
     return r0, c0, shape, (row - r0) * shape[1] + (col - c0)
 
 
+def _pixel_keys(r0, c0, shape):
+    """The keys (row * 2000 + col on EASE M25) of the window's pixels, flat in row-major order: the
+    pixel numbers the synthetic VOD errors are drawn with."""
+    size = shape[0] * shape[1]
+    return r0 * 2000 + c0 + (np.arange(size) // shape[1]) * 2000 + np.arange(size) % shape[1]
+
+
 def _vod_series(directory, days):
     """(n_days, n_pixels) VOD of the files (NaN where not written or a gap)."""
     out = []
@@ -232,8 +239,7 @@ def test_defaults_keep_the_vod_noise_of_before(year):
     r0, c0, shape, _ = _pixels(grid)
     days = _days("2015-04-01", 376)
     v = _vod_series(cfg.obs_directory("vod"), days)
-    size = shape[0] * shape[1]
-    pixels = r0 * 2000 + c0 + (np.arange(size) // shape[1]) * 2000 + np.arange(size) % shape[1]
+    pixels = _pixel_keys(r0, c0, shape)
     z = normals(SEED, Stream.SYNTHETIC_OBS, pixels[None, :], member=21, time=np.arange(376)[:, None])[0]
     truth = v - NOISE * z
     seen = np.isfinite(v).sum(axis=0) > 100
@@ -324,13 +330,12 @@ def test_smoothed_vod_errors_in_the_files(short):
     r0, c0, shape, flat = _pixels(grid)
     days = _days("2016-05-20", 40)
     v = _vod_series(cfg.obs_directory("vod"), days)
-    size = shape[0] * shape[1]
-    pixels = r0 * 2000 + c0 + (np.arange(size) // shape[1]) * 2000 + np.arange(size) % shape[1]
+    pixels = _pixel_keys(r0, c0, shape)
     numbers = np.array([(d - dt.date(1970, 1, 1)).days for d in days])
     z = normals(SEED, Stream.SYNTHETIC_OBS, pixels[None, :], member=24, time=np.arange(numbers[0] - 3,
                                                                                       numbers[-1] + 1)[:, None])[0]
     e = sum(z[3 - j:z.shape[0] - j] for j in range(4)) / 2.0
-    std = NOISE * (1.0 + _crop_share(grid, flat, size))
+    std = NOISE * (1.0 + _crop_share(grid, flat, pixels.size))
     truth = v - std * e
     seen = np.isfinite(v).sum(axis=0) > 20
     assert seen.sum() >= 20
